@@ -1,0 +1,404 @@
+package collector
+
+import (
+	"math"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
+)
+
+// MaxNotionalUSD is the largest single liquidation the exporter accepts. The
+// largest liquidations on record are in the low hundreds of millions of USD;
+// anything above this is a decoding or venue error, not a trade.
+const MaxNotionalUSD = 5e9
+
+// largestWindow is the trailing window of crypto_liquidation_largest_usd.
+const largestWindow = 60
+
+// Collector implements prometheus.Collector and exchanges.Sink.
+type Collector struct {
+	now func() time.Time
+
+	sizes *prometheus.HistogramVec
+
+	mu          sync.RWMutex
+	instruments map[exchanges.Key]*instSeries
+	byMarket    map[marketKey]map[exchanges.Key]struct{}
+	feed        map[marketKey]bool
+	streams     map[[2]string]*streamState
+	polls       map[[2]string]*pollState
+	priceLevels []priceLevel
+	fearGreed   map[string]fearGreedReading
+}
+
+type marketKey struct {
+	exchange string
+	market   exchanges.Market
+}
+
+// instSeries holds every series of one instrument.
+type instSeries struct {
+	inst   exchanges.Instrument
+	labels []string // exchange, market, symbol, coin
+	sides  [2]sideSeries
+
+	mu     sync.Mutex // guards values and expiry
+	values [exchanges.NumFields]float64
+	expiry [exchanges.NumFields]time.Time
+}
+
+type sideSeries struct {
+	count    atomic.Uint64
+	notional atomicFloat
+	sizes    prometheus.Observer
+
+	mu      sync.Mutex
+	largest *[largestWindow]secondMax // nil until the first liquidation
+}
+
+type secondMax struct {
+	sec int64
+	max float64
+}
+
+type streamState struct {
+	up, connects, messages, decodeErrors atomic.Uint64
+	lastMessage                          atomic.Int64 // unix nanoseconds
+	now                                  func() time.Time
+}
+
+type pollState struct {
+	mu       sync.Mutex
+	success  float64
+	failures float64
+	duration float64
+}
+
+type priceLevel struct {
+	coin, label string
+	value       float64
+}
+
+type fearGreedReading struct {
+	value          float64
+	classification string
+	updated        time.Time
+}
+
+// New returns an empty collector.
+func New() *Collector { return newWithClock(time.Now) }
+
+func newWithClock(now func() time.Time) *Collector {
+	return &Collector{
+		now:         now,
+		sizes:       newSizeHistogram(),
+		instruments: map[exchanges.Key]*instSeries{},
+		byMarket:    map[marketKey]map[exchanges.Key]struct{}{},
+		feed:        map[marketKey]bool{},
+		streams:     map[[2]string]*streamState{},
+		polls:       map[[2]string]*pollState{},
+		fearGreed:   map[string]fearGreedReading{},
+	}
+}
+
+var _ exchanges.Sink = (*Collector)(nil)
+
+// SetInstruments implements exchanges.Sink.
+func (c *Collector) SetInstruments(exchange string, market exchanges.Market, list []*exchanges.Instrument) {
+	mk := marketKey{exchange, market}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.byMarket[mk]
+	keep := make(map[exchanges.Key]struct{}, len(list))
+	for _, inst := range list {
+		k := inst.Key()
+		keep[k] = struct{}{}
+		if s, ok := c.instruments[k]; ok && s.inst.Coin == inst.Coin {
+			s.mu.Lock()
+			s.inst = *inst // contract size or quote may change; the series stay
+			s.mu.Unlock()
+			continue
+		}
+		c.instruments[k] = c.newInstSeries(inst)
+	}
+	for k := range old {
+		if _, ok := keep[k]; !ok {
+			delete(c.instruments, k)
+		}
+	}
+	c.byMarket[mk] = keep
+}
+
+func (c *Collector) newInstSeries(inst *exchanges.Instrument) *instSeries {
+	s := &instSeries{
+		inst:   *inst,
+		labels: []string{inst.Exchange, string(inst.Market), inst.Symbol, inst.Coin},
+	}
+	for _, side := range exchanges.Sides {
+		s.sides[side].sizes = c.sizes.WithLabelValues(inst.Exchange, side.String())
+	}
+	return s
+}
+
+// ValidNotional reports whether v can be a real liquidation's USD notional.
+func ValidNotional(v float64) bool {
+	return v > 0 && v <= MaxNotionalUSD && !math.IsNaN(v)
+}
+
+// Liquidation implements exchanges.Sink.
+func (c *Collector) Liquidation(l exchanges.Liquidation) bool {
+	if l.Instrument == nil || !ValidNotional(l.NotionalUSD) || l.Side > exchanges.Short {
+		return false
+	}
+	c.mu.RLock()
+	s := c.instruments[l.Instrument.Key()]
+	c.mu.RUnlock()
+	if s == nil {
+		return false
+	}
+	ss := &s.sides[l.Side]
+	ss.count.Add(1)
+	ss.notional.Add(l.NotionalUSD)
+	ss.sizes.Observe(l.NotionalUSD)
+
+	sec := c.now().Unix()
+	ss.mu.Lock()
+	if ss.largest == nil {
+		ss.largest = new([largestWindow]secondMax)
+	}
+	b := &ss.largest[sec%largestWindow]
+	if b.sec != sec {
+		*b = secondMax{sec: sec}
+	}
+	if l.NotionalUSD > b.max {
+		b.max = l.NotionalUSD
+	}
+	ss.mu.Unlock()
+	return true
+}
+
+func (ss *sideSeries) largestSince(oldest int64) float64 {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.largest == nil {
+		return 0
+	}
+	m := 0.0
+	for _, b := range ss.largest {
+		if b.sec >= oldest && b.max > m {
+			m = b.max
+		}
+	}
+	return m
+}
+
+// SetMarketValues implements exchanges.Sink. Values of unknown instruments
+// and non-finite values are ignored.
+func (c *Collector) SetMarketValues(values []exchanges.MarketValue) {
+	now := c.now()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, v := range values {
+		if v.Instrument == nil || v.Field >= exchanges.NumFields || math.IsNaN(v.Value) || math.IsInf(v.Value, 0) {
+			continue
+		}
+		s := c.instruments[v.Instrument.Key()]
+		if s == nil {
+			continue
+		}
+		s.mu.Lock()
+		s.values[v.Field] = v.Value
+		s.expiry[v.Field] = now.Add(v.TTL)
+		s.mu.Unlock()
+	}
+}
+
+// SetFeedComplete implements exchanges.Sink.
+func (c *Collector) SetFeedComplete(exchange string, market exchanges.Market, complete bool) {
+	c.mu.Lock()
+	c.feed[marketKey{exchange, market}] = complete
+	c.mu.Unlock()
+}
+
+// Stream implements exchanges.Sink.
+func (c *Collector) Stream(exchange, stream string) exchanges.StreamObserver {
+	k := [2]string{exchange, stream}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.streams[k]
+	if !ok {
+		s = &streamState{now: c.now}
+		c.streams[k] = s
+	}
+	return s
+}
+
+func (s *streamState) SetUp(up bool) {
+	if up {
+		s.up.Store(1)
+	} else {
+		s.up.Store(0)
+	}
+}
+func (s *streamState) Connected()   { s.connects.Add(1) }
+func (s *streamState) DecodeError() { s.decodeErrors.Add(1) }
+func (s *streamState) Message() {
+	s.messages.Add(1)
+	s.lastMessage.Store(s.now().UnixNano())
+}
+
+// Poll implements exchanges.Sink.
+func (c *Collector) Poll(exchange, endpoint string) exchanges.PollObserver {
+	k := [2]string{exchange, endpoint}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.polls[k]
+	if !ok {
+		p = &pollState{}
+		c.polls[k] = p
+	}
+	return p
+}
+
+func (p *pollState) Observe(d time.Duration, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.duration = d.Seconds()
+	if err != nil {
+		p.success = 0
+		p.failures++
+		return
+	}
+	p.success = 1
+}
+
+// SetFearGreed implements exchanges.Sink.
+func (c *Collector) SetFearGreed(source string, value float64, classification string, updated time.Time) {
+	c.mu.Lock()
+	c.fearGreed[source] = fearGreedReading{value, classification, updated}
+	c.mu.Unlock()
+}
+
+// SetPriceLevels exports the configured key levels (coin -> levels).
+func (c *Collector) SetPriceLevels(levels map[string][]float64) {
+	var out []priceLevel
+	for coin, vs := range levels {
+		for _, v := range vs {
+			out = append(out, priceLevel{coin, strconv.FormatFloat(v, 'f', -1, 64), v})
+		}
+	}
+	slices.SortFunc(out, func(a, b priceLevel) int {
+		if a.coin != b.coin {
+			if a.coin < b.coin {
+				return -1
+			}
+			return 1
+		}
+		switch {
+		case a.value < b.value:
+			return -1
+		case a.value > b.value:
+			return 1
+		}
+		return 0
+	})
+	c.mu.Lock()
+	c.priceLevels = out
+	c.mu.Unlock()
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		descLiquidations, descLiquidationNotional, descLiquidationLargest, descMarketInfo, descFeedComplete,
+		descPriceLevel, descFearGreed, descFearGreedClass, descFearGreedUpdated,
+		descStreamUp, descStreamConnects, descStreamMessages, descStreamDecodeErrors, descStreamLastMessage,
+		descPollSuccess, descPollFailures, descPollDuration,
+	} {
+		ch <- d
+	}
+	for _, d := range descMarket {
+		ch <- d
+	}
+	c.sizes.Describe(ch)
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	now := c.now()
+	oldest := now.Unix() - largestWindow + 1
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+
+	for _, s := range c.instruments {
+		s.mu.Lock()
+		quote, ctype := s.inst.Quote, s.inst.ContractType
+		values, expiry := s.values, s.expiry
+		s.mu.Unlock()
+		ch <- prometheus.MustNewConstMetric(descMarketInfo, prometheus.GaugeValue, 1, append(s.labels, quote, ctype)...)
+		for _, side := range exchanges.Sides {
+			ss := &s.sides[side]
+			lv := append(s.labels[:4:4], side.String())
+			ch <- prometheus.MustNewConstMetric(descLiquidations, prometheus.CounterValue, float64(ss.count.Load()), lv...)
+			ch <- prometheus.MustNewConstMetric(descLiquidationNotional, prometheus.CounterValue, ss.notional.Load(), lv...)
+			ch <- prometheus.MustNewConstMetric(descLiquidationLargest, prometheus.GaugeValue, ss.largestSince(oldest), lv...)
+		}
+		for f, d := range descMarket {
+			if !expiry[f].IsZero() && now.Before(expiry[f]) {
+				ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, values[f], s.labels...)
+			}
+		}
+	}
+	c.sizes.Collect(ch)
+
+	for k, complete := range c.feed {
+		v := 0.0
+		if complete {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descFeedComplete, prometheus.GaugeValue, v, k.exchange, string(k.market))
+	}
+	for k, s := range c.streams {
+		ch <- prometheus.MustNewConstMetric(descStreamUp, prometheus.GaugeValue, float64(s.up.Load()), k[0], k[1])
+		ch <- prometheus.MustNewConstMetric(descStreamConnects, prometheus.CounterValue, float64(s.connects.Load()), k[0], k[1])
+		ch <- prometheus.MustNewConstMetric(descStreamMessages, prometheus.CounterValue, float64(s.messages.Load()), k[0], k[1])
+		ch <- prometheus.MustNewConstMetric(descStreamDecodeErrors, prometheus.CounterValue, float64(s.decodeErrors.Load()), k[0], k[1])
+		ch <- prometheus.MustNewConstMetric(descStreamLastMessage, prometheus.GaugeValue, float64(s.lastMessage.Load())/1e9, k[0], k[1])
+	}
+	for k, p := range c.polls {
+		p.mu.Lock()
+		success, failures, duration := p.success, p.failures, p.duration
+		p.mu.Unlock()
+		ch <- prometheus.MustNewConstMetric(descPollSuccess, prometheus.GaugeValue, success, k[0], k[1])
+		ch <- prometheus.MustNewConstMetric(descPollFailures, prometheus.CounterValue, failures, k[0], k[1])
+		ch <- prometheus.MustNewConstMetric(descPollDuration, prometheus.GaugeValue, duration, k[0], k[1])
+	}
+	for _, l := range c.priceLevels {
+		ch <- prometheus.MustNewConstMetric(descPriceLevel, prometheus.GaugeValue, l.value, l.coin, l.label)
+	}
+	for source, r := range c.fearGreed {
+		ch <- prometheus.MustNewConstMetric(descFearGreed, prometheus.GaugeValue, r.value, source)
+		ch <- prometheus.MustNewConstMetric(descFearGreedClass, prometheus.GaugeValue, 1, source, r.classification)
+		ch <- prometheus.MustNewConstMetric(descFearGreedUpdated, prometheus.GaugeValue, float64(r.updated.Unix()), source)
+	}
+}
+
+// atomicFloat is a float64 updated with compare-and-swap.
+type atomicFloat struct{ bits atomic.Uint64 }
+
+func (f *atomicFloat) Add(v float64) {
+	for {
+		old := f.bits.Load()
+		if f.bits.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+v)) {
+			return
+		}
+	}
+}
+
+func (f *atomicFloat) Load() float64 { return math.Float64frombits(f.bits.Load()) }

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultConfig(t *testing.T) {
+	cfg, err := LoadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := cfg.Exchanges.Binance
+	if !*b.Enabled || len(b.Coins) != 0 {
+		t.Errorf("binance: enabled=%v coins=%v", *b.Enabled, b.Coins)
+	}
+	for k, want := range map[string]string{
+		"usdm_rest": "https://fapi.binance.com", "usdm_ws": "wss://fstream.binance.com/market",
+		"coinm_rest": "https://dapi.binance.com", "coinm_ws": "wss://dstream.binance.com",
+	} {
+		if got := b.Endpoint(k); got != want {
+			t.Errorf("endpoint %s = %q, want %q", k, got, want)
+		}
+	}
+	for _, spec := range venueSpecs {
+		v := cfg.Exchanges.venue(spec.name)
+		if *v.Enabled != spec.supported {
+			t.Errorf("%s: enabled=%v, but supported=%v", spec.name, *v.Enabled, spec.supported)
+		}
+		for k, def := range spec.endpoints {
+			if got := v.Endpoint(k); got != def {
+				t.Errorf("%s.%s = %q, want default %q", spec.name, k, got, def)
+			}
+		}
+	}
+	if !*cfg.FearGreed.Enabled || cfg.FearGreed.URL.String() != "https://api.alternative.me/fng" || cfg.FearGreed.Interval.Std() != 10*time.Minute {
+		t.Errorf("fear_greed: %+v", cfg.FearGreed)
+	}
+	if cfg.Polling.Interval.Std() != 30*time.Second {
+		t.Errorf("polling.interval = %v", cfg.Polling.Interval.Std())
+	}
+}
+
+func TestEmptyConfigTakesDefaults(t *testing.T) {
+	for _, in := range []string{"", "# only a comment\n", "exchanges: {}\n"} {
+		cfg, err := ParseConfig([]byte(in))
+		if err != nil {
+			t.Fatalf("%q: %v", in, err)
+		}
+		if !*cfg.Exchanges.Binance.Enabled || !*cfg.FearGreed.Enabled || *cfg.Exchanges.Bybit.Enabled {
+			t.Errorf("%q: defaults not applied", in)
+		}
+	}
+}
+
+func TestContractExampleConfig(t *testing.T) {
+	// The example from the interface contract, minus venues not in this build.
+	in := `
+exchanges:
+  binance:
+    enabled: true
+    coins: [btc, ETH]
+    endpoints:
+      usdm_rest:  https://fapi.binance.com
+      usdm_ws:    wss://fstream.binance.com/market
+      coinm_rest: https://dapi.binance.com
+      coinm_ws:   wss://dstream.binance.com
+  bybit:       {enabled: false, endpoints: {rest: https://api.bybit.com, linear_ws: wss://stream.bybit.com/v5/public/linear, inverse_ws: wss://stream.bybit.com/v5/public/inverse}}
+fear_greed:
+  enabled: true
+  url: https://api.alternative.me/fng/
+  interval: 10m
+polling:
+  interval: 30s
+price_levels:
+  BTC: [96000, 100000]
+  ETH: [3300]
+`
+	cfg, err := ParseConfig([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cfg.Exchanges.Binance.Coins, ","); got != "BTC,ETH" {
+		t.Errorf("coins = %s", got)
+	}
+	if len(cfg.PriceLevels["BTC"]) != 2 || cfg.PriceLevels["ETH"][0] != 3300 {
+		t.Errorf("price levels %v", cfg.PriceLevels)
+	}
+}
+
+func TestBadConfigs(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		want []string // substrings of the error
+	}{
+		{"unknown top-level key", "exchange:\n  binance: {}\n", []string{"line 1", "exchange", "unknown key"}},
+		{"unknown venue key", "exchanges:\n  binance:\n    enabled: true\n    enabeld: true\n", []string{"line 4", "exchanges.binance.enabeld"}},
+		{"unknown venue", "exchanges:\n  ftx: {}\n", []string{"line 2", "exchanges.ftx"}},
+		{"wrong type", "exchanges:\n  binance:\n    enabled: maybe\n", []string{"line 3", "exchanges.binance.enabled", "bool"}},
+		{"coins not a list", "exchanges:\n  binance:\n    coins: BTC\n", []string{"line 3", "exchanges.binance.coins"}},
+		{"bad duration", "polling:\n  interval: 30 seconds\n", []string{"line 2", "polling.interval", "invalid duration"}},
+		{"bad url", "fear_greed:\n  url: \"::not a url\"\n", []string{"line 2", "fear_greed.url", "invalid URL"}},
+		{"url without scheme", "exchanges:\n  binance:\n    endpoints:\n      usdm_rest: fapi.binance.com\n", []string{"line 4", "exchanges.binance.endpoints.usdm_rest"}},
+		{"ws endpoint given http", "exchanges:\n  binance:\n    endpoints:\n      usdm_ws: https://fstream.binance.com\n", []string{"exchanges.binance.endpoints.usdm_ws", "ws(s)"}},
+		{"rest endpoint given ws", "exchanges:\n  binance:\n    endpoints:\n      usdm_rest: wss://fapi.binance.com\n", []string{"exchanges.binance.endpoints.usdm_rest", "http(s)"}},
+		{"unknown endpoint", "exchanges:\n  binance:\n    endpoints:\n      spot_rest: https://api.binance.com\n", []string{"exchanges.binance.endpoints.spot_rest", "unknown endpoint"}},
+		{"unsupported venue enabled", "exchanges:\n  bybit:\n    enabled: true\n", []string{"line 2: exchanges.bybit", "not supported yet"}},
+		{"zero interval", "polling:\n  interval: 0s\n", []string{"polling.interval"}},
+		{"too short fear greed interval", "fear_greed:\n  interval: 10ms\n", []string{"fear_greed.interval", "too short"}},
+		{"duplicate coins", "exchanges:\n  binance:\n    coins: [BTC, btc]\n", []string{"line 3: exchanges.binance.coins", "BTC listed twice"}},
+		{"negative price level", "price_levels:\n  BTC: [-1]\n", []string{"price_levels.BTC"}},
+		{"lower-case price level coin", "price_levels:\n  btc: [1]\n", []string{"price_levels.btc", "upper case"}},
+		{"weight budget too high", "exchanges:\n  binance:\n    open_interest_weight_per_minute: 5000\n", []string{"open_interest_weight_per_minute"}},
+		{"not yaml", "exchanges: [\n", []string{"line"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(tc.in))
+			if err == nil {
+				t.Fatal("expected an error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}

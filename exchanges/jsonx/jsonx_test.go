@@ -1,0 +1,116 @@
+package jsonx
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+func TestObjectEachExactKeys(t *testing.T) {
+	in := []byte(` {"e":"forceOrder","E":1568014460893,"o":{"s":"BTCUSDT","S":"SELL","ap":"9910"} , "x":[1,{"a":null},"s\"q"],"t":true} `)
+	got := map[string]string{}
+	if err := ObjectEach(in, func(k, v []byte) bool { got[string(k)] = string(v); return true }); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"e": `"forceOrder"`, "E": "1568014460893", "o": `{"s":"BTCUSDT","S":"SELL","ap":"9910"}`,
+		"x": `[1,{"a":null},"s\"q"]`, "t": "true"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("key %q: got %q, want %q", k, got[k], v)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("got %d keys, want %d: %v", len(got), len(want), got)
+	}
+}
+
+func TestSyntaxErrors(t *testing.T) {
+	for _, in := range []string{``, `[]`, `{`, `{"a"}`, `{"a":}`, `{"a":1,}`, `{"a":1} x`, `{"a":"x}`, `{"a":[1,2}`,
+		`{"a":tru}`, `{"a":nul}`, `{a:1}`, `{"a":1 "b":2}`, "{\"a\":\"\x01\"}"} {
+		err := ObjectEach([]byte(in), func(k, v []byte) bool { return true })
+		if err == nil {
+			t.Errorf("%q: expected an error", in)
+		}
+		if Valid([]byte(in)) && json.Valid([]byte(in)) == false {
+			t.Errorf("%q: Valid disagrees with encoding/json", in)
+		}
+	}
+}
+
+func TestFloat(t *testing.T) {
+	for in, want := range map[string]float64{`"0.014"`: 0.014, `9910`: 9910, `"-1e3"`: -1000, `0`: 0} {
+		got, err := Float([]byte(in))
+		if err != nil || got != want {
+			t.Errorf("Float(%s) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{`"NaN"`, `"Inf"`, `"+Inf"`, `""`, `"abc"`, `"1_000"`, `"0x10"`, `1e999`, `null`, `true`, `"1.2.3"`} {
+		if got, err := Float([]byte(in)); err == nil {
+			t.Errorf("Float(%s) = %v, want an error", in, got)
+		}
+	}
+}
+
+func TestString(t *testing.T) {
+	if s, ok := String([]byte(`"BTCUSDT"`)); !ok || string(s) != "BTCUSDT" {
+		t.Errorf("got %q %v", s, ok)
+	}
+	for _, in := range []string{`"a\"b"`, `1`, `"`, `null`} {
+		if _, ok := String([]byte(in)); ok {
+			t.Errorf("String(%s) should fail", in)
+		}
+	}
+}
+
+func TestArrayEach(t *testing.T) {
+	var n int
+	if err := ArrayEach([]byte(`[ {"a":1}, 2 ,"x"]`), func(v []byte) bool { n++; return true }); err != nil || n != 3 {
+		t.Errorf("n=%d err=%v", n, err)
+	}
+	if err := ArrayEach([]byte(`[1,]`), func(v []byte) bool { return true }); err == nil {
+		t.Error("trailing comma accepted")
+	}
+}
+
+func TestDepthLimit(t *testing.T) {
+	deep := make([]byte, 0, 2*(MaxDepth+10)+10)
+	deep = append(deep, `{"a":`...)
+	for range MaxDepth + 10 {
+		deep = append(deep, '[')
+	}
+	for range MaxDepth + 10 {
+		deep = append(deep, ']')
+	}
+	deep = append(deep, '}')
+	if err := ObjectEach(deep, func(k, v []byte) bool { return true }); err == nil {
+		t.Error("expected depth error")
+	}
+}
+
+// FuzzValid checks that the walker never panics and agrees with
+// encoding/json on what is valid (jsonx accepts a superset of number
+// spellings, so only "jsonx rejects what encoding/json accepts" is a bug).
+func FuzzValid(f *testing.F) {
+	for _, s := range []string{`{"e":"forceOrder","o":{"s":"BTCUSDT"}}`, `[1,2,{"a":[true,false,null]}]`, `"x"`, `{}`, `{"a":"\u00e9"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ok := Valid(b)
+		if json.Valid(b) && !ok {
+			// Depth beyond MaxDepth is rejected on purpose.
+			d, maxd := 0, 0
+			for _, c := range b {
+				switch c {
+				case '[', '{':
+					d++
+					maxd = max(maxd, d)
+				case ']', '}':
+					d--
+				}
+			}
+			if maxd <= MaxDepth {
+				t.Fatalf("rejected valid JSON %q", b)
+			}
+		}
+		_ = ObjectEach(b, func(k, v []byte) bool { _, _ = Float(v); _, _ = String(v); return true })
+	})
+}
