@@ -92,7 +92,7 @@ price_levels:
 func TestBadConfigs(t *testing.T) {
 	for _, tc := range []struct {
 		name, in string
-		want []string // substrings of the error
+		want     []string // substrings of the error
 	}{
 		{"unknown top-level key", "exchange:\n  binance: {}\n", []string{"line 1", "exchange", "unknown key"}},
 		{"unknown venue key", "exchanges:\n  binance:\n    enabled: true\n    enabeld: true\n", []string{"line 4", "exchanges.binance.enabeld"}},

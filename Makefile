@@ -1,0 +1,60 @@
+# derivatives_exporter
+GO        ?= go
+BINARY    ?= derivatives_exporter
+VERSION   ?= $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+REVISION  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+BRANCH    ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
+PKG_VER   := github.com/prometheus/common/version
+LDFLAGS   := -s -w -X $(PKG_VER).Version=$(VERSION) -X $(PKG_VER).Revision=$(REVISION) \
+             -X $(PKG_VER).Branch=$(BRANCH) -X $(PKG_VER).BuildUser=make -X $(PKG_VER).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
+FUZZTIME  ?= 30s
+
+.PHONY: all build test vet unit e2e fuzz fuzz-seeds bench fmt-check tools clean run
+
+all: build test
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BINARY) .
+
+run:
+	$(GO) run .
+
+# The one command that checks everything: formatting, vet, every test and
+# fuzz seed under the race detector, including the end-to-end test that
+# builds the binary and runs it against the fake venues.
+test: tools fmt-check vet unit
+
+# Installs what the tests need when it is missing (Go module downloads only
+# for now; nothing outside the Go toolchain is needed yet).
+tools:
+	@command -v $(GO) >/dev/null || { echo "Go is required: https://go.dev/dl/"; exit 1; }
+	$(GO) mod download
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 -timeout 10m ./...
+
+# Only the end-to-end test (also part of `make test`).
+e2e:
+	$(GO) test -race -count=1 -timeout 10m -run 'TestEndToEnd' -v .
+
+# Runs every fuzz target for FUZZTIME each (the seeds also run in `make unit`).
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list 'Fuzz.*' $$pkg | grep '^Fuzz'); do \
+	    echo "fuzzing $$pkg $$t for $(FUZZTIME)"; \
+	    $(GO) test -run XXX -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+bench:
+	$(GO) test -run XXX -bench . -benchmem -count 6 ./... | tee bench.txt
+
+clean:
+	rm -f $(BINARY) bench.txt
