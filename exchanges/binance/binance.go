@@ -53,6 +53,11 @@ type Config struct {
 	Client                      *exchanges.Client
 	Logger                      *slog.Logger
 
+	// RefreshSpacing is the minimum time between an early instrument
+	// refresh (asked for by a liquidation of an unlisted symbol) and the
+	// previous discovery; default 1 minute.
+	RefreshSpacing time.Duration
+
 	// Stream tunes the WebSocket runner (tests shorten heartbeats); it is
 	// applied after the venue's defaults.
 	Stream func(*wsconn.Config)
@@ -80,6 +85,9 @@ func New(cfg Config) *Venue {
 	}
 	if cfg.OpenInterestWeightPerMinute <= 0 {
 		cfg.OpenInterestWeightPerMinute = 500
+	}
+	if cfg.RefreshSpacing <= 0 {
+		cfg.RefreshSpacing = time.Minute
 	}
 	v := &Venue{cfg: cfg}
 	want := func(kind string) bool {
@@ -213,7 +221,16 @@ func (m *market) run(ctx context.Context) {
 			return err
 		}, m.refresh).Run(ctx)
 	})
-	start(func() { m.poller(epFundingInfo, m.v.cfg.InstrumentsInterval, m.pollFundingInfo, nil).Run(ctx) })
+	// Funding intervals come from fundingInfo; premiumIndex waits for its
+	// first answer so that no poll exports the default interval by mistake.
+	fundingTried := make(chan struct{})
+	var fundingOnce sync.Once
+	start(func() {
+		m.poller(epFundingInfo, m.v.cfg.InstrumentsInterval, func(ctx context.Context) error {
+			defer fundingOnce.Do(func() { close(fundingTried) })
+			return m.pollFundingInfo(ctx)
+		}, nil).Run(ctx)
+	})
 
 	select {
 	case <-ctx.Done():
@@ -221,10 +238,33 @@ func (m *market) run(ctx context.Context) {
 		return
 	case <-ready:
 	}
+	// Open interest in USD (USDⓈ-M) and in coins (COIN-M) needs the mark
+	// price, so the first open interest round waits for the first
+	// premiumIndex poll, successful or not.
+	marksTried := make(chan struct{})
+	var marksOnce sync.Once
 	start(func() { wsconn.Run(ctx, m.streamConfig()) })
-	start(func() { m.poller(epPremiumIndex, interval, m.pollPremiumIndex, nil).Run(ctx) })
+	select {
+	case <-ctx.Done():
+		wg.Wait()
+		return
+	case <-fundingTried:
+	}
+	start(func() {
+		m.poller(epPremiumIndex, interval, func(ctx context.Context) error {
+			defer marksOnce.Do(func() { close(marksTried) })
+			return m.pollPremiumIndex(ctx)
+		}, nil).Run(ctx)
+	})
 	start(func() { m.poller(epTicker24h, interval, m.pollTicker24h, nil).Run(ctx) })
-	start(func() { m.poller(epOpenInterest, interval, m.pollOpenInterest, nil).Run(ctx) })
+	start(func() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-marksTried:
+		}
+		m.poller(epOpenInterest, interval, m.pollOpenInterest, nil).Run(ctx)
+	})
 	wg.Wait()
 }
 
@@ -236,6 +276,7 @@ func (m *market) poller(ep string, interval time.Duration, poll func(context.Con
 		Logger:        m.log.With("endpoint", m.endpoint(ep)),
 		Poll:          poll,
 		Trigger:       trigger,
+		MinSpacing:    m.v.cfg.RefreshSpacing,
 	}
 }
 
@@ -247,7 +288,7 @@ func (m *market) streamConfig() wsconn.Config {
 		OnConnect:   m.subscribe,
 		OnMessage:   m.onMessage,
 		Observer:    m.stream,
-		Logger:      m.log.With("stream", m.kind+streamSuffix),
+		Logger:      m.log,
 	}
 	if m.v.cfg.Stream != nil {
 		m.v.cfg.Stream(&c)

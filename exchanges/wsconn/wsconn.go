@@ -212,7 +212,7 @@ func newRunner(cfg Config) *runner {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Name != "" {
-		cfg.Logger = cfg.Logger.With("ws", cfg.Name)
+		cfg.Logger = cfg.Logger.With("stream", cfg.Name)
 	}
 	if cfg.OnConnect == nil {
 		cfg.OnConnect = func(context.Context, *Session) error { return nil }
