@@ -19,8 +19,7 @@ RUN CGO_ENABLED=0 go build -trimpath \
 FROM gcr.io/distroless/static-debian12:nonroot
 LABEL org.opencontainers.image.title="derivatives_exporter" \
       org.opencontainers.image.description="Prometheus exporter for crypto-derivatives liquidations, open interest, funding and sentiment" \
-      org.opencontainers.image.source="https://github.com/derivatives-exporter/derivatives_exporter" \
-      org.opencontainers.image.licenses="Apache-2.0"
+      org.opencontainers.image.source="https://github.com/derivatives-exporter/derivatives_exporter"
 COPY --from=build /out/derivatives_exporter /bin/derivatives_exporter
 EXPOSE 9788
 USER nonroot:nonroot

@@ -24,11 +24,18 @@ run:
 # builds the binary and runs it against the fake venues.
 test: tools fmt-check vet unit
 
-# Installs what the tests need when it is missing (Go module downloads only
-# for now; nothing outside the Go toolchain is needed yet).
+# Installs what the tests need when it is missing: Go modules, and
+# Prometheus, promtool, Alertmanager and amtool from Debian's packages.
 tools:
 	@command -v $(GO) >/dev/null || { echo "Go is required: https://go.dev/dl/"; exit 1; }
 	$(GO) mod download
+	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null || ! command -v amtool >/dev/null || \
+	    ! { command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/null; }; then \
+	  echo "installing prometheus and prometheus-alertmanager (Debian packages)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq prometheus prometheus-alertmanager >/dev/null; \
+	fi
+	@promtool --version | head -1
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
