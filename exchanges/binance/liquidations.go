@@ -79,27 +79,47 @@ func decodeFrame(data []byte, emit func(forceOrder)) (f frame, lastErr error) {
 		return frame{bad: 1}, jsonx.ErrSyntax
 	}
 
-	var e, o, stream, payload, id, result, venueErr []byte
-	err := jsonx.ObjectEach(data, func(k, v []byte) bool {
+	var (
+		e, stream, payload, id, result, venueErr []byte
+		o                                         orderFields
+		oErr                                      error
+	)
+	end, err := jsonx.Members(data, func(k, rest []byte) int {
 		switch string(k) {
+		case "o": // parsed in place: the largest part of the frame is walked once
+			n, err := o.parse(rest)
+			if err != nil {
+				oErr = err
+				return -1
+			}
+			return n
 		case "e":
-			e = v
-		case "o":
-			o = v
+			e = valuePrefix(rest)
+			return len(e)
 		case "stream":
-			stream = v
+			stream = valuePrefix(rest)
+			return len(stream)
 		case "data":
-			payload = v
+			payload = valuePrefix(rest)
+			return len(payload)
 		case "id":
-			id = v
+			id = valuePrefix(rest)
+			return len(id)
 		case "result":
-			result = v
+			result = valuePrefix(rest)
+			return len(result)
 		case "error":
-			venueErr = v
+			venueErr = valuePrefix(rest)
+			return len(venueErr)
 		}
-		return true
+		return 0
 	})
+	if err == nil && end != len(data) { // data is trimmed: nothing may follow the object
+		err = jsonx.ErrSyntax
+	}
 	switch {
+	case oErr != nil:
+		return frame{bad: 1}, oErr
 	case err != nil:
 		return frame{bad: 1}, err
 	case stream != nil && payload != nil: // combined stream envelope
@@ -112,7 +132,7 @@ func decodeFrame(data []byte, emit func(forceOrder)) (f frame, lastErr error) {
 		}
 		return f, nil
 	case e != nil:
-		if err := decodeForceOrder(e, o, emit); err != nil {
+		if err := o.forceOrder(e, emit); err != nil {
 			return frame{bad: 1}, err
 		}
 		return frame{events: 1}, nil
@@ -120,73 +140,108 @@ func decodeFrame(data []byte, emit func(forceOrder)) (f frame, lastErr error) {
 	return frame{bad: 1}, errNotForceOrder
 }
 
-// decodeEvent decodes one raw forceOrder event object.
-func decodeEvent(v []byte, emit func(forceOrder)) error {
-	var e, o []byte
-	if err := jsonx.ObjectEach(v, func(k, val []byte) bool {
-		switch string(k) {
-		case "e":
-			e = val
-		case "o":
-			o = val
-		}
-		return true
-	}); err != nil {
-		return err
+// valuePrefix returns the JSON value at the start of rest, or nil if it is
+// malformed (the caller's walk then fails on the same bytes).
+func valuePrefix(rest []byte) []byte {
+	n, err := jsonx.Skip(rest)
+	if err != nil {
+		return nil
 	}
-	return decodeForceOrder(e, o, emit)
+	return rest[:n]
 }
 
-func decodeForceOrder(e, o []byte, emit func(forceOrder)) error {
-	if name, ok := jsonx.String(e); !ok || string(name) != "forceOrder" || o == nil {
-		return errNotForceOrder
-	}
-	var (
-		fo                 forceOrder
-		side, z, ap        []byte
-		haveSym, haveSide  bool
-		symOK, qtyOK, pxOK bool
-	)
-	if err := jsonx.ObjectEach(o, func(k, v []byte) bool {
+// orderFields are the raw values of the "o" object the exporter uses.
+type orderFields struct {
+	present           bool
+	sym, side, z, ap  []byte
+	haveSym, haveSide bool
+	symOK             bool
+}
+
+// parse walks the "o" object at the start of rest and returns its length.
+func (o *orderFields) parse(rest []byte) (int, error) {
+	*o = orderFields{present: true}
+	return jsonx.Members(rest, func(k, v []byte) int {
 		switch string(k) {
 		case "s":
-			fo.Symbol, symOK = jsonx.String(v)
-			haveSym = true
+			o.haveSym = true
+			val := valuePrefix(v)
+			o.sym, o.symOK = jsonx.String(val)
+			return len(val)
 		case "S":
-			side, haveSide = jsonx.String(v)
+			val := valuePrefix(v)
+			o.side, o.haveSide = jsonx.String(val)
+			return len(val)
 		case "z":
-			z = v
+			o.z = valuePrefix(v)
+			return len(o.z)
 		case "ap":
-			ap = v
+			o.ap = valuePrefix(v)
+			return len(o.ap)
 		}
-		return true
-	}); err != nil {
+		return 0
+	})
+}
+
+// decodeEvent decodes one raw forceOrder event object (an element of an
+// array frame).
+func decodeEvent(v []byte, emit func(forceOrder)) error {
+	var (
+		e    []byte
+		o    orderFields
+		oErr error
+	)
+	end, err := jsonx.Members(v, func(k, rest []byte) int {
+		switch string(k) {
+		case "e":
+			e = valuePrefix(rest)
+			return len(e)
+		case "o":
+			n, err := o.parse(rest)
+			if err != nil {
+				oErr = err
+				return -1
+			}
+			return n
+		}
+		return 0
+	})
+	switch {
+	case oErr != nil:
+		return oErr
+	case err != nil:
 		return err
+	case len(jsonx.TrimSpace(v[end:])) != 0:
+		return jsonx.ErrSyntax
 	}
-	if !haveSym || !symOK || len(fo.Symbol) == 0 {
+	return o.forceOrder(e, emit)
+}
+
+// forceOrder validates the fields of a forceOrder event and emits it.
+func (o *orderFields) forceOrder(e []byte, emit func(forceOrder)) error {
+	if name, ok := jsonx.String(e); !ok || string(name) != "forceOrder" || !o.present {
+		return errNotForceOrder
+	}
+	var fo forceOrder
+	if !o.haveSym || !o.symOK || len(o.sym) == 0 {
 		return errBadSymbol
 	}
+	fo.Symbol = o.sym
 	switch {
-	case !haveSide:
+	case !o.haveSide:
 		return errBadSide
-	case string(side) == "SELL": // the engine sells a long position
+	case string(o.side) == "SELL": // the engine sells a long position
 		fo.Side = exchanges.Long
-	case string(side) == "BUY":
+	case string(o.side) == "BUY":
 		fo.Side = exchanges.Short
 	default:
 		return errBadSide
 	}
 	var err error
-	if fo.FilledQty, err = jsonx.Float(z); err == nil && fo.FilledQty > 0 {
-		qtyOK = true
-	}
-	if !qtyOK {
+	if fo.FilledQty, err = jsonx.Float(o.z); err != nil || !(fo.FilledQty > 0) {
 		return errBadQty
 	}
-	if fo.AvgPrice, err = jsonx.Float(ap); err == nil && fo.AvgPrice > 0 {
-		pxOK = true
-	}
-	if !pxOK {
+	if fo.AvgPrice, err = jsonx.Float(o.ap); err != nil || !(fo.AvgPrice > 0) {
 		return errBadPrice
 	}
 	emit(fo)

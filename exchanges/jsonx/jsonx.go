@@ -24,6 +24,7 @@ var (
 	ErrNotNum   = errors.New("jsonx: not a number")
 	ErrNotFinit = errors.New("jsonx: number is not finite")
 	ErrTooDeep  = errors.New("jsonx: nesting too deep")
+	ErrStopped  = errors.New("jsonx: stopped by the caller")
 )
 
 // MaxDepth bounds nesting so hostile frames cannot exhaust the stack.
@@ -92,55 +93,94 @@ func TrimSpace(b []byte) []byte {
 // It stops early when fn returns false. The whole object is validated only up
 // to the point where iteration stops.
 func ObjectEach(obj []byte, fn func(key, value []byte) bool) error {
-	i := skipWS(obj, 0)
-	if i >= len(obj) || obj[i] != '{' {
-		return ErrNotObj
-	}
-	i = skipWS(obj, i+1)
-	if i < len(obj) && obj[i] == '}' {
-		if skipWS(obj, i+1) != len(obj) {
-			return ErrSyntax
+	stopped := false
+	var skipErr error
+	end, err := Members(obj, func(key, rest []byte) int {
+		n, err := skipValue(rest, 0, 0)
+		if err != nil {
+			skipErr = err
+			return -1
 		}
+		if !fn(key, rest[:n]) {
+			stopped = true
+			return -1
+		}
+		return n
+	})
+	switch {
+	case skipErr != nil:
+		return skipErr
+	case stopped:
 		return nil
+	case err != nil:
+		return err
+	}
+	if skipWS(obj, end) != len(obj) {
+		return ErrSyntax
+	}
+	return nil
+}
+
+// Members walks the JSON object that starts b (after optional whitespace)
+// without requiring b to end with it, so a caller can parse a nested value in
+// place instead of skipping it first and walking it again. For every member
+// fn gets the raw key and the input from the first byte of the value; it
+// returns the length of the value it parsed, 0 to have Members skip the
+// value, or a negative number to stop (Members then returns ErrStopped). On
+// success Members returns the index just past the closing brace.
+func Members(b []byte, fn func(key, rest []byte) int) (end int, err error) {
+	i := skipWS(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return 0, ErrNotObj
+	}
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return i + 1, nil
 	}
 	for {
-		if i >= len(obj) || obj[i] != '"' {
-			return ErrSyntax
+		if i >= len(b) || b[i] != '"' {
+			return 0, ErrSyntax
 		}
-		end, err := skipString(obj, i)
+		kend, err := skipString(b, i)
 		if err != nil {
-			return err
+			return 0, err
 		}
-		key := obj[i+1 : end-1]
-		i = skipWS(obj, end)
-		if i >= len(obj) || obj[i] != ':' {
-			return ErrSyntax
+		key := b[i+1 : kend-1]
+		i = skipWS(b, kend)
+		if i >= len(b) || b[i] != ':' {
+			return 0, ErrSyntax
 		}
-		i = skipWS(obj, i+1)
-		vend, err := skipValue(obj, i, 0)
-		if err != nil {
-			return err
-		}
-		if !fn(key, obj[i:vend]) {
-			return nil
-		}
-		i = skipWS(obj, vend)
-		if i >= len(obj) {
-			return ErrSyntax
-		}
-		switch obj[i] {
-		case ',':
-			i = skipWS(obj, i+1)
-		case '}':
-			if skipWS(obj, i+1) != len(obj) {
-				return ErrSyntax
+		i = skipWS(b, i+1)
+		n := fn(key, b[i:])
+		switch {
+		case n < 0:
+			return 0, ErrStopped
+		case n == 0:
+			vend, err := skipValue(b, i, 0)
+			if err != nil {
+				return 0, err
 			}
-			return nil
+			i = vend
 		default:
-			return ErrSyntax
+			i += n
+		}
+		i = skipWS(b, i)
+		if i >= len(b) {
+			return 0, ErrSyntax
+		}
+		switch b[i] {
+		case ',':
+			i = skipWS(b, i+1)
+		case '}':
+			return i + 1, nil
+		default:
+			return 0, ErrSyntax
 		}
 	}
 }
+
+// Skip returns the length of the JSON value at the start of b.
+func Skip(b []byte) (int, error) { return skipValue(b, 0, 0) }
 
 // ArrayEach calls fn for every element of the JSON array arr.
 func ArrayEach(arr []byte, fn func(value []byte) bool) error {
