@@ -81,8 +81,8 @@ func decodeFrame(data []byte, emit func(forceOrder)) (f frame, lastErr error) {
 
 	var (
 		e, stream, payload, id, result, venueErr []byte
-		o                                         orderFields
-		oErr                                      error
+		o                                        orderFields
+		oErr                                     error
 	)
 	end, err := jsonx.Members(data, func(k, rest []byte) int {
 		switch string(k) {
