@@ -11,6 +11,7 @@ var (
 	instSideLabels = []string{"exchange", "market", "symbol", "coin", "side"}
 	streamLabels   = []string{"exchange", "stream"}
 	pollLabels     = []string{"exchange", "endpoint"}
+	infoLabelNames = []string{"exchange", "market", "symbol", "coin", "quote", "contract_type"}
 )
 
 // The metric catalogue: every name and help string the exporter emits
@@ -29,7 +30,7 @@ var (
 
 	descMarketInfo = prometheus.NewDesc("crypto_market_info",
 		"Instruments discovered on each venue (value is always 1).",
-		[]string{"exchange", "market", "symbol", "coin", "quote", "contract_type"}, nil)
+		infoLabelNames, nil)
 	descFeedComplete = prometheus.NewDesc("crypto_exporter_liquidation_feed_complete",
 		"1 if the venue publishes every liquidation, 0 if its public feed is a throttled sample (totals are lower bounds).",
 		[]string{"exchange", "market"}, nil)

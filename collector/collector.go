@@ -45,7 +45,9 @@ type marketKey struct {
 // instSeries holds every series of one instrument.
 type instSeries struct {
 	inst   exchanges.Instrument
-	labels []string // exchange, market, symbol, coin
+	labels labelSet    // exchange, market, symbol, coin
+	side   [2]labelSet // the same with side
+	info   labelSet    // crypto_market_info's (guarded by mu)
 	sides  [2]sideSeries
 
 	mu     sync.Mutex // guards values and expiry
@@ -121,6 +123,9 @@ func (c *Collector) SetInstruments(exchange string, market exchanges.Market, lis
 		keep[k] = struct{}{}
 		if s, ok := c.instruments[k]; ok && s.inst.Coin == inst.Coin {
 			s.mu.Lock()
+			if s.inst.Quote != inst.Quote || s.inst.ContractType != inst.ContractType {
+				s.info = infoLabels(inst)
+			}
 			s.inst = *inst // contract size or quote may change; the series stay
 			s.mu.Unlock()
 			continue
@@ -138,12 +143,18 @@ func (c *Collector) SetInstruments(exchange string, market exchanges.Market, lis
 func (c *Collector) newInstSeries(inst *exchanges.Instrument) *instSeries {
 	s := &instSeries{
 		inst:   *inst,
-		labels: []string{inst.Exchange, string(inst.Market), inst.Symbol, inst.Coin},
+		labels: newLabelSet(instLabels, inst.Exchange, string(inst.Market), inst.Symbol, inst.Coin),
+		info:   infoLabels(inst),
 	}
 	for _, side := range exchanges.Sides {
+		s.side[side] = newLabelSet(instSideLabels, inst.Exchange, string(inst.Market), inst.Symbol, inst.Coin, side.String())
 		s.sides[side].sizes = c.sizes.WithLabelValues(inst.Exchange, side.String())
 	}
 	return s
+}
+
+func infoLabels(inst *exchanges.Instrument) labelSet {
+	return newLabelSet(infoLabelNames, inst.Exchange, string(inst.Market), inst.Symbol, inst.Coin, inst.Quote, inst.ContractType)
 }
 
 // ValidNotional reports whether v can be a real liquidation's USD notional.
@@ -338,20 +349,19 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 
 	for _, s := range c.instruments {
 		s.mu.Lock()
-		quote, ctype := s.inst.Quote, s.inst.ContractType
+		info := s.info
 		values, expiry := s.values, s.expiry
 		s.mu.Unlock()
-		ch <- prometheus.MustNewConstMetric(descMarketInfo, prometheus.GaugeValue, 1, append(s.labels, quote, ctype)...)
+		ch <- gaugeOf(descMarketInfo, info, 1)
 		for _, side := range exchanges.Sides {
 			ss := &s.sides[side]
-			lv := append(s.labels[:4:4], side.String())
-			ch <- prometheus.MustNewConstMetric(descLiquidations, prometheus.CounterValue, float64(ss.count.Load()), lv...)
-			ch <- prometheus.MustNewConstMetric(descLiquidationNotional, prometheus.CounterValue, ss.notional.Load(), lv...)
-			ch <- prometheus.MustNewConstMetric(descLiquidationLargest, prometheus.GaugeValue, ss.largestSince(oldest), lv...)
+			ch <- counterOf(descLiquidations, s.side[side], float64(ss.count.Load()))
+			ch <- counterOf(descLiquidationNotional, s.side[side], ss.notional.Load())
+			ch <- gaugeOf(descLiquidationLargest, s.side[side], ss.largestSince(oldest))
 		}
 		for f, d := range descMarket {
 			if !expiry[f].IsZero() && now.Before(expiry[f]) {
-				ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, values[f], s.labels...)
+				ch <- gaugeOf(d, s.labels, values[f])
 			}
 		}
 	}
