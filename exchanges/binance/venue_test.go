@@ -571,3 +571,34 @@ func TestVenueStopsOnCancel(t *testing.T) {
 	}
 	_ = fmt.Sprint()
 }
+
+func TestVenueOversizedFrame(t *testing.T) {
+	h := start(t, func(c *Config) { c.Markets = []string{usdm} })
+	waitSubscribed(t, h.usdm, 1)
+	huge := make([]byte, 0, 2<<20)
+	huge = append(huge, `{"e":"forceOrder","pad":"`...)
+	for len(huge) < 2<<20 {
+		huge = append(huge, "xxxxxxxxxxxxxxxx"...)
+	}
+	huge = append(huge, `"}`...)
+	good := exchangetest.ForceOrderFrame(exchangetest.ForceOrder{Symbol: "BTCUSDT", Side: "SELL", Qty: 1, AvgPrice: 50000, FilledQty: 1})
+	h.usdm.Play([]exchangetest.Event{{Frame: good}, {Frame: huge}})
+	h.eventually(t, "the reconnect after the oversized frame", func(s collectortest.Samples) bool {
+		return val(s, "crypto_exporter_stream_connects_total", "exchange", "binance", "stream", "usdm_force_order") == 2 &&
+			val(s, "crypto_exporter_stream_up", "exchange", "binance", "stream", "usdm_force_order") == 1
+	})
+	h.usdm.Play([]exchangetest.Event{{Frame: good}})
+	btc := append(inst("binance", "linear", "BTCUSDT", "BTC"), "side", "long")
+	s := h.eventually(t, "both good liquidations", func(s collectortest.Samples) bool {
+		return val(s, "crypto_liquidations_total", btc...) == 2
+	})
+	if got := val(s, "crypto_exporter_stream_decode_errors_total", "exchange", "binance", "stream", "usdm_force_order"); got != 1 {
+		t.Errorf("decode errors %v, want 1 for the oversized frame", got)
+	}
+	if got := val(s, "crypto_exporter_stream_connects_total", "exchange", "binance", "stream", "usdm_force_order"); got != 2 {
+		t.Errorf("connects %v, want 2 (the oversized frame closes the connection)", got)
+	}
+	if got := val(s, "crypto_liquidation_notional_usd_total", btc...); got != 100000 {
+		t.Errorf("notional %v, want 100000", got)
+	}
+}
