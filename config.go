@@ -147,7 +147,7 @@ func (u *URL) UnmarshalYAML(n *yaml.Node) error {
 	}
 	p, err := url.Parse(s)
 	if err != nil {
-		return fmt.Errorf("line %d: invalid URL %q: %v", n.Line, s, err)
+		return fmt.Errorf("line %d: invalid URL %q: %w", n.Line, s, err)
 	}
 	switch p.Scheme {
 	case "http", "https", "ws", "wss":
@@ -183,7 +183,7 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := model.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("line %d: invalid duration %q: %v", n.Line, s, err)
+		return fmt.Errorf("line %d: invalid duration %q: %w", n.Line, s, err)
 	}
 	if v <= 0 {
 		return fmt.Errorf("line %d: invalid duration %q: must be greater than zero", n.Line, s)

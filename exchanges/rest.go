@@ -64,7 +64,7 @@ func (c *Client) Do(req *http.Request, v any) (http.Header, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
 	if err != nil {
 		return resp.Header, fmt.Errorf("%s %s: reading body: %w", req.Method, req.URL, err)

@@ -307,7 +307,8 @@ func (r *runner) dial(ctx context.Context) (*websocket.Conn, error) {
 		},
 	}
 	url := r.URL()
-	conn, resp, err := d.DialContext(ctx, url, nil)
+	conn, resp, err := d.DialContext(ctx, url, nil) //nolint:bodyclose // gorilla owns the handshake response
+
 	if stop != nil {
 		stop()
 	}
