@@ -88,7 +88,7 @@ var venueSpecs = []venueSpec{
 	{"binance", true, map[string]string{
 		"usdm_rest": "https://fapi.binance.com", "usdm_ws": "wss://fstream.binance.com/market",
 		"coinm_rest": "https://dapi.binance.com", "coinm_ws": "wss://dstream.binance.com"}},
-	{"bybit", false, map[string]string{"rest": "https://api.bybit.com",
+	{"bybit", true, map[string]string{"rest": "https://api.bybit.com",
 		"linear_ws": "wss://stream.bybit.com/v5/public/linear", "inverse_ws": "wss://stream.bybit.com/v5/public/inverse"}},
 	{"okx", false, map[string]string{"rest": "https://www.okx.com", "ws": "wss://ws.okx.com:8443/ws/v5/public"}},
 	{"bitmex", false, map[string]string{"rest": "https://www.bitmex.com", "ws": "wss://ws.bitmex.com/realtime"}},

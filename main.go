@@ -32,6 +32,7 @@ import (
 	"github.com/derivatives-exporter/derivatives_exporter/collector"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/binance"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/bybit"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/feargreed"
 )
 
@@ -202,6 +203,18 @@ func buildRunners(cfg *Config, logger *slog.Logger) []runner {
 			Logger:                      logger.With("exchange", "binance"),
 		}))
 	}
+	if b := cfg.Exchanges.Bybit; *b.Enabled {
+		rs = append(rs, bybit.New(bybit.Config{
+			REST:                b.Endpoint("rest"),
+			LinearWS:            b.Endpoint("linear_ws"),
+			InverseWS:           b.Endpoint("inverse_ws"),
+			Coins:               b.Coins,
+			PollInterval:        cfg.Polling.Interval.Std(),
+			InstrumentsInterval: cfg.Polling.InstrumentsInterval.Std(),
+			Client:              client,
+			Logger:              logger.With("exchange", "bybit"),
+		}))
+	}
 	if *cfg.FearGreed.Enabled {
 		rs = append(rs, fearGreedRunner{feargreed.Config{
 			URL:      cfg.FearGreed.URL.URL.String(),
@@ -246,6 +259,10 @@ func describeConfig(w io.Writer, cfg *Config, path string) {
 			fmt.Fprintf(w, "  streams: usdm_force_order (!forceOrder@arr), coinm_force_order (!forceOrder@arr)\n")
 			fmt.Fprintf(w, "  polls every %s: premium index, 24h ticker; open interest within %d request weight per minute and market; instruments every %s\n",
 				cfg.Polling.Interval.Std(), cfg.Exchanges.Binance.OpenInterestWeightPerMinute, cfg.Polling.InstrumentsInterval.Std())
+		}
+		if spec.name == "bybit" {
+			fmt.Fprintf(w, "  streams: linear_liquidations_N, inverse_liquidations_N (allLiquidation.{symbol}, up to %d topics per connection)\n", bybit.DefaultTopicsPerConnection)
+			fmt.Fprintf(w, "  polls every %s: tickers; instruments every %s\n", cfg.Polling.Interval.Std(), cfg.Polling.InstrumentsInterval.Std())
 		}
 	}
 	if *cfg.FearGreed.Enabled {
