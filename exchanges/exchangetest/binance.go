@@ -320,7 +320,7 @@ func (m *BinanceMarket) SetWeightLimit(limit int) {
 
 // binanceErrorBody is Binance's error body for a status.
 func binanceErrorBody(status int) string {
-	code, msg := -1000, "An unknown error occured while processing the request."
+	code, msg := -1000, "An unknown error occured while processing the request." //nolint:misspell // Binance's own wording
 	switch {
 	case status == http.StatusTooManyRequests:
 		code, msg = -1003, "Too many requests; please use the websocket for live updates to avoid polling the API."
@@ -1264,7 +1264,7 @@ func (m *BinanceMarket) LastPong() []byte {
 	return append([]byte(nil), m.lastPong...)
 }
 
-// SetAnswerPings(false) turns every connection into a half-open peer: the
+// SetAnswerPings controls liveness: SetAnswerPings(false) turns every connection into a half-open peer: the
 // fake stops reading (so it neither answers client pings nor handles
 // requests) and sends nothing (no frames, no server pings), while the TCP
 // connections stay open. Scripted Ping, CloseCode and Disconnect events
