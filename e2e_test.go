@@ -544,3 +544,79 @@ polling:
 	_ = io.Discard
 	_ = exchanges.Long
 }
+
+// stallingAddr accepts TCP connections and never answers: a stuck venue.
+func stallingAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	return l.Addr().String()
+}
+
+// TestEndToEndStuckVenue: a venue that accepts connections and never
+// answers blocks neither the other sources nor /metrics.
+func TestEndToEndStuckVenue(t *testing.T) {
+	stuck := stallingAddr(t)
+	fg := exchangetest.NewFearGreed()
+	defer fg.Close()
+	fg.Push(55, "Neutral", time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC))
+	cfg := fmt.Sprintf(`
+exchanges:
+  binance:
+    endpoints: {usdm_rest: "http://%[1]s", usdm_ws: "ws://%[1]s", coinm_rest: "http://%[1]s", coinm_ws: "ws://%[1]s"}
+  bybit:
+    enabled: false
+fear_greed:
+  url: %[2]s
+  interval: 1s
+polling:
+  interval: 1s
+  timeout: 30s
+`, stuck, fg.URL())
+	p := startExporter(t, cfg)
+	p.eventually(t, "Fear & Greed despite the stuck venue", func(s collectortest.Samples) bool {
+		v, _ := s.Get("crypto_fear_greed_index", "source", "alternative.me")
+		return v == 55
+	})
+	client := &http.Client{Timeout: 2 * time.Second}
+	for i := range 5 {
+		resp, err := client.Get("http://" + p.addr + "/metrics")
+		if err != nil {
+			t.Fatalf("scrape %d while a venue is stuck: %v", i, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("scrape %d: HTTP %d", i, resp.StatusCode)
+		}
+	}
+	s, err := p.scrape(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := s.Get("crypto_exporter_stream_up", "exchange", "binance", "stream", "usdm_force_order"); !ok || v != 0 {
+		t.Errorf("stream_up of the stuck venue = %v (present %v), want 0", v, ok)
+	}
+}
