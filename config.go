@@ -98,7 +98,7 @@ var venueSpecs = []venueSpec{
 	{"bitget", false, map[string]string{"rest": "https://api.bitget.com", "ws": "wss://ws.bitget.com/v3/ws/public"}},
 	{"kraken", false, map[string]string{"rest": "https://futures.kraken.com", "ws": "wss://futures.kraken.com/ws/v1"}},
 	{"dydx", false, map[string]string{"rest": "https://indexer.dydx.trade", "ws": "wss://indexer.dydx.trade/v4/ws"}},
-	{"hyperliquid", false, map[string]string{"rest": "https://api.hyperliquid.xyz", "ws": "wss://api.hyperliquid.xyz/ws"}},
+	{"hyperliquid", true, map[string]string{"rest": "https://api.hyperliquid.xyz", "ws": "wss://api.hyperliquid.xyz/ws"}},
 }
 
 // venue returns the config of a venue by name.

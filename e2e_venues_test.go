@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,6 +28,13 @@ func TestEndToEndAllVenues(t *testing.T) {
 	fg.Push(40, "Fear", time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC))
 	syms := exchangetest.BybitSampleSymbols()
 	by.SetSymbols(syms)
+	hl := exchangetest.NewHyperliquid()
+	defer hl.Close()
+	hl.SetWeightLimit(0, 0) // polled every second here
+	hl.SetAssets([]exchangetest.HyperliquidAsset{
+		{Name: "BTC", SzDecimals: 5, MaxLeverage: 40, Funding: 0.0000125, OpenInterest: 25000.5, DayNtlVlm: 2.5e9, MarkPx: 97000.5, OraclePx: 97010, MidPx: 97001},
+		{Name: "kPEPE", SzDecimals: 0, MaxLeverage: 10, Funding: -0.00002, OpenInterest: 3e9, DayNtlVlm: 4e7, MarkPx: 0.0187, OraclePx: 0.0187, MidPx: 0.0187},
+	})
 
 	cfg := fmt.Sprintf(`
 exchanges:
@@ -34,12 +42,14 @@ exchanges:
     endpoints: {usdm_rest: "%s", usdm_ws: "%s", coinm_rest: "%s", coinm_ws: "%s"}
   bybit:
     endpoints: {rest: "%s", linear_ws: "%s", inverse_ws: "%s"}
+  hyperliquid:
+    endpoints: {rest: "%s"}
 fear_greed:
   url: %s
   interval: 1s
 polling:
   interval: 1s
-`, usdm.RESTURL(), usdm.WSURL(), coinm.RESTURL(), coinm.WSURL(), by.RESTURL(), by.LinearWSURL(), by.InverseWSURL(), fg.URL())
+`, usdm.RESTURL(), usdm.WSURL(), coinm.RESTURL(), coinm.WSURL(), by.RESTURL(), by.LinearWSURL(), by.InverseWSURL(), hl.URL(), fg.URL())
 	p := startExporter(t, cfg)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -119,11 +129,31 @@ polling:
 			t.Errorf("bybit feed_complete %s = %v, want 1", m, v)
 		}
 	}
-	// Both venues' gauges in the same exporter.
-	s = p.eventually(t, "gauges of both venues", func(s collectortest.Samples) bool {
+	// Every venue's gauges in the same exporter.
+	s = p.eventually(t, "gauges of every venue", func(s collectortest.Samples) bool {
 		return s.Sum("crypto_open_interest_usd", "exchange", "bybit") > 0 && s.Sum("crypto_open_interest_usd", "exchange", "binance") > 0 &&
-			len(s.Names("crypto_fear_greed_index")) == 1
+			s.Sum("crypto_open_interest_usd", "exchange", "hyperliquid") > 0 && len(s.Names("crypto_fear_greed_index")) == 1
 	})
+	pepe := []string{"exchange", "hyperliquid", "market", "linear", "symbol", "kPEPE", "coin", "PEPE"}
+	if v, _ := s.Get("crypto_open_interest_coins", pepe...); v != 3e12 {
+		t.Errorf("hyperliquid kPEPE open interest %v coins, want 3e12 (x1000)", v)
+	}
+	if v, _ := s.Get("crypto_funding_interval_seconds", pepe...); v != 3600 {
+		t.Errorf("hyperliquid funding interval %v, want 3600", v)
+	}
+	if n := len(s.Names("crypto_liquidations_total")); n == 0 || s.Sum("crypto_liquidations_total", "exchange", "hyperliquid") != 0 {
+		t.Error("liquidation series for hyperliquid")
+	}
+	for _, k := range s.Names("crypto_liquidations_total") {
+		if strings.Contains(k, `exchange="hyperliquid"`) {
+			t.Errorf("liquidation series exported for hyperliquid: %s", k)
+		}
+	}
+	for _, k := range s.Names("crypto_exporter_liquidation_feed_complete") {
+		if strings.Contains(k, `exchange="hyperliquid"`) {
+			t.Errorf("feed_complete exported for hyperliquid: %s", k)
+		}
+	}
 	if v, _ := s.Get("crypto_mark_price_usd", "exchange", "bybit", "market", "linear", "symbol", "BTCUSDT", "coin", "BTC"); v != 60000.1 {
 		t.Errorf("bybit BTCUSDT mark %v, want 60000.1", v)
 	}

@@ -34,6 +34,7 @@ import (
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/binance"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/bybit"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/feargreed"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/hyperliquid"
 )
 
 const exporterName = "derivatives_exporter"
@@ -215,6 +216,15 @@ func buildRunners(cfg *Config, logger *slog.Logger) []runner {
 			Logger:              logger.With("exchange", "bybit"),
 		}))
 	}
+	if h := cfg.Exchanges.Hyperliquid; *h.Enabled {
+		rs = append(rs, hyperliquid.New(hyperliquid.Config{
+			REST:         h.Endpoint("rest"),
+			Coins:        h.Coins,
+			PollInterval: cfg.Polling.Interval.Std(),
+			Client:       client,
+			Logger:       logger.With("exchange", "hyperliquid"),
+		}))
+	}
 	if *cfg.FearGreed.Enabled {
 		rs = append(rs, fearGreedRunner{feargreed.Config{
 			URL:      cfg.FearGreed.URL.URL.String(),
@@ -259,6 +269,10 @@ func describeConfig(w io.Writer, cfg *Config, path string) {
 			fmt.Fprintf(w, "  streams: usdm_force_order (!forceOrder@arr), coinm_force_order (!forceOrder@arr)\n")
 			fmt.Fprintf(w, "  polls every %s: premium index, 24h ticker; open interest within %d request weight per minute and market; instruments every %s\n",
 				cfg.Polling.Interval.Std(), cfg.Exchanges.Binance.OpenInterestWeightPerMinute, cfg.Polling.InstrumentsInterval.Std())
+		}
+		if spec.name == "hyperliquid" {
+			fmt.Fprintf(w, "  polls every %s: metaAndAssetCtxs (weight %.0f of %d per minute; no public liquidation feed)\n",
+				cfg.Polling.Interval.Std(), hyperliquid.WeightPerMinuteAt(cfg.Polling.Interval.Std()), hyperliquid.WeightPerMinute)
 		}
 		if spec.name == "bybit" {
 			fmt.Fprintf(w, "  streams: linear_liquidations_N, inverse_liquidations_N (allLiquidation.{symbol}, up to %d topics per connection)\n", bybit.DefaultTopicsPerConnection)

@@ -49,6 +49,7 @@ type instSeries struct {
 	side   [2]labelSet // the same with side
 	info   labelSet    // crypto_market_info's (guarded by mu)
 	sides  [2]sideSeries
+	noFeed bool // no liquidation series (set at creation, never changed)
 
 	mu     sync.Mutex // guards values and expiry
 	values [exchanges.NumFields]float64
@@ -121,7 +122,7 @@ func (c *Collector) SetInstruments(exchange string, market exchanges.Market, lis
 	for _, inst := range list {
 		k := inst.Key()
 		keep[k] = struct{}{}
-		if s, ok := c.instruments[k]; ok && s.inst.Coin == inst.Coin {
+		if s, ok := c.instruments[k]; ok && s.inst.Coin == inst.Coin && s.noFeed == inst.NoLiquidationFeed {
 			s.mu.Lock()
 			if s.inst.Quote != inst.Quote || s.inst.ContractType != inst.ContractType {
 				s.info = infoLabels(inst)
@@ -145,6 +146,10 @@ func (c *Collector) newInstSeries(inst *exchanges.Instrument) *instSeries {
 		inst:   *inst,
 		labels: newLabelSet(instLabels, inst.Exchange, string(inst.Market), inst.Symbol, inst.Coin),
 		info:   infoLabels(inst),
+		noFeed: inst.NoLiquidationFeed,
+	}
+	if s.noFeed {
+		return s
 	}
 	for _, side := range exchanges.Sides {
 		s.side[side] = newLabelSet(instSideLabels, inst.Exchange, string(inst.Market), inst.Symbol, inst.Coin, side.String())
@@ -170,7 +175,7 @@ func (c *Collector) Liquidation(l exchanges.Liquidation) bool {
 	c.mu.RLock()
 	s := c.instruments[l.Instrument.Key()]
 	c.mu.RUnlock()
-	if s == nil {
+	if s == nil || s.noFeed {
 		return false
 	}
 	ss := &s.sides[l.Side]
@@ -354,6 +359,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		s.mu.Unlock()
 		ch <- gaugeOf(descMarketInfo, info, 1)
 		for _, side := range exchanges.Sides {
+			if s.noFeed {
+				break
+			}
 			ss := &s.sides[side]
 			ch <- counterOf(descLiquidations, s.side[side], float64(ss.count.Load()))
 			ch <- counterOf(descLiquidationNotional, s.side[side], ss.notional.Load())

@@ -378,3 +378,22 @@ crypto_liquidation_notional_usd_total{coin="ETH",exchange="binance",market="line
 		t.Fatal(err)
 	}
 }
+
+func TestInstrumentsWithoutLiquidationFeed(t *testing.T) {
+	c, _ := newTestCollector()
+	hl := &exchanges.Instrument{Exchange: "hyperliquid", Market: exchanges.Linear, Symbol: "BTC", Coin: "BTC", Quote: "USDC",
+		ContractType: exchanges.Perpetual, ContractSize: 1, Multiplier: 1, NoLiquidationFeed: true}
+	c.SetInstruments("hyperliquid", exchanges.Linear, []*exchanges.Instrument{hl})
+	c.SetMarketValues([]exchanges.MarketValue{{Instrument: hl, Field: exchanges.MarkPrice, Value: 90000, TTL: time.Minute}})
+	if c.Liquidation(exchanges.Liquidation{Instrument: hl, Side: exchanges.Long, NotionalUSD: 5}) {
+		t.Error("liquidation accepted for an instrument without a feed")
+	}
+	for _, name := range []string{"crypto_liquidations_total", "crypto_liquidation_notional_usd_total", "crypto_liquidation_largest_usd", "crypto_liquidation_size_usd"} {
+		if n := testutil.CollectAndCount(c, name); n != 0 {
+			t.Errorf("%d %s series for an instrument without a liquidation feed", n, name)
+		}
+	}
+	if n := testutil.CollectAndCount(c, "crypto_market_info", "crypto_mark_price_usd"); n != 2 {
+		t.Errorf("market info and mark price: %d series, want 2", n)
+	}
+}

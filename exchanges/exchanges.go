@@ -58,6 +58,10 @@ type Instrument struct {
 	// Multiplier is how many coins one venue base unit holds (1000 for
 	// 1000PEPEUSDT, 1 otherwise).
 	Multiplier float64
+	// NoLiquidationFeed marks instruments of venues that publish no
+	// liquidations (Hyperliquid): they get no liquidation series at all,
+	// rather than counters that would read as "no liquidations happened".
+	NoLiquidationFeed bool
 }
 
 // Key identifies an instrument within the exporter.

@@ -1,0 +1,473 @@
+package exchangetest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"mime"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Hyperliquid info request types the fake knows.
+const (
+	// HyperliquidMetaAndAssetCtxs is the one info type the fake serves.
+	HyperliquidMetaAndAssetCtxs = "metaAndAssetCtxs"
+)
+
+// Documented Hyperliquid REST limits the fake applies (gitbook rate
+// limits; the project's reference, section 8).
+const (
+	// HyperliquidWeightLimit is the aggregated request weight allowed per
+	// HyperliquidWeightWindow per IP.
+	HyperliquidWeightLimit  = 1200
+	HyperliquidWeightWindow = time.Minute
+	// HyperliquidInfoWeight is the weight of metaAndAssetCtxs (and of
+	// every info type except a few light ones that weigh 2).
+	HyperliquidInfoWeight = 20
+
+	hyperliquidInfoPath = "/info"
+	hyperliquidMaxBody  = 1 << 20
+)
+
+// Hyperliquid's error answers as the fake serves them. The reference only
+// says that unknown info types are answered 422 (third-party probes); the
+// bodies, the 400/415 answers to a body that is not JSON, and the 429
+// answer beyond the weight limit are UNVERIFIED placeholders.
+const (
+	hyperliquidUnknownType = "Failed to deserialize the JSON body into the target type"
+	hyperliquidBadJSON     = "Failed to parse the request body as JSON"
+	hyperliquidBadMedia    = "Expected request with `Content-Type: application/json`"
+	hyperliquidRateLimited = "429 Too Many Requests"
+)
+
+// HyperliquidAsset is one perp of the fake: its universe entry and its
+// asset context. Context numbers are served as decimal strings, the way
+// the SDK types them, in Go's shortest form and as given, so tests can
+// serve values Hyperliquid would not (a NaN is served as "NaN", a negative
+// open interest as "-1"), except that a NaN Premium or MidPx is served as
+// null and ImpactPxs is null unless one of its prices is non-zero.
+type HyperliquidAsset struct {
+	// Universe entry. IsDelisted is served as "isDelisted": true only when
+	// set (absent otherwise); a delisted perp keeps its place, so context
+	// indices do not move.
+	Name         string // e.g. BTC, kPEPE
+	SzDecimals   int
+	MaxLeverage  int
+	OnlyIsolated bool
+	IsDelisted   bool
+
+	// Asset context: Funding is the hourly rate, OpenInterest in venue
+	// units of the base coin (kPEPE), DayNtlVlm the 24 h notional in USDC,
+	// DayBaseVlm the 24 h volume in venue units, prices in USDC per venue
+	// unit.
+	Funding, OpenInterest, PrevDayPx, DayNtlVlm float64
+	Premium, OraclePx, MarkPx, MidPx            float64
+	ImpactPxs                                   [2]float64
+	DayBaseVlm                                  float64
+}
+
+// hyperliquidFault is one queued scripted answer.
+type hyperliquidFault struct {
+	status, retryAfter int
+	body               string
+}
+
+// Hyperliquid is a fake of Hyperliquid's public info API: POST /info on a
+// loopback port, answering {"type":"metaAndAssetCtxs"} with
+// [{"universe":[...]},[ctx,...]] in the documented shape (contexts
+// index-aligned with the universe) and other types with 422, as the real
+// API answers types it does not know. Requests are charged
+// HyperliquidInfoWeight against a per-window weight limit; beyond it the
+// fake answers 429 (without Retry-After; whether Hyperliquid sends one is
+// UNVERIFIED). All state is guarded by a mutex and may change while
+// clients poll.
+//
+// The key given to FailNext, SetLatency and Requests is an info type
+// ("metaAndAssetCtxs", "liquidations", ...) or "" for every request; the
+// type-specific entry is used first.
+type Hyperliquid struct {
+	url string
+	srv *http.Server
+
+	mu       sync.Mutex
+	closed   bool
+	done     chan struct{}
+	handlers sync.WaitGroup
+	bg       sync.WaitGroup
+
+	assets      []HyperliquidAsset
+	ctxSkew     int
+	faults      map[string][]hyperliquidFault
+	latency     map[string]time.Duration
+	requests    map[string]int
+	weightLimit int
+	window      time.Duration
+	spent       []weightHit
+}
+
+type weightHit struct {
+	at     time.Time
+	weight int
+}
+
+// NewHyperliquid starts a fake Hyperliquid on 127.0.0.1 with a free port
+// and an empty universe. It panics if it cannot listen, like
+// httptest.NewServer.
+func NewHyperliquid() *Hyperliquid {
+	h := &Hyperliquid{
+		done:        make(chan struct{}),
+		faults:      map[string][]hyperliquidFault{},
+		latency:     map[string]time.Duration{},
+		requests:    map[string]int{},
+		weightLimit: HyperliquidWeightLimit,
+		window:      HyperliquidWeightWindow,
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(fmt.Sprintf("exchangetest: listen: %v", err))
+	}
+	h.url = "http://" + ln.Addr().String()
+	h.srv = &http.Server{Handler: http.HandlerFunc(h.serve), ReadHeaderTimeout: 10 * time.Second}
+	h.bg.Add(1)
+	go func() {
+		defer h.bg.Done()
+		_ = h.srv.Serve(ln)
+	}()
+	return h
+}
+
+// URL returns http://127.0.0.1:port (as https://api.hyperliquid.xyz);
+// clients append /info.
+func (h *Hyperliquid) URL() string { return h.url }
+
+// Close stops the server, ends delayed answers and waits for every handler.
+func (h *Hyperliquid) Close() {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
+	h.closed = true
+	close(h.done)
+	h.mu.Unlock()
+	_ = h.srv.Close()
+	h.handlers.Wait()
+	h.bg.Wait()
+}
+
+// SetAssets replaces the perp universe (served in this order).
+func (h *Hyperliquid) SetAssets(assets []HyperliquidAsset) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.assets = append([]HyperliquidAsset(nil), assets...)
+}
+
+// Assets returns a copy of the universe.
+func (h *Hyperliquid) Assets() []HyperliquidAsset {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]HyperliquidAsset(nil), h.assets...)
+}
+
+// UpdateAsset changes one perp in place. A name that is not listed yet is
+// appended as HyperliquidAsset{Name: name} before f runs.
+func (h *Hyperliquid) UpdateAsset(name string, f func(*HyperliquidAsset)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i := range h.assets {
+		if h.assets[i].Name == name {
+			f(&h.assets[i])
+			return
+		}
+	}
+	h.assets = append(h.assets, HyperliquidAsset{Name: name})
+	f(&h.assets[len(h.assets)-1])
+}
+
+// SetContextSkew makes the context list n entries longer (n > 0, repeating
+// the last context) or shorter (n < 0) than the universe, which the real
+// API never does; 0 restores index alignment.
+func (h *Hyperliquid) SetContextSkew(n int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ctxSkew = n
+}
+
+// FailNext makes the next n requests of an info type ("" = any) answer
+// status with body verbatim, plus a Retry-After header of retryAfter
+// seconds when retryAfter > 0. An empty body is replaced by the status
+// text. Calls queue up in order. Scripted answers are charged weight like
+// any other well-formed request.
+func (h *Hyperliquid) FailNext(typ string, n, status, retryAfter int, body string) {
+	if body == "" {
+		body = strconv.Itoa(status) + " " + http.StatusText(status)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for range n {
+		h.faults[typ] = append(h.faults[typ], hyperliquidFault{status: status, retryAfter: retryAfter, body: body})
+	}
+}
+
+// SetLatency delays every answer to an info type ("" = any) by d (0
+// removes the delay). A delayed request ends early when the client gives
+// up or the fake closes.
+func (h *Hyperliquid) SetLatency(typ string, d time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if d <= 0 {
+		delete(h.latency, typ)
+		return
+	}
+	h.latency[typ] = d
+}
+
+// Requests returns how many requests of an info type ("" = every request,
+// malformed ones included) the fake has received.
+func (h *Hyperliquid) Requests(typ string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.requests[typ]
+}
+
+// SetWeightLimit changes the request weight allowed per window (default
+// 1200 per minute); n <= 0 removes the limit.
+func (h *Hyperliquid) SetWeightLimit(n int, window time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.weightLimit, h.window, h.spent = n, window, nil
+}
+
+// enter registers a handler; false once the fake is closed.
+func (h *Hyperliquid) enter() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.handlers.Add(1)
+	return true
+}
+
+func (h *Hyperliquid) serve(w http.ResponseWriter, r *http.Request) {
+	if !h.enter() {
+		http.Error(w, "closed", http.StatusServiceUnavailable)
+		return
+	}
+	defer h.handlers.Done()
+
+	typ, status, msg := parseHyperliquidRequest(r)
+
+	h.mu.Lock()
+	h.requests[""]++
+	if typ != "" {
+		h.requests[typ]++
+	}
+	limited := false
+	if status == 0 && h.weightLimit > 0 {
+		limited = !h.chargeLocked(time.Now(), HyperliquidInfoWeight)
+	}
+	delay, ok := h.latency[typ]
+	if !ok {
+		delay = h.latency[""]
+	}
+	h.mu.Unlock()
+
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		case <-h.done:
+			t.Stop()
+			return
+		}
+	}
+
+	h.mu.Lock()
+	fault := h.takeFaultLocked(typ)
+	body := h.bodyLocked()
+	h.mu.Unlock()
+
+	switch {
+	case fault != nil:
+		if fault.retryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(fault.retryAfter))
+		}
+		writeHyperliquid(w, fault.status, fault.body)
+	case status != 0:
+		writeHyperliquid(w, status, msg)
+	case limited:
+		writeHyperliquid(w, http.StatusTooManyRequests, hyperliquidRateLimited)
+	case typ != HyperliquidMetaAndAssetCtxs:
+		writeHyperliquid(w, http.StatusUnprocessableEntity, hyperliquidUnknownType)
+	default:
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(body)
+	}
+}
+
+// parseHyperliquidRequest reads the info type of a request, or the status
+// and message with which the fake rejects it.
+func parseHyperliquidRequest(r *http.Request) (typ string, status int, msg string) {
+	if r.URL.Path != hyperliquidInfoPath {
+		return "", http.StatusNotFound, "404 Not Found"
+	}
+	if r.Method != http.MethodPost {
+		return "", http.StatusMethodNotAllowed, "405 Method Not Allowed"
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return "", http.StatusUnsupportedMediaType, hyperliquidBadMedia
+	}
+	raw, err := io.ReadAll(io.LimitReader(r.Body, hyperliquidMaxBody))
+	if err != nil {
+		return "", http.StatusBadRequest, hyperliquidBadJSON
+	}
+	var req struct {
+		Type *string `json:"type"`
+	}
+	if err := json.Unmarshal(raw, &req); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			return "", http.StatusUnprocessableEntity, hyperliquidUnknownType
+		}
+		return "", http.StatusBadRequest, hyperliquidBadJSON
+	}
+	if req.Type == nil {
+		return "", http.StatusUnprocessableEntity, hyperliquidUnknownType
+	}
+	return *req.Type, 0, ""
+}
+
+// chargeLocked spends weight in the sliding window; false when the limit
+// would be exceeded (the request is then not charged).
+func (h *Hyperliquid) chargeLocked(now time.Time, weight int) bool {
+	cut, total := 0, 0
+	for cut < len(h.spent) && now.Sub(h.spent[cut].at) >= h.window {
+		cut++
+	}
+	h.spent = h.spent[cut:]
+	for _, s := range h.spent {
+		total += s.weight
+	}
+	if total+weight > h.weightLimit {
+		return false
+	}
+	h.spent = append(h.spent, weightHit{now, weight})
+	return true
+}
+
+// takeFaultLocked pops the next fault for the type, else for every type.
+func (h *Hyperliquid) takeFaultLocked(typ string) *hyperliquidFault {
+	for _, k := range []string{typ, ""} {
+		if fs := h.faults[k]; len(fs) > 0 {
+			f := fs[0]
+			if len(fs) == 1 {
+				delete(h.faults, k)
+			} else {
+				h.faults[k] = fs[1:]
+			}
+			return &f
+		}
+		if typ == "" {
+			break
+		}
+	}
+	return nil
+}
+
+// The documented answer shape. The SDK types szDecimals and maxLeverage as
+// integers and every context number as a string.
+type hyperliquidMeta struct {
+	Universe []hyperliquidUniverseEntry `json:"universe"`
+}
+
+type hyperliquidUniverseEntry struct {
+	Name         string `json:"name"`
+	SzDecimals   int    `json:"szDecimals"`
+	MaxLeverage  int    `json:"maxLeverage"`
+	OnlyIsolated bool   `json:"onlyIsolated"`
+	IsDelisted   bool   `json:"isDelisted,omitempty"`
+}
+
+type hyperliquidCtx struct {
+	Funding      string     `json:"funding"`
+	OpenInterest string     `json:"openInterest"`
+	PrevDayPx    string     `json:"prevDayPx"`
+	DayNtlVlm    string     `json:"dayNtlVlm"`
+	Premium      *string    `json:"premium"`
+	OraclePx     string     `json:"oraclePx"`
+	MarkPx       string     `json:"markPx"`
+	MidPx        *string    `json:"midPx"`
+	ImpactPxs    *[2]string `json:"impactPxs"`
+	DayBaseVlm   string     `json:"dayBaseVlm"`
+}
+
+// bodyLocked renders the metaAndAssetCtxs answer of the current state.
+func (h *Hyperliquid) bodyLocked() []byte {
+	meta := hyperliquidMeta{Universe: make([]hyperliquidUniverseEntry, 0, len(h.assets))}
+	ctxs := make([]hyperliquidCtx, 0, len(h.assets)+max(h.ctxSkew, 0))
+	for _, a := range h.assets {
+		meta.Universe = append(meta.Universe, hyperliquidUniverseEntry{
+			Name: a.Name, SzDecimals: a.SzDecimals, MaxLeverage: a.MaxLeverage,
+			OnlyIsolated: a.OnlyIsolated, IsDelisted: a.IsDelisted,
+		})
+		c := hyperliquidCtx{
+			Funding:      hlNum(a.Funding),
+			OpenInterest: hlNum(a.OpenInterest),
+			PrevDayPx:    hlNum(a.PrevDayPx),
+			DayNtlVlm:    hlNum(a.DayNtlVlm),
+			Premium:      hlOptional(a.Premium),
+			OraclePx:     hlNum(a.OraclePx),
+			MarkPx:       hlNum(a.MarkPx),
+			MidPx:        hlOptional(a.MidPx),
+			DayBaseVlm:   hlNum(a.DayBaseVlm),
+		}
+		if a.ImpactPxs != [2]float64{} {
+			c.ImpactPxs = &[2]string{hlNum(a.ImpactPxs[0]), hlNum(a.ImpactPxs[1])}
+		}
+		ctxs = append(ctxs, c)
+	}
+	switch {
+	case h.ctxSkew > 0 && len(ctxs) > 0:
+		for range h.ctxSkew {
+			ctxs = append(ctxs, ctxs[len(ctxs)-1])
+		}
+	case h.ctxSkew < 0:
+		ctxs = ctxs[:max(len(ctxs)+h.ctxSkew, 0)]
+	}
+	body, err := json.Marshal([]any{meta, ctxs})
+	if err != nil {
+		return []byte("null")
+	}
+	return body
+}
+
+func hlNum(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+
+func hlOptional(v float64) *string {
+	if math.IsNaN(v) {
+		return nil
+	}
+	s := hlNum(v)
+	return &s
+}
+
+func writeHyperliquid(w http.ResponseWriter, status int, body string) {
+	ct := "text/plain; charset=utf-8"
+	if json.Valid([]byte(body)) {
+		ct = "application/json"
+	}
+	w.Header().Set("Content-Type", ct)
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body))
+}

@@ -1,0 +1,204 @@
+package hyperliquid
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
+)
+
+// Quote is the quote (and margin) asset of every Hyperliquid perpetual.
+const Quote = "USDC"
+
+// metaAndAssetCtxs is the answer to {"type":"metaAndAssetCtxs"}: a two
+// element array [meta, ctxs] where ctxs[i] belongs to meta.universe[i]
+// (documented). Decoding fails when the answer does not have that shape or
+// the two lists differ in length; unusable numbers inside a context do not
+// fail it (see number).
+type metaAndAssetCtxs struct {
+	Universe []universeEntry
+	Ctxs     []assetCtx
+}
+
+// universeEntry is one perp of meta.universe. The documented fields are
+// name, szDecimals, maxLeverage and onlyIsolated; only name is needed.
+// IsDelisted is absent on listed perps and true on delisted ones, which
+// stay in the universe so the context indices do not move (seen in
+// third-party code, not in the reference: UNVERIFIED).
+type universeEntry struct {
+	Name       string `json:"name"`
+	IsDelisted bool   `json:"isDelisted"`
+}
+
+// assetCtx is the part of a perp asset context the exporter uses. The SDK
+// types every field as a decimal string (midPx and impactPxs may be null).
+// The keys differ in more than case, so encoding/json's case-insensitive
+// matching cannot confuse them.
+type assetCtx struct {
+	Funding      number `json:"funding"`      // hourly rate
+	OpenInterest number `json:"openInterest"` // base coin (venue units: kPEPE)
+	DayNtlVlm    number `json:"dayNtlVlm"`    // 24 h notional in USDC
+	MarkPx       number `json:"markPx"`       // USDC per venue unit
+}
+
+// number is an exchanges.Number that never fails decoding: a value that is
+// not a finite number (e.g. "NaN", "", an object) is left unset and marked
+// bad, so one unusable field costs only its own gauge, not the poll.
+type number struct {
+	exchanges.Number
+	Bad bool
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (n *number) UnmarshalJSON(b []byte) error {
+	*n = number{}
+	if err := n.Number.UnmarshalJSON(b); err != nil {
+		n.Number, n.Bad = exchanges.Number{}, true
+	}
+	return nil
+}
+
+// errShape is wrapped by every decoding error of the answer's structure.
+var errShape = errors.New("not the documented [meta, assetCtxs] shape")
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (r *metaAndAssetCtxs) UnmarshalJSON(b []byte) error {
+	var parts []json.RawMessage
+	if err := json.Unmarshal(b, &parts); err != nil {
+		return fmt.Errorf("%w: %w", errShape, err)
+	}
+	if len(parts) != 2 {
+		return fmt.Errorf("%w: top-level array has %d elements, want 2", errShape, len(parts))
+	}
+	var meta struct {
+		Universe *[]universeEntry `json:"universe"`
+	}
+	if err := json.Unmarshal(parts[0], &meta); err != nil {
+		return fmt.Errorf("%w: meta: %w", errShape, err)
+	}
+	if meta.Universe == nil {
+		return fmt.Errorf("%w: meta has no universe", errShape)
+	}
+	var ctxs []assetCtx
+	if err := json.Unmarshal(parts[1], &ctxs); err != nil {
+		return fmt.Errorf("%w: asset contexts: %w", errShape, err)
+	}
+	if len(*meta.Universe) == 0 {
+		return fmt.Errorf("%w: empty universe", errShape)
+	}
+	if len(ctxs) != len(*meta.Universe) {
+		return fmt.Errorf("%w: %d universe entries but %d asset contexts", errShape, len(*meta.Universe), len(ctxs))
+	}
+	r.Universe, r.Ctxs = *meta.Universe, ctxs
+	return nil
+}
+
+// asset is one collected instrument with its context of this poll.
+type asset struct {
+	inst *exchanges.Instrument
+	ctx  assetCtx
+}
+
+// instrumentsFrom pairs every usable universe entry with its context:
+// listed (not delisted), named, not a HIP-3 builder-dex name ("dex:COIN",
+// which the reference documents for builder dexes, not for the main perp
+// universe), not a repeat of an earlier name, and allowed by the coin
+// allowlist. skipped counts unusable entries (delisted and allowlist
+// exclusions are not counted). The order is the universe's.
+func (v *Venue) instrumentsFrom(r *metaAndAssetCtxs) (out []asset, skipped int) {
+	seen := make(map[string]bool, len(r.Universe))
+	for i, u := range r.Universe {
+		if u.IsDelisted {
+			continue
+		}
+		if u.Name == "" || strings.ContainsAny(u.Name, ": ") || seen[u.Name] {
+			skipped++
+			continue
+		}
+		seen[u.Name] = true
+		coin, mult := exchanges.NormalizeCoin(u.Name)
+		if !v.coins.Allows(coin) {
+			continue
+		}
+		out = append(out, asset{
+			inst: &exchanges.Instrument{
+				Exchange:     Name,
+				Market:       exchanges.Linear,
+				Symbol:       u.Name,
+				Coin:         coin,
+				Quote:        Quote,
+				ContractType: exchanges.Perpetual,
+				// Sizes are in venue units of the base coin; one kPEPE
+				// is 1000 PEPE (UNVERIFIED, the reference, section 8).
+				ContractSize:      1,
+				Multiplier:        mult,
+				NoLiquidationFeed: true, // no public liquidation feed
+			},
+			ctx: r.Ctxs[i],
+		})
+	}
+	return out, skipped
+}
+
+// nextFundingAt returns the next top of the hour after now, in Unix
+// seconds: Hyperliquid funding is hourly; that it settles on the hour is
+// UNVERIFIED.
+func nextFundingAt(now time.Time) float64 {
+	return float64(now.Truncate(FundingInterval).Add(FundingInterval).Unix())
+}
+
+// marketValues turns the contexts into gauges by the project's rules:
+// mark price markPx; funding rate funding per hour (interval 3600 s, next
+// funding the next top of the hour); open interest in coins openInterest x
+// the name's multiplier (kPEPE: 1000), in USD openInterest x markPx; 24 h
+// volume dayNtlVlm (USDC at par). A value that is unset, not finite, or
+// negative where it cannot be (prices, open interest, volume) is skipped;
+// bad counts the skipped values that were present but unusable.
+func marketValues(assets []asset, now time.Time, ttl time.Duration) (out []exchanges.MarketValue, bad int) {
+	out = make([]exchanges.MarketValue, 0, 7*len(assets))
+	next := nextFundingAt(now)
+	for _, a := range assets {
+		add := func(f exchanges.Field, val float64) {
+			if math.IsInf(val, 0) { // a product of huge inputs
+				bad++
+				return
+			}
+			out = append(out, exchanges.MarketValue{Instrument: a.inst, Field: f, Value: val, TTL: ttl})
+		}
+		usable := func(n number, allowNegative bool) bool {
+			ok := n.Set && !math.IsNaN(n.Value) && !math.IsInf(n.Value, 0) && (allowNegative || n.Value >= 0)
+			if !ok && (n.Bad || n.Set) {
+				bad++
+			}
+			return ok
+		}
+		c := a.ctx
+		haveMark := usable(c.MarkPx, false)
+		if haveMark && c.MarkPx.Value == 0 {
+			haveMark = false
+			bad++
+		}
+		if haveMark {
+			add(exchanges.MarkPrice, c.MarkPx.Value)
+		}
+		if usable(c.Funding, true) {
+			add(exchanges.FundingRate, c.Funding.Value)
+			add(exchanges.FundingIntervalSeconds, FundingInterval.Seconds())
+			add(exchanges.FundingNextTimestamp, next)
+		}
+		if usable(c.OpenInterest, false) {
+			add(exchanges.OpenInterestCoins, c.OpenInterest.Value*a.inst.Multiplier)
+			if haveMark {
+				add(exchanges.OpenInterestUSD, c.OpenInterest.Value*c.MarkPx.Value)
+			}
+		}
+		if usable(c.DayNtlVlm, false) {
+			add(exchanges.Volume24hUSD, c.DayNtlVlm.Value)
+		}
+	}
+	return out, bad
+}
