@@ -9,7 +9,7 @@ LDFLAGS   := -s -w -X $(PKG_VER).Version=$(VERSION) -X $(PKG_VER).Revision=$(REV
              -X $(PKG_VER).Branch=$(BRANCH) -X $(PKG_VER).BuildUser=make -X $(PKG_VER).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 FUZZTIME  ?= 30s
 
-.PHONY: all build test vet unit e2e fuzz bench fmt-check tools clean run lint
+.PHONY: all build test vet unit e2e fuzz bench fmt-check tools clean run lint rules-test
 
 all: build test
 
@@ -59,6 +59,15 @@ fuzz:
 	    $(GO) test -run XXX -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+# Checks and unit-tests the Prometheus rules of grafana/rules and checks the
+# example Prometheus and Alertmanager configurations (`go test ./examples/`,
+# part of `make test`, runs the same and more).
+rules-test: tools
+	promtool check rules grafana/rules/*.yml
+	promtool test rules grafana/rules/tests/*.yml
+	promtool check config examples/prometheus/prometheus.yml examples/scaling/prometheus-a.yml examples/scaling/prometheus-b.yml
+	amtool check-config examples/alertmanager/alertmanager.yml
 
 bench:
 	$(GO) test -run XXX -bench . -benchmem -count 6 ./... | tee bench.txt
