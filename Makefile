@@ -9,7 +9,7 @@ LDFLAGS   := -s -w -X $(PKG_VER).Version=$(VERSION) -X $(PKG_VER).Revision=$(REV
              -X $(PKG_VER).Branch=$(BRANCH) -X $(PKG_VER).BuildUser=make -X $(PKG_VER).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 FUZZTIME  ?= 30s
 
-.PHONY: all build test vet unit e2e fuzz bench fmt-check tools clean run lint staticcheck rules-test
+.PHONY: all build test vet unit e2e fuzz bench fmt-check tools clean run lint staticcheck rules-test loadtest
 
 all: build test
 
@@ -71,6 +71,14 @@ rules-test: tools
 
 bench:
 	$(GO) test -run XXX -bench . -benchmem -count 6 ./... | tee bench.txt
+
+# Drives the built exporter with a fake Binance market at RATE liquidation
+# messages per second for DURATION and prints CPU, RSS, scrape latency and
+# the exact-totals check.
+RATE     ?= 20000
+DURATION ?= 60s
+loadtest: build
+	$(GO) run ./examples/loadtest --exporter ./$(BINARY) --rate $(RATE) --duration $(DURATION)
 
 clean:
 	rm -f $(BINARY) bench.txt

@@ -144,6 +144,7 @@ type BinanceMarket struct {
 	lastPong    []byte
 	playTimeout time.Duration
 	history     []Delivered
+	noHistory   bool // SetKeepHistory(false)
 }
 
 // NewBinanceMarket starts a fake market on 127.0.0.1 with a free port and
@@ -1559,9 +1560,22 @@ func (m *BinanceMarket) deliver(frame []byte) (Delivered, bool) {
 		}
 	}
 	m.mu.Lock()
-	m.history = append(m.history, d)
+	if !m.noHistory {
+		m.history = append(m.history, d)
+	}
 	m.mu.Unlock()
 	return d, true
+}
+
+// SetKeepHistory turns the record of delivered frames (Deliveries) on or
+// off; load generators that push millions of frames turn it off.
+func (m *BinanceMarket) SetKeepHistory(keep bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.noHistory = !keep
+	if !keep {
+		m.history = nil
+	}
 }
 
 // binanceStreamWants reports whether a stream carries a frame with these symbols.

@@ -1,0 +1,257 @@
+// Command loadtest drives the exporter binary with a fake Binance USDⓈ-M
+// market at a fixed liquidation rate and reports what it cost: CPU (from
+// /proc), RSS, scrape latency percentiles, and whether every liquidation sent
+// was counted exactly.
+//
+//	go build -o /tmp/derivatives_exporter . && \
+//	go run ./examples/loadtest --exporter /tmp/derivatives_exporter --rate 20000 --duration 60s
+//
+// It runs on loopback only and stops by itself after --duration.
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest"
+)
+
+func main() {
+	var (
+		exporter = flag.String("exporter", "", "path of the derivatives_exporter binary (required)")
+		rate     = flag.Int("rate", 20000, "liquidation messages per second")
+		duration = flag.Duration("duration", 60*time.Second, "how long to send")
+		symbols  = flag.Int("symbols", 500, "instruments listed by the fake")
+		scrape   = flag.Duration("scrape-interval", time.Second, "how often to scrape /metrics while sending")
+	)
+	flag.Parse()
+	if *exporter == "" {
+		fmt.Fprintln(os.Stderr, "--exporter is required")
+		os.Exit(2)
+	}
+	if err := run(*exporter, *rate, *duration, *symbols, *scrape); err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(1)
+	}
+}
+
+func run(bin string, rate int, duration time.Duration, nsym int, scrapeEvery time.Duration) error {
+	fake := exchangetest.NewBinanceMarket(exchangetest.BinanceUSDM)
+	defer fake.Close()
+	fake.SetWeightLimit(1 << 30)
+	fake.SetKeepHistory(false)
+	syms := make([]exchangetest.BinanceSymbol, 0, nsym)
+	for i := range nsym {
+		syms = append(syms, exchangetest.BinanceSymbol{Symbol: fmt.Sprintf("L%dUSDT", i), Pair: fmt.Sprintf("L%dUSDT", i),
+			BaseAsset: fmt.Sprintf("L%d", i), QuoteAsset: "USDT", MarginAsset: "USDT", ContractType: "PERPETUAL", Status: "TRADING",
+			MarkPrice: 100, IndexPrice: 100, LastFundingRate: 0.0001, NextFundingTime: 1_800_000_000_000, OpenInterest: 1000, Volume: 1, QuoteVolume: 100})
+	}
+	fake.SetSymbols(syms)
+
+	dir, err := os.MkdirTemp("", "loadtest")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	cfg := fmt.Sprintf(`exchanges:
+  binance:
+    endpoints: {usdm_rest: "%s", usdm_ws: "%s", coinm_rest: "http://127.0.0.1:1", coinm_ws: "ws://127.0.0.1:1"}
+  bybit: {enabled: false}
+  hyperliquid: {enabled: false}
+fear_greed: {enabled: false}
+polling: {interval: 5s}
+`, fake.RESTURL(), fake.WSURL())
+	cfgPath := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command(bin, "--config.file="+cfgPath, "--web.listen-address="+addr, "--log.level=error")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	pid := cmd.Process.Pid
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := fake.WaitSubscribed(ctx, 1); err != nil {
+		return fmt.Errorf("exporter did not subscribe: %w", err)
+	}
+	// Wait for discovery to have declared every instrument.
+	for {
+		s, err := scrapeOnce(addr)
+		if err == nil && len(s.Names("crypto_market_info")) == nsym {
+			break
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("instruments not discovered")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	frames := make([][]byte, 0, 1024)
+	var wantNotional float64
+	for i := range 1024 {
+		qty, px := 0.5+float64(i%7), 100+float64(i%13)
+		frames = append(frames, exchangetest.ForceOrderFrame(exchangetest.ForceOrder{Symbol: fmt.Sprintf("L%dUSDT", (i*31)%nsym),
+			Side: []string{"SELL", "BUY"}[i%2], Qty: qty, Price: px, AvgPrice: px, FilledQty: qty, LastFilledQty: qty}))
+	}
+	notionalOf := func(i int) float64 { qty, px := 0.5+float64(i%7), 100+float64(i%13); return qty * px }
+
+	cpu0, _ := procCPU(pid)
+	start := time.Now()
+	var latencies []time.Duration
+	var scrapeErrs int
+	stopScrape := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(scrapeEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopScrape:
+				return
+			case <-t.C:
+			}
+			t0 := time.Now()
+			resp, err := http.Get("http://" + addr + "/metrics")
+			if err != nil {
+				scrapeErrs++
+				continue
+			}
+			_, _ = bufio.NewReader(resp.Body).WriteTo(discard{})
+			resp.Body.Close()
+			latencies = append(latencies, time.Since(t0))
+		}
+	}()
+
+	// Send in 10 ms ticks.
+	const tick = 10 * time.Millisecond
+	perTick := max(1, rate*int(tick)/int(time.Second))
+	sent := 0
+	batch := make([]exchangetest.Event, perTick)
+	next := time.Now()
+	for time.Since(start) < duration {
+		for i := range batch {
+			batch[i] = exchangetest.Event{Frame: frames[(sent+i)&1023]}
+		}
+		for i := range perTick {
+			wantNotional += notionalOf((sent + i) & 1023)
+		}
+		fake.Play(batch)
+		sent += perTick
+		next = next.Add(tick)
+		if d := time.Until(next); d > 0 {
+			time.Sleep(d)
+		}
+	}
+	elapsed := time.Since(start)
+	// Let the exporter drain, then check the totals.
+	var got, gotNotional, decodeErrs float64
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		s, err := scrapeOnce(addr)
+		if err == nil {
+			got = s.Sum("crypto_liquidations_total")
+			gotNotional = s.Sum("crypto_liquidation_notional_usd_total")
+			decodeErrs = s.Sum("crypto_exporter_stream_decode_errors_total")
+			if got >= float64(sent) {
+				break
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	cpu1, _ := procCPU(pid)
+	close(stopScrape)
+	wg.Wait()
+	rss, _ := procRSS(pid)
+
+	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
+	pct := func(p float64) time.Duration {
+		if len(latencies) == 0 {
+			return 0
+		}
+		return latencies[min(len(latencies)-1, int(p*float64(len(latencies))))]
+	}
+	ticks := float64(cpu1-cpu0) / 100 // USER_HZ
+	fmt.Printf("| metric | value |\n|---|---|\n")
+	fmt.Printf("| messages sent | %d in %s (%.0f/s) |\n", sent, elapsed.Round(time.Millisecond), float64(sent)/elapsed.Seconds())
+	fmt.Printf("| messages counted | %.0f (drops %.0f, decode errors %.0f) |\n", got, float64(sent)-got, decodeErrs)
+	fmt.Printf("| notional exact | %v (counted %.2f, sent %.2f) |\n", collectortest.Close(gotNotional, wantNotional), gotNotional, wantNotional)
+	fmt.Printf("| exporter CPU | %.1f %% of one core |\n", 100*ticks/elapsed.Seconds())
+	fmt.Printf("| exporter RSS | %.1f MiB |\n", float64(rss)/1024)
+	fmt.Printf("| scrapes | %d, errors %d, p50 %s, p99 %s |\n", len(latencies), scrapeErrs, pct(0.5).Round(time.Microsecond), pct(0.99).Round(time.Microsecond))
+	if got != float64(sent) || !collectortest.Close(gotNotional, wantNotional) {
+		return fmt.Errorf("totals differ: sent %d, counted %.0f", sent, got)
+	}
+	return nil
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+func scrapeOnce(addr string) (collectortest.Samples, error) {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return collectortest.FromText(resp.Body)
+}
+
+// procCPU returns utime+stime of pid in clock ticks.
+func procCPU(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the ")" of the command name; utime and stime are 14 and 15.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("short stat")
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return u + st, nil
+}
+
+// procRSS returns VmRSS of pid in KiB.
+func procRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			f := strings.Fields(line)
+			if len(f) >= 2 {
+				return strconv.ParseInt(f[1], 10, 64)
+			}
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS")
+}
