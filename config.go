@@ -90,7 +90,7 @@ var venueSpecs = []venueSpec{
 		"coinm_rest": "https://dapi.binance.com", "coinm_ws": "wss://dstream.binance.com"}},
 	{"bybit", true, map[string]string{"rest": "https://api.bybit.com",
 		"linear_ws": "wss://stream.bybit.com/v5/public/linear", "inverse_ws": "wss://stream.bybit.com/v5/public/inverse"}},
-	{"okx", false, map[string]string{"rest": "https://www.okx.com", "ws": "wss://ws.okx.com:8443/ws/v5/public"}},
+	{"okx", true, map[string]string{"rest": "https://www.okx.com", "ws": "wss://ws.okx.com:8443/ws/v5/public"}},
 	{"bitmex", false, map[string]string{"rest": "https://www.bitmex.com", "ws": "wss://ws.bitmex.com/realtime"}},
 	{"deribit", false, map[string]string{"rest": "https://www.deribit.com", "ws": "wss://www.deribit.com/ws/api/v2"}},
 	{"gate", false, map[string]string{"rest": "https://api.gateio.ws",

@@ -28,6 +28,9 @@ func TestEndToEndAllVenues(t *testing.T) {
 	fg.Push(40, "Fear", time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC))
 	syms := exchangetest.BybitSampleSymbols()
 	by.SetSymbols(syms)
+	ox := exchangetest.NewOKX()
+	defer ox.Close()
+	ox.SetInstruments(exchangetest.OKXSampleInstruments())
 	hl := exchangetest.NewHyperliquid()
 	defer hl.Close()
 	hl.SetWeightLimit(0, 0) // polled every second here
@@ -42,6 +45,8 @@ exchanges:
     endpoints: {usdm_rest: "%s", usdm_ws: "%s", coinm_rest: "%s", coinm_ws: "%s"}
   bybit:
     endpoints: {rest: "%s", linear_ws: "%s", inverse_ws: "%s"}
+  okx:
+    endpoints: {rest: "%s", ws: "%s"}
   hyperliquid:
     endpoints: {rest: "%s"}
 fear_greed:
@@ -49,7 +54,7 @@ fear_greed:
   interval: 1s
 polling:
   interval: 1s
-`, usdm.RESTURL(), usdm.WSURL(), coinm.RESTURL(), coinm.WSURL(), by.RESTURL(), by.LinearWSURL(), by.InverseWSURL(), hl.URL(), fg.URL())
+`, usdm.RESTURL(), usdm.WSURL(), coinm.RESTURL(), coinm.WSURL(), by.RESTURL(), by.LinearWSURL(), by.InverseWSURL(), ox.RESTURL(), ox.WSURL(), hl.URL(), fg.URL())
 	p := startExporter(t, cfg)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -129,10 +134,52 @@ polling:
 			t.Errorf("bybit feed_complete %s = %v, want 1", m, v)
 		}
 	}
+	// OKX: a tape through a disconnect; OKX replays recent orders on the
+	// resubscribe and the exporter backfills the gap from REST: every
+	// order must count exactly once.
+	if err := ox.WaitSubscribed(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	okxOrder := func(instType, instID, side string, sz, px float64) exchangetest.Event {
+		return exchangetest.Event{Delay: 10 * time.Millisecond, Frame: exchangetest.OKXLiquidationFrame(instType, instID, "",
+			exchangetest.OKXDetail{Side: side, PosSide: map[string]string{"sell": "long", "buy": "short"}[side], Sz: sz, BkPx: px})}
+	}
+	okxEvents := []exchangetest.Event{
+		okxOrder("SWAP", "BTC-USDT-SWAP", "sell", 12, 59500),
+		okxOrder("SWAP", "ETH-USDT-SWAP", "buy", 30, 3050),
+		okxOrder("SWAP", "BTC-USD-SWAP", "sell", 400, 59000),
+		{Delay: 200 * time.Millisecond, Disconnect: true},
+		okxOrder("SWAP", "BTC-USDT-SWAP", "buy", 7, 60500),
+	}
+	ox.Play(okxEvents)
+	okxWant := map[string][2]float64{ // symbol/side -> count, USD
+		"BTC-USDT-SWAP/long":  {1, 12 * 0.01 * 59500},
+		"BTC-USDT-SWAP/short": {1, 7 * 0.01 * 60500},
+		"ETH-USDT-SWAP/short": {1, 30 * 0.1 * 3050},
+		"BTC-USD-SWAP/long":   {1, 400 * 100},
+	}
+	s = p.eventually(t, "OKX liquidations counted", func(s collectortest.Samples) bool {
+		return s.Sum("crypto_liquidations_total", "exchange", "okx") >= 4
+	})
+	time.Sleep(1500 * time.Millisecond) // a replay or backfill arriving late would show now
+	s, _ = p.scrape(t)
+	for k, w := range okxWant {
+		sym, side, _ := strings.Cut(k, "/")
+		c := s.Sum("crypto_liquidations_total", "exchange", "okx", "symbol", sym, "side", side)
+		n := s.Sum("crypto_liquidation_notional_usd_total", "exchange", "okx", "symbol", sym, "side", side)
+		if c != w[0] || !collectortest.Close(n, w[1]) {
+			t.Errorf("okx %s: count %v notional %v, want %v %v", k, c, n, w[0], w[1])
+		}
+	}
+	if got := s.Sum("crypto_liquidations_total", "exchange", "okx"); got != 4 {
+		t.Errorf("okx total %v, want 4 (replay and backfill must not double count)", got)
+	}
+
 	// Every venue's gauges in the same exporter.
 	s = p.eventually(t, "gauges of every venue", func(s collectortest.Samples) bool {
 		return s.Sum("crypto_open_interest_usd", "exchange", "bybit") > 0 && s.Sum("crypto_open_interest_usd", "exchange", "binance") > 0 &&
-			s.Sum("crypto_open_interest_usd", "exchange", "hyperliquid") > 0 && len(s.Names("crypto_fear_greed_index")) == 1
+			s.Sum("crypto_open_interest_usd", "exchange", "hyperliquid") > 0 && s.Sum("crypto_open_interest_usd", "exchange", "okx") > 0 &&
+			len(s.Names("crypto_fear_greed_index")) == 1
 	})
 	pepe := []string{"exchange", "hyperliquid", "market", "linear", "symbol", "kPEPE", "coin", "PEPE"}
 	if v, _ := s.Get("crypto_open_interest_coins", pepe...); v != 3e12 {

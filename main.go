@@ -35,6 +35,7 @@ import (
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/bybit"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/feargreed"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/hyperliquid"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/okx"
 )
 
 const exporterName = "derivatives_exporter"
@@ -216,6 +217,17 @@ func buildRunners(cfg *Config, logger *slog.Logger) []runner {
 			Logger:              logger.With("exchange", "bybit"),
 		}))
 	}
+	if o := cfg.Exchanges.OKX; *o.Enabled {
+		rs = append(rs, okx.New(okx.Config{
+			REST:                o.Endpoint("rest"),
+			WS:                  o.Endpoint("ws"),
+			Coins:               o.Coins,
+			PollInterval:        cfg.Polling.Interval.Std(),
+			InstrumentsInterval: cfg.Polling.InstrumentsInterval.Std(),
+			Client:              client,
+			Logger:              logger.With("exchange", "okx"),
+		}))
+	}
 	if h := cfg.Exchanges.Hyperliquid; *h.Enabled {
 		rs = append(rs, hyperliquid.New(hyperliquid.Config{
 			REST:         h.Endpoint("rest"),
@@ -269,6 +281,10 @@ func describeConfig(w io.Writer, cfg *Config, path string) {
 			fmt.Fprintf(w, "  streams: usdm_force_order (!forceOrder@arr), coinm_force_order (!forceOrder@arr)\n")
 			fmt.Fprintf(w, "  polls every %s: premium index, 24h ticker; open interest within %d request weight per minute and market; instruments every %s\n",
 				cfg.Polling.Interval.Std(), cfg.Exchanges.Binance.OpenInterestWeightPerMinute, cfg.Polling.InstrumentsInterval.Std())
+		}
+		if spec.name == "okx" {
+			fmt.Fprintf(w, "  streams: swap_liquidations, futures_liquidations (liquidation-orders by instType; replay deduplicated, REST backfill after each (re)subscribe)\n")
+			fmt.Fprintf(w, "  polls every %s: open interest, mark price, tickers, funding (instId=ANY); instruments every %s\n", cfg.Polling.Interval.Std(), cfg.Polling.InstrumentsInterval.Std())
 		}
 		if spec.name == "hyperliquid" {
 			fmt.Fprintf(w, "  polls every %s: metaAndAssetCtxs (weight %.0f of %d per minute; no public liquidation feed)\n",

@@ -1,0 +1,447 @@
+package okx
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/jsonx"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/wsconn"
+)
+
+// Channel is the liquidation channel (documented); one subscription per
+// instType covers every instrument of that type.
+const Channel = "liquidation-orders"
+
+// detail is one decoded liquidation order (an element of "details").
+type detail struct {
+	InstID  []byte // aliases the frame; valid during the callback only
+	Side    exchanges.Side
+	side    byte // 'b' buy, 's' sell (the order side)
+	posSide byte // 'l', 's', 'n', or 0 when absent
+	Sz      float64
+	Px      float64 // bkPx, the bankruptcy price
+	TS      int64   // ms
+}
+
+// frameKind tells what a frame was.
+type frameKind uint8
+
+const (
+	kindPush  frameKind = iota // {"arg":{...},"data":[...]}
+	kindEvent                  // {"event":"subscribe"|"unsubscribe"|"error"|"notice"|...}
+	kindPong                   // the text "pong"
+	kindPing                   // the text "ping"
+)
+
+// frame is what one WebSocket frame held besides its orders.
+type frame struct {
+	kind   frameKind
+	events int // orders passed to emit
+	bad    int // orders or frames dropped as malformed
+
+	// Events: {"event":"subscribe","arg":{"channel":..,"instType":..},"connId":..}
+	// or {"event":"error","code":"60012","msg":"..","connId":..}.
+	event    []byte
+	code     []byte
+	msg      []byte
+	channel  []byte // arg.channel
+	instType []byte // arg.instType
+}
+
+var (
+	errUnknownFrame = errors.New("neither a liquidation-orders push nor an event")
+	errWrongChannel = errors.New("arg.channel is not liquidation-orders")
+	errBadArg       = errors.New("arg is not an object with a channel and an instType")
+	errBadData      = errors.New("data is not an array of instruments")
+	errBadItem      = errors.New("a data element lacks instId or details")
+	errOtherType    = errors.New("instType differs from the subscription's")
+	errBadSide      = errors.New(`side is neither "buy" nor "sell"`)
+	errBadPosSide   = errors.New(`posSide is not "long", "short", "net" or empty`)
+	errBadSize      = errors.New("sz is missing, not a number, or not positive")
+	errBadPrice     = errors.New("bkPx is missing, not a number, or not positive")
+	errBadTime      = errors.New("ts is missing or not a positive integer")
+	errBadEvent     = errors.New("event is not a plain string")
+)
+
+// decodeFrame decodes one frame of a liquidation connection: the text
+// "pong" (or "ping"), an event, or a push. Keys are matched exactly. Valid
+// orders go to emit; each invalid order or unusable frame adds one to bad
+// and, with its reason, to lastErr. emit must not retain detail.InstID.
+func decodeFrame(data []byte, emit func(detail)) (f frame, lastErr error) {
+	switch string(jsonx.TrimSpace(data)) {
+	case "pong":
+		return frame{kind: kindPong}, nil
+	case "ping":
+		return frame{kind: kindPing}, nil
+	}
+	var event, arg, payload, code, msg []byte
+	err := jsonx.ObjectEach(data, func(k, v []byte) bool {
+		switch string(k) {
+		case "event":
+			event = v
+		case "arg":
+			arg = v
+		case "data":
+			payload = v
+		case "code":
+			code = v
+		case "msg":
+			msg = v
+		}
+		return true
+	})
+	if err != nil {
+		return frame{bad: 1}, err
+	}
+	if arg != nil {
+		if f.channel, f.instType, err = decodeArg(arg); err != nil {
+			return frame{bad: 1}, err
+		}
+	}
+	if event != nil {
+		f.kind = kindEvent
+		var ok bool
+		if f.event, ok = jsonx.String(event); !ok {
+			return frame{bad: 1}, errBadEvent
+		}
+		f.code = unquote(code)
+		f.msg = unquote(msg)
+		return f, nil
+	}
+	switch {
+	case payload == nil:
+		return frame{bad: 1}, errUnknownFrame
+	case arg == nil:
+		return frame{bad: 1}, errBadArg
+	case string(f.channel) != Channel:
+		return frame{bad: 1}, errWrongChannel
+	}
+	f.events, f.bad, lastErr = decodeItems(payload, f.instType, emit)
+	return f, lastErr
+}
+
+// decodeArg reads {"channel":"liquidation-orders","instType":"SWAP"}.
+func decodeArg(arg []byte) (channel, instType []byte, err error) {
+	var okC, okT bool
+	if err := jsonx.ObjectEach(arg, func(k, v []byte) bool {
+		switch string(k) {
+		case "channel":
+			channel, okC = jsonx.String(v)
+		case "instType":
+			instType, okT = jsonx.String(v)
+		}
+		return true
+	}); err != nil {
+		return nil, nil, err
+	}
+	if !okC || len(channel) == 0 || (instType != nil && !okT) {
+		return nil, nil, errBadArg
+	}
+	return channel, instType, nil
+}
+
+// unquote returns the contents of a JSON string (escapes left as they
+// are; used for logs only), or the raw value.
+func unquote(v []byte) []byte {
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		return v[1 : len(v)-1]
+	}
+	return v
+}
+
+// decodeItems decodes the data array of a push or of a REST
+// liquidation-orders answer: [{"instId","instType","instFamily","uly",
+// "details":[...]}]. instType, when set, must match the elements' own.
+func decodeItems(payload, instType []byte, emit func(detail)) (events, bad int, lastErr error) {
+	if jsonx.KindOf(payload) != jsonx.KindArray {
+		return 0, 1, errBadData
+	}
+	err := jsonx.ArrayEach(payload, func(item []byte) bool {
+		n, b, err := decodeItem(item, instType, emit)
+		events += n
+		bad += b
+		if err != nil {
+			lastErr = err
+		}
+		return true
+	})
+	if err != nil {
+		bad++
+		lastErr = err
+	}
+	return events, bad, lastErr
+}
+
+// decodeItem decodes one instrument's element and its details.
+func decodeItem(item, instType []byte, emit func(detail)) (events, bad int, lastErr error) {
+	var instID, typ, details []byte
+	var idOK, typOK bool
+	if err := jsonx.ObjectEach(item, func(k, v []byte) bool {
+		switch string(k) {
+		case "instId":
+			instID, idOK = jsonx.String(v)
+		case "instType":
+			typ, typOK = jsonx.String(v)
+		case "details":
+			details = v
+		}
+		return true
+	}); err != nil {
+		return 0, 1, err
+	}
+	switch {
+	case !idOK || len(instID) == 0 || jsonx.KindOf(details) != jsonx.KindArray:
+		return 0, 1, errBadItem
+	case typ != nil && (!typOK || (len(instType) > 0 && !bytes.Equal(typ, instType))):
+		return 0, 1, errOtherType
+	}
+	if err := jsonx.ArrayEach(details, func(v []byte) bool {
+		if err := decodeDetail(v, instID, emit); err != nil {
+			bad++
+			lastErr = err
+		} else {
+			events++
+		}
+		return true
+	}); err != nil {
+		bad++
+		lastErr = err
+	}
+	return events, bad, lastErr
+}
+
+// decodeDetail decodes {"bkLoss","bkPx","ccy","posSide","side","sz","ts"}.
+func decodeDetail(v, instID []byte, emit func(detail)) error {
+	d := detail{InstID: instID}
+	var side, posSide, sz, px, ts []byte
+	if err := jsonx.ObjectEach(v, func(k, val []byte) bool {
+		switch string(k) {
+		case "side":
+			side = val
+		case "posSide":
+			posSide = val
+		case "sz":
+			sz = val
+		case "bkPx":
+			px = val
+		case "ts":
+			ts = val
+		}
+		return true
+	}); err != nil {
+		return err
+	}
+	switch string(side) {
+	case `"buy"`:
+		d.side = 'b'
+	case `"sell"`:
+		d.side = 's'
+	default:
+		return errBadSide
+	}
+	switch string(posSide) {
+	case `"long"`:
+		d.posSide = 'l'
+	case `"short"`:
+		d.posSide = 's'
+	case `"net"`:
+		d.posSide = 'n'
+	case "", `""`, "null":
+	default:
+		return errBadPosSide
+	}
+	// The side of the POSITION: posSide long/short when present (hedge
+	// mode); otherwise (net mode or absent) the order side, where a sell
+	// closes a long (INFERRED from the documented sample).
+	switch {
+	case d.posSide == 'l':
+		d.Side = exchanges.Long
+	case d.posSide == 's':
+		d.Side = exchanges.Short
+	case d.side == 's':
+		d.Side = exchanges.Long
+	default:
+		d.Side = exchanges.Short
+	}
+	var err error
+	if d.Sz, err = jsonx.Float(sz); err != nil || !(d.Sz > 0) {
+		return errBadSize
+	}
+	if d.Px, err = jsonx.Float(px); err != nil || !(d.Px > 0) {
+		return errBadPrice
+	}
+	if d.TS, err = jsonx.Int(ts); err != nil || d.TS <= 0 {
+		return errBadTime
+	}
+	emit(d)
+	return nil
+}
+
+// notional returns the USD notional of an order per the project's rules:
+// linear sz x ctVal x ctMult x bkPx (USDT and USDC at par), inverse sz x
+// ctVal x ctMult (USD contracts).
+func notional(in *instrument, d detail) float64 {
+	if in.inst.Market == exchanges.Inverse {
+		return d.Sz * in.size
+	}
+	return d.Sz * in.size * d.Px
+}
+
+// source says where an order came from.
+type source uint8
+
+const (
+	fromStream source = iota
+	fromBackfill
+)
+
+// handle counts one decoded order unless it was counted before or is too
+// old (see dedupe).
+func (k *kind) handle(d detail, src source) {
+	v := k.v
+	in, _ := v.lookup(d.InstID)
+	switch {
+	case in == nil:
+		k.obs.DecodeError()
+		k.requestRefresh()
+		if v.throttle.Allow("unknown:" + string(d.InstID)) {
+			k.log.Warn("liquidation for an instrument not in the instrument list was dropped; refreshing instruments", "inst_id", string(d.InstID))
+		}
+		return
+	case in.instType != k.name:
+		k.obs.DecodeError()
+		if v.throttle.Allow("type:" + string(d.InstID)) {
+			k.log.Warn("liquidation for an instrument of another instType was dropped", "inst_id", string(d.InstID))
+		}
+		return
+	case in.inst == nil:
+		return // excluded by the coin allowlist
+	}
+	switch v.dedupe.admit(key{instID: in.id, side: d.side, posSide: d.posSide, sz: d.Sz, px: d.Px, ts: d.TS}, time.Now()) {
+	case duplicate:
+		v.stats.duplicates.Add(1)
+		return
+	case tooOld:
+		v.stats.history.Add(1)
+		return
+	}
+	n := notional(in, d)
+	if !v.sink.Liquidation(exchanges.Liquidation{Instrument: in.inst, Side: d.Side, NotionalUSD: n}) {
+		k.obs.DecodeError()
+		if v.throttle.Allow("implausible") {
+			k.log.Warn("liquidation with an implausible notional was dropped", "inst_id", in.id, "notional_usd", n)
+		}
+		return
+	}
+	v.stats.counted.Add(1)
+	if src == fromBackfill {
+		v.stats.backfilled.Add(1)
+	}
+}
+
+// emitLive is handle for pushed orders, bound once so that decoding does
+// not allocate a closure per frame.
+func (k *kind) emitLive(d detail) { k.handle(d, fromStream) }
+
+// streamConfig returns the runner configuration of the kind's stream.
+func (k *kind) streamConfig() wsconn.Config {
+	emit := k.emitLive
+	c := wsconn.Config{
+		Name:         k.streamName(),
+		URL:          func() string { return k.v.cfg.WS },
+		PingInterval: PingInterval,
+		OnConnect:    k.onConnect,
+		OnMessage:    func(s *wsconn.Session, data []byte) { k.onMessage(s, data, emit) },
+		Heartbeat:    func(s *wsconn.Session) error { return s.Send(pingFrame) },
+		Observer:     k.obs,
+		Logger:       k.log,
+	}
+	if k.v.cfg.Stream != nil {
+		k.v.cfg.Stream(&c)
+	}
+	return c
+}
+
+var (
+	pingFrame = []byte("ping")
+	pongFrame = []byte("pong")
+)
+
+// subscribeRequest returns the subscribe request of an instrument type.
+func subscribeRequest(instType string) []byte {
+	return []byte(`{"op":"subscribe","args":[{"channel":"` + Channel + `","instType":"` + instType + `"}]}`)
+}
+
+// onConnect subscribes the connection and remembers when the previous
+// subscribed connection last heard from OKX: the start of the gap to
+// backfill once this one is subscribed.
+func (k *kind) onConnect(_ context.Context, s *wsconn.Session) error {
+	k.sessionUp = false
+	k.gapStart = k.lastLive
+	return s.Send(subscribeRequest(k.name))
+}
+
+// onMessage is the frame handler of a liquidation connection.
+func (k *kind) onMessage(s *wsconn.Session, data []byte, emit func(detail)) {
+	f, err := decodeFrame(data, emit)
+	if k.sessionUp {
+		k.lastLive = time.Now()
+	}
+	switch f.kind {
+	case kindPing:
+		_ = s.Send(pongFrame)
+	case kindEvent:
+		k.onEvent(s, f)
+	}
+	for range f.bad {
+		k.obs.DecodeError()
+	}
+	if f.bad > 0 && k.v.throttle.Allow("decode:"+k.name) {
+		k.log.Warn("dropped malformed liquidation frame or order (logged once a minute; all are counted in crypto_exporter_stream_decode_errors_total)",
+			"err", err, "frame", truncate(data, 256))
+	}
+}
+
+// onEvent handles an event. The ack of the liquidation subscription marks
+// the stream up and asks for a backfill of the gap: from the venue's start
+// after the first subscription, else from BackfillSlack before the last
+// frame the previous connection received. An error event is counted as a
+// decode error, logged, and closes the connection (the runner reconnects
+// after back-off and subscribes again).
+func (k *kind) onEvent(s *wsconn.Session, f frame) {
+	switch string(f.event) {
+	case "subscribe":
+		if string(f.channel) != Channel || string(f.instType) != k.name || k.sessionUp {
+			return
+		}
+		k.sessionUp = true
+		k.lastLive = time.Now()
+		s.Subscribed()
+		from := k.v.epoch
+		if k.subscribedOnce {
+			from = k.gapStart.Add(-k.v.cfg.BackfillSlack)
+		}
+		k.subscribedOnce = true
+		if !k.v.cfg.DisableBackfill {
+			k.backfill.request(from.UnixMilli())
+		}
+	case "error":
+		k.obs.DecodeError()
+		k.log.Error("OKX answered with an error event; reconnecting", "code", string(f.code), "msg", truncate(f.msg, 512))
+		s.Close(fmt.Errorf("error event %s: %s", f.code, truncate(f.msg, 256)))
+	case "notice":
+		// e.g. code 64008, a service upgrade will close the connection.
+		k.log.Info("OKX notice", "code", string(f.code), "msg", truncate(f.msg, 512))
+	}
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "..."
+	}
+	return string(b)
+}
