@@ -9,7 +9,7 @@ LDFLAGS   := -s -w -X $(PKG_VER).Version=$(VERSION) -X $(PKG_VER).Revision=$(REV
              -X $(PKG_VER).Branch=$(BRANCH) -X $(PKG_VER).BuildUser=make -X $(PKG_VER).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 FUZZTIME  ?= 30s
 
-.PHONY: all build test vet unit e2e fuzz bench fmt-check tools clean run lint staticcheck rules-test loadtest
+.PHONY: all build test vet unit e2e fuzz bench fmt-check tools clean run lint staticcheck rules-test loadtest soak
 
 all: build test
 
@@ -79,6 +79,12 @@ RATE     ?= 20000
 DURATION ?= 60s
 loadtest: build
 	$(GO) run ./examples/loadtest --exporter ./$(BINARY) --rate $(RATE) --duration $(DURATION)
+
+# The soak run (not part of CI): 5,000 liquidation messages per second for
+# 30 minutes with every connection dropped once a minute; prints RSS and
+# goroutines at start and end, CPU, scrape latency and the exact totals.
+soak: build
+	$(GO) run ./examples/loadtest --exporter ./$(BINARY) --rate 5000 --duration 30m --fault-every 1m
 
 clean:
 	rm -f $(BINARY) bench.txt

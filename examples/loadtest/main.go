@@ -36,19 +36,20 @@ func main() {
 		duration = flag.Duration("duration", 60*time.Second, "how long to send")
 		symbols  = flag.Int("symbols", 500, "instruments listed by the fake")
 		scrape   = flag.Duration("scrape-interval", time.Second, "how often to scrape /metrics while sending")
+		faults   = flag.Duration("fault-every", 0, "drop every exporter connection this often (0 = never): the soak mode")
 	)
 	flag.Parse()
 	if *exporter == "" {
 		fmt.Fprintln(os.Stderr, "--exporter is required")
 		os.Exit(2)
 	}
-	if err := run(*exporter, *rate, *duration, *symbols, *scrape); err != nil {
+	if err := run(*exporter, *rate, *duration, *symbols, *scrape, *faults); err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin string, rate int, duration time.Duration, nsym int, scrapeEvery time.Duration) error {
+func run(bin string, rate int, duration time.Duration, nsym int, scrapeEvery, faultEvery time.Duration) error {
 	fake := exchangetest.NewBinanceMarket(exchangetest.BinanceUSDM)
 	defer fake.Close()
 	fake.SetWeightLimit(1 << 30)
@@ -119,7 +120,11 @@ polling: {interval: 5s}
 	notionalOf := func(i int) float64 { qty, px := 0.5+float64(i%7), 100+float64(i%13); return qty * px }
 
 	cpu0, _ := procCPU(pid)
+	rss0, _ := procRSS(pid)
+	g0 := goroutines(addr)
 	start := time.Now()
+	nextFault := start.Add(faultEvery)
+	faultsDone := 0
 	var latencies []time.Duration
 	var scrapeErrs int
 	stopScrape := make(chan struct{})
@@ -160,8 +165,13 @@ polling: {interval: 5s}
 		for i := range perTick {
 			wantNotional += notionalOf((sent + i) & 1023)
 		}
-		fake.Play(batch)
+		fake.Play(batch) // waits for the exporter to reconnect after a fault
 		sent += perTick
+		if faultEvery > 0 && time.Now().After(nextFault) {
+			fake.Play([]exchangetest.Event{{Delay: 50 * time.Millisecond, Disconnect: true}})
+			faultsDone++
+			nextFault = nextFault.Add(faultEvery)
+		}
 		next = next.Add(tick)
 		if d := time.Until(next); d > 0 {
 			time.Sleep(d)
@@ -187,6 +197,7 @@ polling: {interval: 5s}
 	close(stopScrape)
 	wg.Wait()
 	rss, _ := procRSS(pid)
+	g1 := goroutines(addr)
 
 	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
 	pct := func(p float64) time.Duration {
@@ -201,12 +212,24 @@ polling: {interval: 5s}
 	fmt.Printf("| messages counted | %.0f (drops %.0f, decode errors %.0f) |\n", got, float64(sent)-got, decodeErrs)
 	fmt.Printf("| notional exact | %v (counted %.2f, sent %.2f) |\n", collectortest.Close(gotNotional, wantNotional), gotNotional, wantNotional)
 	fmt.Printf("| exporter CPU | %.1f %% of one core |\n", 100*ticks/elapsed.Seconds())
-	fmt.Printf("| exporter RSS | %.1f MiB |\n", float64(rss)/1024)
+	fmt.Printf("| exporter RSS | %.1f MiB at start, %.1f MiB at end |\n", float64(rss0)/1024, float64(rss)/1024)
+	fmt.Printf("| exporter goroutines | %.0f at start, %.0f at end |\n", g0, g1)
+	fmt.Printf("| faults (all connections dropped) | %d |\n", faultsDone)
 	fmt.Printf("| scrapes | %d, errors %d, p50 %s, p99 %s |\n", len(latencies), scrapeErrs, pct(0.5).Round(time.Microsecond), pct(0.99).Round(time.Microsecond))
 	if got != float64(sent) || !collectortest.Close(gotNotional, wantNotional) {
 		return fmt.Errorf("totals differ: sent %d, counted %.0f", sent, got)
 	}
 	return nil
+}
+
+// goroutines reads go_goroutines from the exporter's own metrics.
+func goroutines(addr string) float64 {
+	s, err := scrapeOnce(addr)
+	if err != nil {
+		return -1
+	}
+	v, _ := s.Get("go_goroutines")
+	return v
 }
 
 type discard struct{}
