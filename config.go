@@ -60,6 +60,9 @@ type BinanceConfig struct {
 	// OpenInterestWeightPerMinute is the request weight per minute, per
 	// market, spent on per-symbol open interest requests.
 	OpenInterestWeightPerMinute int `yaml:"open_interest_weight_per_minute"`
+	// LongShortRatioCoins lists the coins whose global long/short account
+	// ratio is polled (absent = BTC, ETH, SOL, XRP, DOGE, BNB; [] = none).
+	LongShortRatioCoins []string `yaml:"long_short_ratio_coins"`
 }
 
 // FearGreedConfig configures the alternative.me Fear & Greed poller.
@@ -328,6 +331,9 @@ func (c *Config) applyDefaults() {
 		for i, coin := range v.Coins {
 			v.Coins[i] = strings.ToUpper(strings.TrimSpace(coin))
 		}
+	}
+	for i, coin := range c.Exchanges.Binance.LongShortRatioCoins {
+		c.Exchanges.Binance.LongShortRatioCoins[i] = strings.ToUpper(strings.TrimSpace(coin))
 	}
 	if c.Exchanges.Binance.OpenInterestWeightPerMinute == 0 {
 		c.Exchanges.Binance.OpenInterestWeightPerMinute = 500

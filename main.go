@@ -201,6 +201,7 @@ func buildRunners(cfg *Config, logger *slog.Logger) []runner {
 			PollInterval:                cfg.Polling.Interval.Std(),
 			InstrumentsInterval:         cfg.Polling.InstrumentsInterval.Std(),
 			OpenInterestWeightPerMinute: b.OpenInterestWeightPerMinute,
+			LongShortCoins:              b.LongShortRatioCoins,
 			Client:                      client,
 			Logger:                      logger.With("exchange", "binance"),
 		}))
@@ -281,6 +282,11 @@ func describeConfig(w io.Writer, cfg *Config, path string) {
 			fmt.Fprintf(w, "  streams: usdm_force_order (!forceOrder@arr), coinm_force_order (!forceOrder@arr)\n")
 			fmt.Fprintf(w, "  polls every %s: premium index, 24h ticker; open interest within %d request weight per minute and market; instruments every %s\n",
 				cfg.Polling.Interval.Std(), cfg.Exchanges.Binance.OpenInterestWeightPerMinute, cfg.Polling.InstrumentsInterval.Std())
+			ls := cfg.Exchanges.Binance.LongShortRatioCoins
+			if ls == nil {
+				ls = binance.DefaultLongShortCoins
+			}
+			fmt.Fprintf(w, "  long/short account ratio (USDⓈ-M <COIN>USDT, every %s at least): %v\n", binance.LongShortInterval, ls)
 		}
 		if spec.name == "okx" {
 			fmt.Fprintf(w, "  streams: swap_liquidations, futures_liquidations (liquidation-orders by instType; replay deduplicated, REST backfill after each (re)subscribe)\n")

@@ -35,6 +35,10 @@ const (
 	weightHighWater = WeightLimitPerMinute * 3 / 4
 )
 
+// DefaultLongShortCoins are the coins whose long/short account ratio is
+// polled by default.
+var DefaultLongShortCoins = []string{"BTC", "ETH", "SOL", "XRP", "DOGE", "BNB"}
+
 // MaxConnectionLifetime is when the exporter replaces a stream connection
 // proactively; Binance closes every connection at 24 h.
 const MaxConnectionLifetime = 23 * time.Hour
@@ -52,6 +56,11 @@ type Config struct {
 	OpenInterestWeightPerMinute int           // per market
 	Client                      *exchanges.Client
 	Logger                      *slog.Logger
+
+	// LongShortCoins lists the coins whose USDⓈ-M <COIN>USDT perpetual's
+	// global long/short account ratio is polled; nil = DefaultLongShortCoins,
+	// empty = none.
+	LongShortCoins []string
 
 	// RefreshSpacing is the minimum time between an early instrument
 	// refresh (asked for by a liquidation of an unlisted symbol) and the
@@ -88,6 +97,9 @@ func New(cfg Config) *Venue {
 	}
 	if cfg.RefreshSpacing <= 0 {
 		cfg.RefreshSpacing = time.Minute
+	}
+	if cfg.LongShortCoins == nil {
+		cfg.LongShortCoins = DefaultLongShortCoins
 	}
 	v := &Venue{cfg: cfg}
 	want := func(kind string) bool {
@@ -188,6 +200,7 @@ const (
 	epPremiumIndex = "premium_index"
 	epTicker24h    = "ticker_24hr"
 	epOpenInterest = "open_interest"
+	epLongShort    = "long_short_ratio"
 	streamSuffix   = "_force_order"
 )
 
@@ -200,6 +213,9 @@ func (m *market) declare(sink exchanges.Sink) {
 	m.polls = map[string]exchanges.PollObserver{}
 	for _, ep := range []string{epExchangeInfo, epFundingInfo, epPremiumIndex, epTicker24h, epOpenInterest} {
 		m.polls[ep] = sink.Poll(Name, m.endpoint(ep))
+	}
+	if m.longShort() {
+		m.polls[epLongShort] = sink.Poll(Name, m.endpoint(epLongShort))
 	}
 }
 
@@ -257,6 +273,9 @@ func (m *market) run(ctx context.Context) {
 		}, nil).Run(ctx)
 	})
 	start(func() { m.poller(epTicker24h, interval, m.pollTicker24h, nil).Run(ctx) })
+	if m.longShort() {
+		start(func() { m.poller(epLongShort, max(interval, LongShortInterval), m.pollLongShort, nil).Run(ctx) })
+	}
 	start(func() {
 		select {
 		case <-ctx.Done():
@@ -295,6 +314,10 @@ func (m *market) streamConfig() wsconn.Config {
 	}
 	return c
 }
+
+// longShort reports whether this market polls long/short account ratios
+// (USDⓈ-M only: the endpoint lives under the fapi host's /futures/data).
+func (m *market) longShort() bool { return m.kind == usdm && len(m.v.cfg.LongShortCoins) > 0 }
 
 // lookup returns the instrument of a symbol given as bytes, without
 // allocating; known is true for symbols the coin allowlist excludes too

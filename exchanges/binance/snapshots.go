@@ -240,3 +240,58 @@ func (m *market) openInterestOf(ctx context.Context, inst *exchanges.Instrument,
 	}
 	return out, nil
 }
+
+// LongShortInterval is the minimum time between long/short account ratio
+// rounds: Binance computes the ratio over 5-minute periods.
+const LongShortInterval = time.Minute
+
+type longShortRow struct {
+	Symbol         string           `json:"symbol"`
+	LongShortRatio exchanges.Number `json:"longShortRatio"`
+}
+
+// pollLongShort stores the global long/short account ratio of each
+// configured coin's <COIN>USDT perpetual (one request per coin; these
+// endpoints are limited to 1000 requests per 5 minutes per IP and carry no
+// request weight).
+func (m *market) pollLongShort(ctx context.Context) error {
+	ttl := staleAfter * max(m.v.cfg.PollInterval, LongShortInterval)
+	var values []exchanges.MarketValue
+	var errs []error
+	for _, coin := range m.v.cfg.LongShortCoins {
+		inst, _ := m.lookup([]byte(coin + "USDT"))
+		if inst == nil || inst.ContractType != exchanges.Perpetual {
+			continue // not listed, or excluded by the coin allowlist
+		}
+		var rows []longShortRow
+		path := "/futures/data/globalLongShortAccountRatio?period=5m&limit=1&symbol=" + url.QueryEscape(inst.Symbol)
+		if err := m.get(ctx, path, &rows); err != nil {
+			errs = append(errs, err)
+			var herr *exchanges.HTTPError
+			if errors.As(err, &herr) && herr.RateLimited() {
+				break
+			}
+			continue
+		}
+		if len(rows) == 0 {
+			continue // no data published for this period yet
+		}
+		r := rows[len(rows)-1]
+		if !r.LongShortRatio.Positive() {
+			errs = append(errs, fmt.Errorf("long/short ratio of %s: invalid value", inst.Symbol))
+			continue
+		}
+		values = append(values, exchanges.MarketValue{Instrument: inst, Field: exchanges.LongShortAccountRatio, Value: r.LongShortRatio.Value, TTL: ttl})
+	}
+	m.sink.SetMarketValues(values)
+	if len(errs) > 0 {
+		for _, err := range errs {
+			var herr *exchanges.HTTPError
+			if errors.As(err, &herr) && herr.RateLimited() {
+				return err
+			}
+		}
+		return fmt.Errorf("%d long/short ratio requests failed, first: %w", len(errs), errs[0])
+	}
+	return nil
+}

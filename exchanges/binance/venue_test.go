@@ -21,9 +21,11 @@ import (
 func usdmSymbols() []exchangetest.BinanceSymbol {
 	return []exchangetest.BinanceSymbol{
 		{Symbol: "BTCUSDT", Pair: "BTCUSDT", BaseAsset: "BTC", QuoteAsset: "USDT", MarginAsset: "USDT", ContractType: "PERPETUAL", Status: "TRADING",
-			MarkPrice: 65000.5, IndexPrice: 65001, LastFundingRate: 0.0001, NextFundingTime: 1_800_000_000_000, OpenInterest: 1000.5, Volume: 70000, QuoteVolume: 4.5e9},
+			MarkPrice: 65000.5, IndexPrice: 65001, LastFundingRate: 0.0001, NextFundingTime: 1_800_000_000_000, OpenInterest: 1000.5, Volume: 70000, QuoteVolume: 4.5e9,
+			LongShortAccountRatio: 1.2345},
 		{Symbol: "ETHUSDT", Pair: "ETHUSDT", BaseAsset: "ETH", QuoteAsset: "USDT", MarginAsset: "USDT", ContractType: "PERPETUAL", Status: "TRADING", FundingIntervalHours: 4,
-			MarkPrice: 3000.25, IndexPrice: 3000, LastFundingRate: -0.00025, NextFundingTime: 1_800_000_000_000, OpenInterest: 20000, Volume: 1e6, QuoteVolume: 3e9},
+			MarkPrice: 3000.25, IndexPrice: 3000, LastFundingRate: -0.00025, NextFundingTime: 1_800_000_000_000, OpenInterest: 20000, Volume: 1e6, QuoteVolume: 3e9,
+			LongShortAccountRatio: 0.8},
 		{Symbol: "1000PEPEUSDT", Pair: "1000PEPEUSDT", BaseAsset: "1000PEPE", QuoteAsset: "USDT", MarginAsset: "USDT", ContractType: "PERPETUAL", Status: "TRADING",
 			MarkPrice: 0.0125, IndexPrice: 0.0125, LastFundingRate: 0.0005, NextFundingTime: 1_800_000_000_000, OpenInterest: 4e9, Volume: 1e11, QuoteVolume: 1.2e9},
 		{Symbol: "BTCUSDT_261225", Pair: "BTCUSDT", BaseAsset: "BTC", QuoteAsset: "USDT", MarginAsset: "USDT", ContractType: "CURRENT_QUARTER", Status: "TRADING",
@@ -323,6 +325,19 @@ func TestVenueLiquidationsAndGauges(t *testing.T) {
 		if !ok || !collectortest.Close(got, c.want) {
 			t.Errorf("%s%v = %v (present %v), want %v", c.name, c.labels, got, ok, c.want)
 		}
+	}
+	// Long/short account ratios of the default coins listed as <COIN>USDT.
+	s = h.eventually(t, "long/short ratios", func(s collectortest.Samples) bool {
+		return len(s.Names("crypto_long_short_account_ratio")) == 2
+	})
+	for sym, want := range map[string]float64{"BTCUSDT": 1.2345, "ETHUSDT": 0.8} {
+		l := inst("binance", "linear", sym, sym[:3])
+		if got := val(s, "crypto_long_short_account_ratio", l...); got != want {
+			t.Errorf("long/short ratio %s = %v, want %v", sym, got, want)
+		}
+	}
+	if got := val(s, "crypto_exporter_poll_success", "exchange", "binance", "endpoint", "usdm_long_short_ratio"); got != 1 {
+		t.Errorf("long/short poll success %v", got)
 	}
 	// Delivery contracts have no funding series.
 	for _, l := range [][]string{fut, cfut} {

@@ -85,6 +85,10 @@ type BinanceSymbol struct {
 	LastPrice                       float64 // 0 = MarkPrice
 
 	FundingIntervalHours int // if non-zero, listed in fundingInfo
+
+	// LongShortAccountRatio, when > 0, is served by USDⓈ-M
+	// /futures/data/globalLongShortAccountRatio (longs/shorts among accounts).
+	LongShortAccountRatio float64
 }
 
 // binanceFault is one queued scripted REST answer.
@@ -362,6 +366,10 @@ func (m *BinanceMarket) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	defer m.handlers.Done()
 	if strings.HasPrefix(r.URL.Path, m.prefix+"/") {
 		m.serveREST(w, r)
+		return
+	}
+	if m.kind == BinanceUSDM && r.URL.Path == "/futures/data/globalLongShortAccountRatio" {
+		m.serveLongShort(w, r)
 		return
 	}
 	if streams, combined, ok := m.wsRoute(r); ok {
@@ -1692,4 +1700,59 @@ func binanceNextQuarterly(now time.Time) time.Time {
 			}
 		}
 	}
+}
+
+// serveLongShort answers GET /futures/data/globalLongShortAccountRatio
+// ?symbol=&period=&limit= with the latest ratio of a symbol, in Binance's
+// documented shape: [{"symbol","longShortRatio","longAccount",
+// "shortAccount","timestamp"}] (numbers as strings, timestamp in ms).
+func (m *BinanceMarket) serveLongShort(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	m.mu.Lock()
+	m.requests[path]++
+	var fault *binanceFault
+	if fs := m.faults[path]; len(fs) > 0 {
+		fault = &fs[0]
+		if len(fs) == 1 {
+			delete(m.faults, path)
+		} else {
+			m.faults[path] = fs[1:]
+		}
+	}
+	syms := append([]BinanceSymbol(nil), m.symbols...)
+	now := m.now()
+	m.mu.Unlock()
+	if fault != nil {
+		if fault.retryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(fault.retryAfter))
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(fault.status)
+		_, _ = w.Write([]byte(fault.body))
+		return
+	}
+	q := r.URL.Query()
+	if q.Get("period") == "" {
+		writeBinanceJSON(w, http.StatusBadRequest, binanceError{Code: -1102, Msg: "Mandatory parameter 'period' was not sent, was empty/null, or malformed."})
+		return
+	}
+	s, ok := findBinanceSymbol(syms, q.Get("symbol"))
+	if !ok {
+		writeBinanceJSON(w, http.StatusBadRequest, binanceError{Code: -1121, Msg: "Invalid symbol."})
+		return
+	}
+	type row struct {
+		Symbol         string `json:"symbol"`
+		LongShortRatio string `json:"longShortRatio"`
+		LongAccount    string `json:"longAccount"`
+		ShortAccount   string `json:"shortAccount"`
+		Timestamp      string `json:"timestamp"`
+	}
+	out := []row{}
+	if r := s.LongShortAccountRatio; r > 0 {
+		long := r / (1 + r)
+		out = append(out, row{Symbol: s.Symbol, LongShortRatio: binanceFixed(r, 4), LongAccount: binanceFixed(long, 4),
+			ShortAccount: binanceFixed(1-long, 4), Timestamp: strconv.FormatInt(now.Truncate(5*time.Minute).UnixMilli(), 10)})
+	}
+	writeBinanceJSON(w, http.StatusOK, out)
 }
