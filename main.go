@@ -22,7 +22,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/promslog"
 	promslogflag "github.com/prometheus/common/promslog/flag"
 	"github.com/prometheus/common/version"
@@ -102,7 +101,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	logger.Info("Starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext())
 	coll := collector.New()
 	registry := prometheus.NewRegistry()
-	registry.MustRegister(coll, versioncollector.NewCollector(exporterName))
+	// The per-instrument series are written directly by collector.Handler;
+	// the registry gathers everything else.
+	registry.MustRegister(coll.Others(), versioncollector.NewCollector(exporterName))
 	gatherers := prometheus.Gatherers{registry}
 	if !*disableExport {
 		own := prometheus.NewRegistry()
@@ -123,10 +124,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	coll.SetPriceLevels(cfg.PriceLevels)
 
 	mux := http.NewServeMux()
-	mux.Handle(*metricsPath, promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{
-		ErrorLog:            slog.NewLogLogger(logger.Handler(), slog.LevelError),
-		ErrorHandling:       promhttp.ContinueOnError,
+	mux.Handle(*metricsPath, collector.Handler(coll, gatherers, collector.HandlerOpts{
 		MaxRequestsInFlight: *maxRequests,
+		Logger:              logger,
 	}))
 	if *metricsPath != "/" && *metricsPath != "" {
 		landing, err := web.NewLandingPage(web.LandingConfig{

@@ -17,42 +17,42 @@ var (
 // The metric catalogue: every name and help string the exporter emits
 // (besides derivatives_exporter_build_info and the Go/process collectors).
 var (
-	descLiquidations = prometheus.NewDesc("crypto_liquidations_total",
+	famLiquidations = newFamily("crypto_liquidations_total",
 		"Liquidation events received from the venue's public feed, by the side of the position liquidated. Lower bound where crypto_exporter_liquidation_feed_complete is 0.",
-		instSideLabels, nil)
-	descLiquidationNotional = prometheus.NewDesc("crypto_liquidation_notional_usd_total",
+		true, instSideLabels)
+	famLiquidationNotional = newFamily("crypto_liquidation_notional_usd_total",
 		"USD notional of liquidations received from the venue's public feed, by the side of the position liquidated (stablecoins at par). Lower bound where crypto_exporter_liquidation_feed_complete is 0.",
-		instSideLabels, nil)
-	descLiquidationLargest = prometheus.NewDesc("crypto_liquidation_largest_usd",
+		true, instSideLabels)
+	famLiquidationLargest = newFamily("crypto_liquidation_largest_usd",
 		"USD notional of the largest single liquidation received in the trailing 60 seconds (0 if none).",
-		instSideLabels, nil)
+		false, instSideLabels)
 	// crypto_liquidation_size_usd is a HistogramVec, see newSizeHistogram.
 
-	descMarketInfo = prometheus.NewDesc("crypto_market_info",
+	famMarketInfo = newFamily("crypto_market_info",
 		"Instruments discovered on each venue (value is always 1).",
-		infoLabelNames, nil)
+		false, infoLabelNames)
 	descFeedComplete = prometheus.NewDesc("crypto_exporter_liquidation_feed_complete",
 		"1 if the venue publishes every liquidation, 0 if its public feed is a throttled sample (totals are lower bounds).",
 		[]string{"exchange", "market"}, nil)
 
 	// Market gauges, indexed by exchanges.Field.
-	descMarket = [...]*prometheus.Desc{
-		prometheus.NewDesc("crypto_open_interest_usd",
-			"Open interest in USD, as last polled from the venue (cached between polls).", instLabels, nil),
-		prometheus.NewDesc("crypto_open_interest_coins",
-			"Open interest in units of coin, as last polled from the venue (cached between polls).", instLabels, nil),
-		prometheus.NewDesc("crypto_funding_rate_ratio",
-			"Current funding rate per funding interval (0.0001 = 0.01 %), as last polled from the venue (cached between polls).", instLabels, nil),
-		prometheus.NewDesc("crypto_funding_interval_seconds",
-			"Funding interval of the instrument, as published by the venue (cached between polls).", instLabels, nil),
-		prometheus.NewDesc("crypto_funding_next_timestamp_seconds",
-			"Unix time of the next funding settlement, as last polled from the venue (cached between polls).", instLabels, nil),
-		prometheus.NewDesc("crypto_mark_price_usd",
-			"Mark price of the instrument as quoted by the venue, as last polled (cached between polls).", instLabels, nil),
-		prometheus.NewDesc("crypto_volume_24h_usd",
-			"Venue-reported rolling 24 h turnover in USD, as last polled (cached between polls).", instLabels, nil),
-		prometheus.NewDesc("crypto_long_short_account_ratio",
-			"Longs/shorts among accounts as the venue publishes it, as last polled (cached between polls).", instLabels, nil),
+	famMarket = [...]*family{
+		newFamily("crypto_open_interest_usd",
+			"Open interest in USD, as last polled from the venue (cached between polls).", false, instLabels),
+		newFamily("crypto_open_interest_coins",
+			"Open interest in units of coin, as last polled from the venue (cached between polls).", false, instLabels),
+		newFamily("crypto_funding_rate_ratio",
+			"Current funding rate per funding interval (0.0001 = 0.01 %), as last polled from the venue (cached between polls).", false, instLabels),
+		newFamily("crypto_funding_interval_seconds",
+			"Funding interval of the instrument, as published by the venue (cached between polls).", false, instLabels),
+		newFamily("crypto_funding_next_timestamp_seconds",
+			"Unix time of the next funding settlement, as last polled from the venue (cached between polls).", false, instLabels),
+		newFamily("crypto_mark_price_usd",
+			"Mark price of the instrument as quoted by the venue, as last polled (cached between polls).", false, instLabels),
+		newFamily("crypto_volume_24h_usd",
+			"Venue-reported rolling 24 h turnover in USD, as last polled (cached between polls).", false, instLabels),
+		newFamily("crypto_long_short_account_ratio",
+			"Longs/shorts among accounts as the venue publishes it, as last polled (cached between polls).", false, instLabels),
 	}
 
 	descPriceLevel = prometheus.NewDesc("crypto_price_level_usd",
@@ -83,6 +83,19 @@ var (
 	descPollDuration = prometheus.NewDesc("crypto_exporter_poll_duration_seconds",
 		"Duration of the last poll of the endpoint.", pollLabels, nil)
 )
+
+// family is a metric of the instrument-level series: the collector emits it
+// both through Collect and, for large scrapes, as text written directly
+// from cached label strings (see WriteInstrumentText).
+type family struct {
+	name, help string
+	counter    bool
+	desc       *prometheus.Desc
+}
+
+func newFamily(name, help string, counter bool, labels []string) *family {
+	return &family{name: name, help: help, counter: counter, desc: prometheus.NewDesc(name, help, labels, nil)}
+}
 
 // SizeBuckets are the upper bounds of crypto_liquidation_size_usd, from retail
 // sizes to whale liquidations; 999999.99 makes "at least $1M" a bucket query.

@@ -331,48 +331,76 @@ func (c *Collector) SetPriceLevels(levels map[string][]float64) {
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{
-		descLiquidations, descLiquidationNotional, descLiquidationLargest, descMarketInfo, descFeedComplete,
-		descPriceLevel, descFearGreed, descFearGreedClass, descFearGreedUpdated,
-		descStreamUp, descStreamConnects, descStreamMessages, descStreamDecodeErrors, descStreamLastMessage,
-		descPollSuccess, descPollFailures, descPollDuration,
-	} {
-		ch <- d
+	for _, f := range instrumentFamilies() {
+		ch <- f.desc
 	}
-	for _, d := range descMarket {
-		ch <- d
-	}
-	c.sizes.Describe(ch)
+	c.Others().Describe(ch)
 }
 
-// Collect implements prometheus.Collector.
-func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+// instrumentFamilies lists the families of per-instrument series.
+func instrumentFamilies() []*family {
+	fams := []*family{famMarketInfo, famLiquidations, famLiquidationNotional, famLiquidationLargest}
+	return append(fams, famMarket[:]...)
+}
+
+// eachInstrumentSeries calls fn for every per-instrument series with its
+// value at now. fn runs under the collector's read lock.
+func (c *Collector) eachInstrumentSeries(fn func(f *family, ls labelSet, v float64)) {
 	now := c.now()
 	oldest := now.Unix() - largestWindow + 1
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-
 	for _, s := range c.instruments {
 		s.mu.Lock()
 		info := s.info
 		values, expiry := s.values, s.expiry
 		s.mu.Unlock()
-		ch <- gaugeOf(descMarketInfo, info, 1)
-		for _, side := range exchanges.Sides {
-			if s.noFeed {
-				break
+		fn(famMarketInfo, info, 1)
+		if !s.noFeed {
+			for _, side := range exchanges.Sides {
+				ss := &s.sides[side]
+				fn(famLiquidations, s.side[side], float64(ss.count.Load()))
+				fn(famLiquidationNotional, s.side[side], ss.notional.Load())
+				fn(famLiquidationLargest, s.side[side], ss.largestSince(oldest))
 			}
-			ss := &s.sides[side]
-			ch <- counterOf(descLiquidations, s.side[side], float64(ss.count.Load()))
-			ch <- counterOf(descLiquidationNotional, s.side[side], ss.notional.Load())
-			ch <- gaugeOf(descLiquidationLargest, s.side[side], ss.largestSince(oldest))
 		}
-		for f, d := range descMarket {
+		for f, fam := range famMarket {
 			if !expiry[f].IsZero() && now.Before(expiry[f]) {
-				ch <- gaugeOf(d, s.labels, values[f])
+				fn(fam, s.labels, values[f])
 			}
 		}
 	}
+}
+
+// Collect implements prometheus.Collector: every series, including the
+// per-instrument ones that the /metrics handler writes directly.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	c.eachInstrumentSeries(func(f *family, ls labelSet, v float64) { ch <- metricOf(f, ls, v) })
+	c.collectOthers(ch)
+}
+
+// Others returns a prometheus.Collector of every series except the
+// per-instrument ones (see WriteInstrumentText).
+func (c *Collector) Others() prometheus.Collector { return others{c} }
+
+type others struct{ c *Collector }
+
+func (o others) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		descFeedComplete, descPriceLevel, descFearGreed, descFearGreedClass, descFearGreedUpdated,
+		descStreamUp, descStreamConnects, descStreamMessages, descStreamDecodeErrors, descStreamLastMessage,
+		descPollSuccess, descPollFailures, descPollDuration,
+	} {
+		ch <- d
+	}
+	o.c.sizes.Describe(ch)
+}
+
+func (o others) Collect(ch chan<- prometheus.Metric) { o.c.collectOthers(ch) }
+
+func (c *Collector) collectOthers(ch chan<- prometheus.Metric) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	c.sizes.Collect(ch)
 
 	for k, complete := range c.feed {

@@ -2,32 +2,57 @@ package collector
 
 import (
 	"sort"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
 
 // labelSet is a sorted, immutable set of label pairs built once per series
-// and shared by every scrape, so a scrape does not rebuild and re-validate
-// the labels of tens of thousands of series.
-type labelSet []*dto.LabelPair
+// and shared by every scrape, both as client_golang label pairs and as the
+// text `{name="value",...}` of the exposition format, so a scrape neither
+// rebuilds nor re-validates the labels of tens of thousands of series.
+type labelSet struct {
+	pairs []*dto.LabelPair
+	text  string
+}
 
-// newLabelSet pairs names with values; the values must be valid UTF-8
-// (they come from venue instrument lists, which are ASCII).
+// newLabelSet pairs names with values; the values come from venue
+// instrument lists.
 func newLabelSet(names []string, values ...string) labelSet {
-	ls := make(labelSet, len(names))
+	pairs := make([]*dto.LabelPair, len(names))
 	for i, n := range names {
 		name, value := n, values[i]
-		ls[i] = &dto.LabelPair{Name: &name, Value: &value}
+		pairs[i] = &dto.LabelPair{Name: &name, Value: &value}
 	}
-	sort.Slice(ls, func(i, j int) bool { return ls[i].GetName() < ls[j].GetName() })
-	return ls
+	sort.Slice(pairs, func(i, j int) bool { return pairs[i].GetName() < pairs[j].GetName() })
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, p := range pairs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(p.GetName())
+		b.WriteString(`="`)
+		b.WriteString(escapeLabelValue(p.GetValue()))
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return labelSet{pairs: pairs, text: b.String()}
+}
+
+// escapeLabelValue escapes a label value for the text exposition format.
+func escapeLabelValue(v string) string {
+	if !strings.ContainsAny(v, "\\\"\n") {
+		return v
+	}
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(v)
 }
 
 // cachedMetric is a constant metric with precomputed labels.
 type cachedMetric struct {
 	desc    *prometheus.Desc
-	labels  labelSet
+	labels  []*dto.LabelPair
 	value   float64
 	counter bool
 	// storage for Write, so one scrape of one series is one allocation
@@ -49,10 +74,6 @@ func (m *cachedMetric) Write(out *dto.Metric) error {
 	return nil
 }
 
-func counterOf(d *prometheus.Desc, ls labelSet, v float64) prometheus.Metric {
-	return &cachedMetric{desc: d, labels: ls, value: v, counter: true}
-}
-
-func gaugeOf(d *prometheus.Desc, ls labelSet, v float64) prometheus.Metric {
-	return &cachedMetric{desc: d, labels: ls, value: v}
+func metricOf(f *family, ls labelSet, v float64) prometheus.Metric {
+	return &cachedMetric{desc: f.desc, labels: ls.pairs, value: v, counter: f.counter}
 }
