@@ -158,11 +158,14 @@ polling:
 		"ETH-USDT-SWAP/short": {1, 30 * 0.1 * 3050},
 		"BTC-USD-SWAP/long":   {1, 400 * 100},
 	}
-	s = p.eventually(t, "OKX liquidations counted", func(s collectortest.Samples) bool {
+	p.eventually(t, "OKX liquidations counted", func(s collectortest.Samples) bool {
 		return s.Sum("crypto_liquidations_total", "exchange", "okx") >= 4
 	})
 	time.Sleep(1500 * time.Millisecond) // a replay or backfill arriving late would show now
-	s, _ = p.scrape(t)
+	s, err := p.scrape(t)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for k, w := range okxWant {
 		sym, side, _ := strings.Cut(k, "/")
 		c := s.Sum("crypto_liquidations_total", "exchange", "okx", "symbol", sym, "side", side)
