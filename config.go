@@ -79,29 +79,34 @@ type PollingConfig struct {
 	InstrumentsInterval Duration `yaml:"instruments_interval"` // instrument discovery refresh
 }
 
-// venueSpec is what the build knows of a venue: its endpoint keys with their
-// live defaults, and whether it is implemented.
+// venueSpec is what the configuration knows of a venue: its endpoint keys
+// with their live defaults. Whether this build implements the venue is
+// whether venueBuilders (venues.go) has it.
 type venueSpec struct {
 	name      string
-	supported bool
 	endpoints map[string]string
 }
 
+func (v venueSpec) supported() bool {
+	_, ok := venueBuilders[v.name]
+	return ok
+}
+
 var venueSpecs = []venueSpec{
-	{"binance", true, map[string]string{
+	{"binance", map[string]string{
 		"usdm_rest": "https://fapi.binance.com", "usdm_ws": "wss://fstream.binance.com/market",
 		"coinm_rest": "https://dapi.binance.com", "coinm_ws": "wss://dstream.binance.com"}},
-	{"bybit", true, map[string]string{"rest": "https://api.bybit.com",
+	{"bybit", map[string]string{"rest": "https://api.bybit.com",
 		"linear_ws": "wss://stream.bybit.com/v5/public/linear", "inverse_ws": "wss://stream.bybit.com/v5/public/inverse"}},
-	{"okx", true, map[string]string{"rest": "https://www.okx.com", "ws": "wss://ws.okx.com:8443/ws/v5/public"}},
-	{"bitmex", false, map[string]string{"rest": "https://www.bitmex.com", "ws": "wss://ws.bitmex.com/realtime"}},
-	{"deribit", false, map[string]string{"rest": "https://www.deribit.com", "ws": "wss://www.deribit.com/ws/api/v2"}},
-	{"gate", false, map[string]string{"rest": "https://api.gateio.ws",
+	{"okx", map[string]string{"rest": "https://www.okx.com", "ws": "wss://ws.okx.com:8443/ws/v5/public"}},
+	{"bitmex", map[string]string{"rest": "https://www.bitmex.com", "ws": "wss://ws.bitmex.com/realtime"}},
+	{"deribit", map[string]string{"rest": "https://www.deribit.com", "ws": "wss://www.deribit.com/ws/api/v2"}},
+	{"gate", map[string]string{"rest": "https://api.gateio.ws",
 		"usdt_ws": "wss://fx-ws.gateio.ws/v4/ws/usdt", "btc_ws": "wss://fx-ws.gateio.ws/v4/ws/btc"}},
-	{"bitget", false, map[string]string{"rest": "https://api.bitget.com", "ws": "wss://ws.bitget.com/v3/ws/public"}},
-	{"kraken", false, map[string]string{"rest": "https://futures.kraken.com", "ws": "wss://futures.kraken.com/ws/v1"}},
-	{"dydx", false, map[string]string{"rest": "https://indexer.dydx.trade", "ws": "wss://indexer.dydx.trade/v4/ws"}},
-	{"hyperliquid", true, map[string]string{"rest": "https://api.hyperliquid.xyz", "ws": "wss://api.hyperliquid.xyz/ws"}},
+	{"bitget", map[string]string{"rest": "https://api.bitget.com", "ws": "wss://ws.bitget.com/v3/ws/public"}},
+	{"kraken", map[string]string{"rest": "https://futures.kraken.com", "ws": "wss://futures.kraken.com/ws/v1"}},
+	{"dydx", map[string]string{"rest": "https://indexer.dydx.trade", "ws": "wss://indexer.dydx.trade/v4/ws"}},
+	{"hyperliquid", map[string]string{"rest": "https://api.hyperliquid.xyz", "ws": "wss://api.hyperliquid.xyz/ws"}},
 }
 
 // venue returns the config of a venue by name.
@@ -317,7 +322,7 @@ func (c *Config) applyDefaults() {
 	for _, spec := range venueSpecs {
 		v := c.Exchanges.venue(spec.name)
 		if v.Enabled == nil {
-			v.Enabled = boolPtr(spec.supported)
+			v.Enabled = boolPtr(spec.supported())
 		}
 		for k, def := range spec.endpoints {
 			if _, ok := v.Endpoints[k]; !ok {
@@ -362,7 +367,7 @@ func (c *Config) validate() error {
 	var errs []string
 	for _, spec := range venueSpecs {
 		v := c.Exchanges.venue(spec.name)
-		if *v.Enabled && !spec.supported {
+		if *v.Enabled && !spec.supported() {
 			errs = append(errs, fmt.Sprintf("exchanges.%s: venue not supported yet in this build; remove it or set enabled: false", spec.name))
 		}
 		for k, u := range v.Endpoints {

@@ -25,8 +25,8 @@ func TestDefaultConfig(t *testing.T) {
 	}
 	for _, spec := range venueSpecs {
 		v := cfg.Exchanges.venue(spec.name)
-		if *v.Enabled != spec.supported {
-			t.Errorf("%s: enabled=%v, but supported=%v", spec.name, *v.Enabled, spec.supported)
+		if *v.Enabled != spec.supported() {
+			t.Errorf("%s: enabled=%v, but supported=%v", spec.name, *v.Enabled, spec.supported())
 		}
 		for k, def := range spec.endpoints {
 			if got := v.Endpoint(k); got != def {

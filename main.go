@@ -30,11 +30,7 @@ import (
 
 	"github.com/derivatives-exporter/derivatives_exporter/collector"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
-	"github.com/derivatives-exporter/derivatives_exporter/exchanges/binance"
-	"github.com/derivatives-exporter/derivatives_exporter/exchanges/bybit"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/feargreed"
-	"github.com/derivatives-exporter/derivatives_exporter/exchanges/hyperliquid"
-	"github.com/derivatives-exporter/derivatives_exporter/exchanges/okx"
 )
 
 const exporterName = "derivatives_exporter"
@@ -191,52 +187,16 @@ func userAgent() string { return exporterName + "/" + version.Version }
 func buildRunners(cfg *Config, logger *slog.Logger) []runner {
 	client := exchanges.NewClient(cfg.Polling.Timeout.Std(), userAgent())
 	var rs []runner
-	if b := cfg.Exchanges.Binance; *b.Enabled {
-		rs = append(rs, binance.New(binance.Config{
-			USDMREST:                    b.Endpoint("usdm_rest"),
-			USDMWS:                      b.Endpoint("usdm_ws"),
-			CoinMREST:                   b.Endpoint("coinm_rest"),
-			CoinMWS:                     b.Endpoint("coinm_ws"),
-			Coins:                       b.Coins,
-			PollInterval:                cfg.Polling.Interval.Std(),
-			InstrumentsInterval:         cfg.Polling.InstrumentsInterval.Std(),
-			OpenInterestWeightPerMinute: b.OpenInterestWeightPerMinute,
-			LongShortCoins:              b.LongShortRatioCoins,
-			Client:                      client,
-			Logger:                      logger.With("exchange", "binance"),
-		}))
-	}
-	if b := cfg.Exchanges.Bybit; *b.Enabled {
-		rs = append(rs, bybit.New(bybit.Config{
-			REST:                b.Endpoint("rest"),
-			LinearWS:            b.Endpoint("linear_ws"),
-			InverseWS:           b.Endpoint("inverse_ws"),
-			Coins:               b.Coins,
-			PollInterval:        cfg.Polling.Interval.Std(),
-			InstrumentsInterval: cfg.Polling.InstrumentsInterval.Std(),
-			Client:              client,
-			Logger:              logger.With("exchange", "bybit"),
-		}))
-	}
-	if o := cfg.Exchanges.OKX; *o.Enabled {
-		rs = append(rs, okx.New(okx.Config{
-			REST:                o.Endpoint("rest"),
-			WS:                  o.Endpoint("ws"),
-			Coins:               o.Coins,
-			PollInterval:        cfg.Polling.Interval.Std(),
-			InstrumentsInterval: cfg.Polling.InstrumentsInterval.Std(),
-			Client:              client,
-			Logger:              logger.With("exchange", "okx"),
-		}))
-	}
-	if h := cfg.Exchanges.Hyperliquid; *h.Enabled {
-		rs = append(rs, hyperliquid.New(hyperliquid.Config{
-			REST:         h.Endpoint("rest"),
-			Coins:        h.Coins,
-			PollInterval: cfg.Polling.Interval.Std(),
-			Client:       client,
-			Logger:       logger.With("exchange", "hyperliquid"),
-		}))
+	for _, spec := range venueSpecs {
+		v := cfg.Exchanges.venue(spec.name)
+		if b, ok := venueBuilders[spec.name]; ok && *v.Enabled {
+			rs = append(rs, b.build(venueParams{
+				venue:  v,
+				cfg:    cfg,
+				client: client,
+				logger: logger.With("exchange", spec.name),
+			}))
+		}
 	}
 	if *cfg.FearGreed.Enabled {
 		rs = append(rs, fearGreedRunner{feargreed.Config{
@@ -258,7 +218,7 @@ func describeConfig(w io.Writer, cfg *Config, path string) {
 	for _, spec := range venueSpecs {
 		v := cfg.Exchanges.venue(spec.name)
 		switch {
-		case !spec.supported:
+		case !spec.supported():
 			fmt.Fprintf(w, "%-12s skipped (not supported yet in this build)\n", spec.name)
 			continue
 		case !*v.Enabled:
@@ -278,27 +238,8 @@ func describeConfig(w io.Writer, cfg *Config, path string) {
 		for _, k := range keys {
 			fmt.Fprintf(w, "  %-12s %s\n", k, v.Endpoint(k))
 		}
-		if spec.name == "binance" {
-			fmt.Fprintf(w, "  streams: usdm_force_order (!forceOrder@arr), coinm_force_order (!forceOrder@arr)\n")
-			fmt.Fprintf(w, "  polls every %s: premium index, 24h ticker; open interest within %d request weight per minute and market; instruments every %s\n",
-				cfg.Polling.Interval.Std(), cfg.Exchanges.Binance.OpenInterestWeightPerMinute, cfg.Polling.InstrumentsInterval.Std())
-			ls := cfg.Exchanges.Binance.LongShortRatioCoins
-			if ls == nil {
-				ls = binance.DefaultLongShortCoins
-			}
-			fmt.Fprintf(w, "  long/short account ratio (USDⓈ-M <COIN>USDT, every %s at least): %v\n", binance.LongShortInterval, ls)
-		}
-		if spec.name == "okx" {
-			fmt.Fprintf(w, "  streams: swap_liquidations, futures_liquidations (liquidation-orders by instType; replay deduplicated, REST backfill after each (re)subscribe)\n")
-			fmt.Fprintf(w, "  polls every %s: open interest, mark price, tickers, funding (instId=ANY); instruments every %s\n", cfg.Polling.Interval.Std(), cfg.Polling.InstrumentsInterval.Std())
-		}
-		if spec.name == "hyperliquid" {
-			fmt.Fprintf(w, "  polls every %s: metaAndAssetCtxs (weight %.0f of %d per minute; no public liquidation feed)\n",
-				cfg.Polling.Interval.Std(), hyperliquid.WeightPerMinuteAt(cfg.Polling.Interval.Std()), hyperliquid.WeightPerMinute)
-		}
-		if spec.name == "bybit" {
-			fmt.Fprintf(w, "  streams: linear_liquidations_N, inverse_liquidations_N (allLiquidation.{symbol}, up to %d topics per connection)\n", bybit.DefaultTopicsPerConnection)
-			fmt.Fprintf(w, "  polls every %s: tickers; instruments every %s\n", cfg.Polling.Interval.Std(), cfg.Polling.InstrumentsInterval.Std())
+		if b, ok := venueBuilders[spec.name]; ok && b.describe != nil {
+			b.describe(w, cfg)
 		}
 	}
 	if *cfg.FearGreed.Enabled {

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/binance"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/bybit"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/hyperliquid"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/okx"
+)
+
+// venueParams is what every venue's constructor gets.
+type venueParams struct {
+	venue  *VenueConfig
+	cfg    *Config
+	client *exchanges.Client
+	logger *slog.Logger
+}
+
+// venueBuilder builds one venue from the configuration and describes it
+// for --config.check. A venue is supported by this build when it has a
+// builder here.
+type venueBuilder struct {
+	build    func(p venueParams) runner
+	describe func(w io.Writer, cfg *Config)
+}
+
+var venueBuilders = map[string]venueBuilder{
+	"binance": {
+		build: func(p venueParams) runner {
+			b := p.cfg.Exchanges.Binance
+			return binance.New(binance.Config{
+				USDMREST:                    b.Endpoint("usdm_rest"),
+				USDMWS:                      b.Endpoint("usdm_ws"),
+				CoinMREST:                   b.Endpoint("coinm_rest"),
+				CoinMWS:                     b.Endpoint("coinm_ws"),
+				Coins:                       b.Coins,
+				PollInterval:                p.cfg.Polling.Interval.Std(),
+				InstrumentsInterval:         p.cfg.Polling.InstrumentsInterval.Std(),
+				OpenInterestWeightPerMinute: b.OpenInterestWeightPerMinute,
+				LongShortCoins:              b.LongShortRatioCoins,
+				Client:                      p.client,
+				Logger:                      p.logger,
+			})
+		},
+		describe: func(w io.Writer, cfg *Config) {
+			fmt.Fprintf(w, "  streams: usdm_force_order (!forceOrder@arr), coinm_force_order (!forceOrder@arr)\n")
+			fmt.Fprintf(w, "  polls every %s: premium index, 24h ticker; open interest within %d request weight per minute and market; instruments every %s\n",
+				cfg.Polling.Interval.Std(), cfg.Exchanges.Binance.OpenInterestWeightPerMinute, cfg.Polling.InstrumentsInterval.Std())
+			ls := cfg.Exchanges.Binance.LongShortRatioCoins
+			if ls == nil {
+				ls = binance.DefaultLongShortCoins
+			}
+			fmt.Fprintf(w, "  long/short account ratio (USDⓈ-M <COIN>USDT, every %s at least): %v\n", binance.LongShortInterval, ls)
+		},
+	},
+	"bybit": {
+		build: func(p venueParams) runner {
+			return bybit.New(bybit.Config{
+				REST:                p.venue.Endpoint("rest"),
+				LinearWS:            p.venue.Endpoint("linear_ws"),
+				InverseWS:           p.venue.Endpoint("inverse_ws"),
+				Coins:               p.venue.Coins,
+				PollInterval:        p.cfg.Polling.Interval.Std(),
+				InstrumentsInterval: p.cfg.Polling.InstrumentsInterval.Std(),
+				Client:              p.client,
+				Logger:              p.logger,
+			})
+		},
+		describe: func(w io.Writer, cfg *Config) {
+			fmt.Fprintf(w, "  streams: linear_liquidations_N, inverse_liquidations_N (allLiquidation.{symbol}, up to %d topics per connection)\n", bybit.DefaultTopicsPerConnection)
+			fmt.Fprintf(w, "  polls every %s: tickers; instruments every %s\n", cfg.Polling.Interval.Std(), cfg.Polling.InstrumentsInterval.Std())
+		},
+	},
+	"okx": {
+		build: func(p venueParams) runner {
+			return okx.New(okx.Config{
+				REST:                p.venue.Endpoint("rest"),
+				WS:                  p.venue.Endpoint("ws"),
+				Coins:               p.venue.Coins,
+				PollInterval:        p.cfg.Polling.Interval.Std(),
+				InstrumentsInterval: p.cfg.Polling.InstrumentsInterval.Std(),
+				Client:              p.client,
+				Logger:              p.logger,
+			})
+		},
+		describe: func(w io.Writer, cfg *Config) {
+			fmt.Fprintf(w, "  streams: swap_liquidations, futures_liquidations (liquidation-orders by instType; replay deduplicated, REST backfill after each (re)subscribe)\n")
+			fmt.Fprintf(w, "  polls every %s: open interest, mark price, tickers, funding (instId=ANY); instruments every %s\n", cfg.Polling.Interval.Std(), cfg.Polling.InstrumentsInterval.Std())
+		},
+	},
+	"hyperliquid": {
+		build: func(p venueParams) runner {
+			return hyperliquid.New(hyperliquid.Config{
+				REST:         p.venue.Endpoint("rest"),
+				Coins:        p.venue.Coins,
+				PollInterval: p.cfg.Polling.Interval.Std(),
+				Client:       p.client,
+				Logger:       p.logger,
+			})
+		},
+		describe: func(w io.Writer, cfg *Config) {
+			fmt.Fprintf(w, "  polls every %s: metaAndAssetCtxs (weight %.0f of %d per minute; no public liquidation feed)\n",
+				cfg.Polling.Interval.Std(), hyperliquid.WeightPerMinuteAt(cfg.Polling.Interval.Std()), hyperliquid.WeightPerMinute)
+		},
+	},
+}
