@@ -48,7 +48,7 @@ func TestEmptyConfigTakesDefaults(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%q: %v", in, err)
 		}
-		if !*cfg.Exchanges.Binance.Enabled || !*cfg.FearGreed.Enabled || !*cfg.Exchanges.Bybit.Enabled || *cfg.Exchanges.Gate.Enabled {
+		if !*cfg.Exchanges.Binance.Enabled || !*cfg.FearGreed.Enabled || !*cfg.Exchanges.Bybit.Enabled || !*cfg.Exchanges.Gate.Enabled {
 			t.Errorf("%q: defaults not applied", in)
 		}
 	}
@@ -105,7 +105,7 @@ func TestBadConfigs(t *testing.T) {
 		{"ws endpoint given http", "exchanges:\n  binance:\n    endpoints:\n      usdm_ws: https://fstream.binance.com\n", []string{"exchanges.binance.endpoints.usdm_ws", "ws(s)"}},
 		{"rest endpoint given ws", "exchanges:\n  binance:\n    endpoints:\n      usdm_rest: wss://fapi.binance.com\n", []string{"exchanges.binance.endpoints.usdm_rest", "http(s)"}},
 		{"unknown endpoint", "exchanges:\n  binance:\n    endpoints:\n      spot_rest: https://api.binance.com\n", []string{"exchanges.binance.endpoints.spot_rest", "unknown endpoint"}},
-		{"unsupported venue enabled", "exchanges:\n  gate:\n    enabled: true\n", []string{"line 2: exchanges.gate", "not supported yet"}},
+		{"unsupported venue enabled", "exchanges:\n  kraken:\n    enabled: true\n", []string{"line 2: exchanges.kraken", "not supported yet"}},
 		{"zero interval", "polling:\n  interval: 0s\n", []string{"polling.interval"}},
 		{"too short fear greed interval", "fear_greed:\n  interval: 10ms\n", []string{"fear_greed.interval", "too short"}},
 		{"duplicate coins", "exchanges:\n  binance:\n    coins: [BTC, btc]\n", []string{"line 3: exchanges.binance.coins", "BTC listed twice"}},

@@ -8,6 +8,7 @@ import (
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/binance"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/bybit"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/gate"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/hyperliquid"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/okx"
 )
@@ -90,6 +91,24 @@ var venueBuilders = map[string]venueBuilder{
 		describe: func(w io.Writer, cfg *Config) {
 			fmt.Fprintf(w, "  streams: swap_liquidations, futures_liquidations (liquidation-orders by instType; replay deduplicated, REST backfill after each (re)subscribe)\n")
 			fmt.Fprintf(w, "  polls every %s: open interest, mark price, tickers, funding (instId=ANY); instruments every %s\n", cfg.Polling.Interval.Std(), cfg.Polling.InstrumentsInterval.Std())
+		},
+	},
+	"gate": {
+		build: func(p venueParams) runner {
+			return gate.New(gate.Config{
+				REST:                p.venue.Endpoint("rest"),
+				USDTWS:              p.venue.Endpoint("usdt_ws"),
+				BTCWS:               p.venue.Endpoint("btc_ws"),
+				Coins:               p.venue.Coins,
+				PollInterval:        p.cfg.Polling.Interval.Std(),
+				InstrumentsInterval: p.cfg.Polling.InstrumentsInterval.Std(),
+				Client:              p.client,
+				Logger:              p.logger,
+			})
+		},
+		describe: func(w io.Writer, cfg *Config) {
+			fmt.Fprintf(w, "  streams: usdt_liquidations, btc_liquidations (futures.public_liquidates \"!all\"; REST backfill from liq_orders in <= 1 h windows after each (re)subscribe)\n")
+			fmt.Fprintf(w, "  polls every %s: tickers (usdt, btc); contracts every %s\n", cfg.Polling.Interval.Std(), cfg.Polling.InstrumentsInterval.Std())
 		},
 	},
 	"hyperliquid": {
