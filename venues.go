@@ -7,6 +7,7 @@ import (
 
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/binance"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/bitmex"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/bybit"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/gate"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/hyperliquid"
@@ -91,6 +92,22 @@ var venueBuilders = map[string]venueBuilder{
 		describe: func(w io.Writer, cfg *Config) {
 			fmt.Fprintf(w, "  streams: swap_liquidations, futures_liquidations (liquidation-orders by instType; replay deduplicated, REST backfill after each (re)subscribe)\n")
 			fmt.Fprintf(w, "  polls every %s: open interest, mark price, tickers, funding (instId=ANY); instruments every %s\n", cfg.Polling.Interval.Std(), cfg.Polling.InstrumentsInterval.Std())
+		},
+	},
+	"bitmex": {
+		build: func(p venueParams) runner {
+			return bitmex.New(bitmex.Config{
+				REST:         p.venue.Endpoint("rest"),
+				WS:           p.venue.Endpoint("ws"),
+				Coins:        p.venue.Coins,
+				PollInterval: p.cfg.Polling.Interval.Std(),
+				Client:       p.client,
+				Logger:       p.logger,
+			})
+		},
+		describe: func(w io.Writer, cfg *Config) {
+			fmt.Fprintf(w, "  streams: liquidation (table liquidation; each insert counted once, partial = history)\n")
+			fmt.Fprintf(w, "  polls every %s: instrument/active (instruments, open interest, funding, mark, 24h volume)\n", cfg.Polling.Interval.Std())
 		},
 	},
 	"gate": {
