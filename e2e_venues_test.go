@@ -31,6 +31,12 @@ func TestEndToEndAllVenues(t *testing.T) {
 	ox := exchangetest.NewOKX()
 	defer ox.Close()
 	ox.SetInstruments(exchangetest.OKXSampleInstruments())
+	bm := exchangetest.NewBitMEX()
+	defer bm.Close()
+	bm.SetInstruments(exchangetest.BitMEXSampleInstruments())
+	gt := exchangetest.NewGate()
+	defer gt.Close()
+	gt.SetContracts(exchangetest.GateSampleContracts())
 	hl := exchangetest.NewHyperliquid()
 	defer hl.Close()
 	hl.SetWeightLimit(0, 0) // polled every second here
@@ -47,6 +53,10 @@ exchanges:
     endpoints: {rest: "%s", linear_ws: "%s", inverse_ws: "%s"}
   okx:
     endpoints: {rest: "%s", ws: "%s"}
+  bitmex:
+    endpoints: {rest: "%s", ws: "%s"}
+  gate:
+    endpoints: {rest: "%s", usdt_ws: "%s", btc_ws: "%s"}
   hyperliquid:
     endpoints: {rest: "%s"}
 fear_greed:
@@ -54,7 +64,7 @@ fear_greed:
   interval: 1s
 polling:
   interval: 1s
-`, usdm.RESTURL(), usdm.WSURL(), coinm.RESTURL(), coinm.WSURL(), by.RESTURL(), by.LinearWSURL(), by.InverseWSURL(), ox.RESTURL(), ox.WSURL(), hl.URL(), fg.URL())
+`, usdm.RESTURL(), usdm.WSURL(), coinm.RESTURL(), coinm.WSURL(), by.RESTURL(), by.LinearWSURL(), by.InverseWSURL(), ox.RESTURL(), ox.WSURL(), bm.RESTURL(), bm.WSURL(), gt.RESTURL(), gt.WSURL("usdt"), gt.WSURL("btc"), hl.URL(), fg.URL())
 	p := startExporter(t, cfg)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -178,10 +188,66 @@ polling:
 		t.Errorf("okx total %v, want 4 (replay and backfill must not double count)", got)
 	}
 
+	// BitMEX: partial on (re)subscribe is history, each insert counts once,
+	// updates and deletes are fill progress.
+	if err := bm.WaitSubscribed(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	ins := func(id, side string, qty, px float64) exchangetest.Event {
+		return exchangetest.Event{Delay: 10 * time.Millisecond, Frame: exchangetest.BitMEXLiquidationFrame("insert",
+			exchangetest.BitMEXOrder{OrderID: id, Symbol: "XBTUSD", Side: side, Price: px, LeavesQty: qty})}
+	}
+	bm.Play([]exchangetest.Event{
+		ins("a1", "Sell", 50000, 59000),
+		{Frame: exchangetest.BitMEXLiquidationFrame("update", exchangetest.BitMEXOrder{OrderID: "a1", Symbol: "XBTUSD", LeavesQty: 20000})},
+		{Frame: exchangetest.BitMEXLiquidationFrame("delete", exchangetest.BitMEXOrder{OrderID: "a1", Symbol: "XBTUSD"})},
+		{Delay: 200 * time.Millisecond, Disconnect: true},
+		ins("b2", "Buy", 12000, 61000),
+	})
+	// Gate: signed size, quanto multiplier; a disconnect whose gap the
+	// backfill covers without double counting.
+	if err := gt.WaitSubscribed(ctx, "usdt", "btc"); err != nil {
+		t.Fatal(err)
+	}
+	gt.Play([]exchangetest.Event{
+		{Delay: 10 * time.Millisecond, Frame: exchangetest.GateLiquidationFrame(exchangetest.GateLiquidation{Contract: "BTC_USDT", Size: -300, Price: 59500})},
+		{Delay: 1100 * time.Millisecond, Frame: exchangetest.GateLiquidationFrame(exchangetest.GateLiquidation{Contract: "ETH_USDT", Size: 40, Price: 3050})},
+		{Delay: 200 * time.Millisecond, Disconnect: true},
+	})
+	p.eventually(t, "BitMEX and Gate liquidations counted", func(s collectortest.Samples) bool {
+		return s.Sum("crypto_liquidations_total", "exchange", "bitmex") >= 2 && s.Sum("crypto_liquidations_total", "exchange", "gate") >= 2
+	})
+	time.Sleep(1500 * time.Millisecond) // a late replay or backfill would show now
+	s, err = p.scrape(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		exchange, symbol, side string
+		count, usd             float64
+	}{
+		{"bitmex", "XBTUSD", "long", 1, 50000},  // inverse: 1 USD per contract at insert
+		{"bitmex", "XBTUSD", "short", 1, 12000}, // after the reconnect; partial not counted
+		{"gate", "BTC_USDT", "long", 1, 300 * 0.0001 * 59500},
+		{"gate", "ETH_USDT", "short", 1, 40 * 0.01 * 3050},
+	} {
+		n := s.Sum("crypto_liquidations_total", "exchange", c.exchange, "symbol", c.symbol, "side", c.side)
+		usd := s.Sum("crypto_liquidation_notional_usd_total", "exchange", c.exchange, "symbol", c.symbol, "side", c.side)
+		if n != c.count || !collectortest.Close(usd, c.usd) {
+			t.Errorf("%s %s %s: count %v notional %v, want %v %v", c.exchange, c.symbol, c.side, n, usd, c.count, c.usd)
+		}
+	}
+	for _, ex := range []string{"bitmex", "gate"} {
+		if got := s.Sum("crypto_liquidations_total", "exchange", ex); got != 2 {
+			t.Errorf("%s total %v, want 2", ex, got)
+		}
+	}
+
 	// Every venue's gauges in the same exporter.
 	s = p.eventually(t, "gauges of every venue", func(s collectortest.Samples) bool {
 		return s.Sum("crypto_open_interest_usd", "exchange", "bybit") > 0 && s.Sum("crypto_open_interest_usd", "exchange", "binance") > 0 &&
 			s.Sum("crypto_open_interest_usd", "exchange", "hyperliquid") > 0 && s.Sum("crypto_open_interest_usd", "exchange", "okx") > 0 &&
+			s.Sum("crypto_open_interest_usd", "exchange", "bitmex") > 0 && s.Sum("crypto_open_interest_usd", "exchange", "gate") > 0 &&
 			len(s.Names("crypto_fear_greed_index")) == 1
 	})
 	pepe := []string{"exchange", "hyperliquid", "market", "linear", "symbol", "kPEPE", "coin", "PEPE"}
