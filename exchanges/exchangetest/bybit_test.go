@@ -548,6 +548,10 @@ func TestBybitDisconnectAndCloseCode(t *testing.T) {
 	b := bybitNew(t)
 	lin := bybitDial(t, b.LinearWSURL())
 	inv := bybitDial(t, b.InverseWSURL())
+	// The client's handshake can finish before the fake has registered
+	// the connection; wait for the fake's side.
+	bybitWaitConns(t, b, BybitLinear, 1)
+	bybitWaitConns(t, b, BybitInverse, 1)
 	b.Disconnect(BybitInverse)
 	_ = inv.SetReadDeadline(time.Now().Add(2 * time.Second))
 	if _, _, err := inv.ReadMessage(); err == nil {
@@ -559,7 +563,9 @@ func TestBybitDisconnectAndCloseCode(t *testing.T) {
 	if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
 		t.Errorf("close code: %v", err)
 	}
+	bybitWaitConns(t, b, BybitLinear, 0)
 	again := bybitDial(t, b.LinearWSURL())
+	bybitWaitConns(t, b, BybitLinear, 1)
 	b.Play([]Event{{Disconnect: true}})
 	_ = again.SetReadDeadline(time.Now().Add(2 * time.Second))
 	if _, _, err := again.ReadMessage(); err == nil {
@@ -626,5 +632,17 @@ func TestBybitCloseEndsEverything(t *testing.T) {
 			t.Fatalf("%d goroutines left, %d before", runtime.NumGoroutine(), before)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// bybitWaitConns waits until the fake holds n connections of category.
+func bybitWaitConns(t *testing.T, b *Bybit, category string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for b.Connections(category) != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s connections %d, want %d", category, b.Connections(category), n)
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }
