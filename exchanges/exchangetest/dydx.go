@@ -1,0 +1,795 @@
+package exchangetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// dYdX Indexer paths and limits the fake applies.
+const (
+	// DydxMarketsPath is the one REST path the fake serves.
+	DydxMarketsPath = "/v4/perpetualMarkets"
+	// DydxWSPath is the WebSocket path.
+	DydxWSPath = "/v4/ws"
+	// DydxTradesChannel is the trade channel.
+	DydxTradesChannel = "v4_trades"
+	// DydxTradesChannelLimit is the Indexer's per-connection limit of
+	// v4_trades subscriptions (socks config default V4_TRADES_CHANNEL_LIMIT).
+	DydxTradesChannelLimit = 32
+
+	dydxWriteWait = 5 * time.Second
+)
+
+// DydxMarket is one perpetual market of the fake, served in
+// GET /v4/perpetualMarkets as decimal strings (NaN is served as "NaN").
+type DydxMarket struct {
+	Ticker          string // e.g. BTC-USD
+	Status          string // ACTIVE, PAUSED, FINAL_SETTLEMENT, ...; "" = ACTIVE
+	OraclePrice     float64
+	NextFundingRate float64 // per hour
+	OpenInterest    float64 // base units
+	Volume24H       float64 // USD
+	Trades24H       int
+	PriceChange24H  float64
+}
+
+// DydxTrade is one TradeContent of v4_trades (documented fields; Type is
+// omitted when empty).
+type DydxTrade struct {
+	ID          string
+	Side        string // taker side, BUY or SELL; served as given
+	Size, Price float64
+	CreatedAt   time.Time // zero = now
+	Liquidation bool
+	Type        string // LIMIT, MARKET, LIQUIDATED, DELEVERAGED; "" = omitted
+}
+
+type dydxTradeJSON struct {
+	ID          string `json:"id"`
+	Size        string `json:"size"`
+	Price       string `json:"price"`
+	Side        string `json:"side"`
+	CreatedAt   string `json:"createdAt"`
+	Liquidation bool   `json:"liquidation"`
+	Type        string `json:"type,omitempty"`
+}
+
+func dydxTrades(trades []DydxTrade) []dydxTradeJSON {
+	out := make([]dydxTradeJSON, len(trades))
+	for i, t := range trades {
+		at := t.CreatedAt
+		if at.IsZero() {
+			at = time.Now()
+		}
+		out[i] = dydxTradeJSON{ID: t.ID, Size: binanceDecimal(t.Size), Price: binanceDecimal(t.Price), Side: t.Side,
+			CreatedAt: at.UTC().Format("2006-01-02T15:04:05.000Z"), Liquidation: t.Liquidation, Type: t.Type}
+	}
+	return out
+}
+
+// DydxTradesFrame builds the channel_data message of v4_trades for a market
+// in the documented shape. The fake rewrites connection_id and message_id
+// per connection when it pushes the frame (and wraps it as
+// channel_batch_data for batched subscriptions).
+func DydxTradesFrame(market string, trades ...DydxTrade) []byte {
+	b, err := json.Marshal(map[string]any{
+		"type": "channel_data", "connection_id": "", "message_id": 0, "id": market,
+		"channel": DydxTradesChannel, "version": "1.1.0",
+		"contents": map[string]any{"trades": dydxTrades(trades)},
+	})
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// DydxSampleMarkets is a small fixture: three active markets, a paused one
+// and one in final settlement.
+func DydxSampleMarkets() []DydxMarket {
+	return []DydxMarket{
+		{Ticker: "BTC-USD", OraclePrice: 65000.5, NextFundingRate: 0.0000125, OpenInterest: 650.25, Volume24H: 4.5e8, Trades24H: 100000},
+		{Ticker: "ETH-USD", OraclePrice: 3000.25, NextFundingRate: -0.00001, OpenInterest: 12000, Volume24H: 2e8, Trades24H: 50000},
+		{Ticker: "SOL-USD", OraclePrice: 150.5, NextFundingRate: 0, OpenInterest: 90000, Volume24H: 3e7, Trades24H: 9000},
+		{Ticker: "OLD-USD", Status: "FINAL_SETTLEMENT", OraclePrice: 1, OpenInterest: 0, Volume24H: 0},
+		{Ticker: "PAUSE-USD", Status: "PAUSED", OraclePrice: 2, OpenInterest: 1, Volume24H: 1},
+	}
+}
+
+type dydxFault struct {
+	status, retryAfter int
+	body               string
+}
+
+// Dydx is a fake of the dYdX v4 Indexer: GET /v4/perpetualMarkets and the
+// WebSocket at /v4/ws, on a loopback port. On connect it sends
+// {"type":"connected",...}; {"type":"subscribe","channel":"v4_trades",
+// "id":M[,"batched":true]} is answered "subscribed" with the market's
+// recent trades as contents (history), "unsubscribe" with "unsubscribed";
+// unknown channels or markets, repeated subscriptions, subscriptions beyond
+// the per-connection limit and malformed messages with
+// {"type":"error","message":...} (the wording is UNVERIFIED). The server
+// sends protocol pings every ping interval (the Indexer does every 30 s).
+type Dydx struct {
+	url      string
+	srv      *http.Server
+	upgrader websocket.Upgrader
+
+	mu       sync.Mutex
+	closed   bool
+	done     chan struct{}
+	changed  chan struct{}
+	bg       sync.WaitGroup
+	markets  []DydxMarket
+	history  map[string][]DydxTrade
+	faults   map[string][]dydxFault
+	latency  map[string]time.Duration
+	requests map[string]int
+
+	conns       map[*dydxConn]struct{}
+	total       int
+	limit       int
+	rejectNext  int
+	pingEvery   time.Duration
+	pongs       int
+	subRequests int
+	played      []Delivered
+	playTimeout time.Duration
+}
+
+type dydxConn struct {
+	d        *Dydx
+	ws       *websocket.Conn
+	id       string
+	writeMu  sync.Mutex
+	msgID    int
+	subs     map[string]bool // market -> batched
+	dead     chan struct{}
+	killOnce sync.Once
+}
+
+var dydxConnSeq atomic.Uint64
+
+// NewDydx starts a fake dYdX Indexer on 127.0.0.1 with a free port and no
+// markets. It panics if it cannot listen.
+func NewDydx() *Dydx {
+	d := &Dydx{
+		done: make(chan struct{}), changed: make(chan struct{}),
+		history: map[string][]DydxTrade{}, faults: map[string][]dydxFault{},
+		latency: map[string]time.Duration{}, requests: map[string]int{},
+		conns: map[*dydxConn]struct{}{}, limit: DydxTradesChannelLimit,
+		pingEvery: 30 * time.Second, playTimeout: 10 * time.Second,
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(fmt.Sprintf("exchangetest: listen: %v", err))
+	}
+	d.url = ln.Addr().String()
+	mux := http.NewServeMux()
+	mux.HandleFunc(DydxMarketsPath, d.serveMarkets)
+	mux.HandleFunc(DydxWSPath, d.serveWS)
+	d.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	d.bg.Add(1)
+	go func() {
+		defer d.bg.Done()
+		_ = d.srv.Serve(ln)
+	}()
+	return d
+}
+
+// RESTURL returns http://127.0.0.1:port (as https://indexer.dydx.trade).
+func (d *Dydx) RESTURL() string { return "http://" + d.url }
+
+// WSURL returns ws://127.0.0.1:port/v4/ws.
+func (d *Dydx) WSURL() string { return "ws://" + d.url + DydxWSPath }
+
+// Close stops the server, drops every connection and waits for handlers.
+func (d *Dydx) Close() {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return
+	}
+	d.closed = true
+	close(d.done)
+	d.notifyLocked()
+	d.mu.Unlock()
+	_ = d.srv.Close()
+	d.Disconnect()
+	d.bg.Wait()
+}
+
+func (d *Dydx) notifyLocked() {
+	close(d.changed)
+	d.changed = make(chan struct{})
+}
+
+// SetMarkets replaces the market list.
+func (d *Dydx) SetMarkets(m []DydxMarket) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.markets = slices.Clone(m)
+}
+
+// UpdateMarket changes one market in place; an unknown ticker is appended
+// as DydxMarket{Ticker: ticker} before f runs.
+func (d *Dydx) UpdateMarket(ticker string, f func(*DydxMarket)) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for i := range d.markets {
+		if d.markets[i].Ticker == ticker {
+			f(&d.markets[i])
+			return
+		}
+	}
+	d.markets = append(d.markets, DydxMarket{Ticker: ticker})
+	f(&d.markets[len(d.markets)-1])
+}
+
+// SetHistory sets the recent trades a "subscribed" answer carries for a market.
+func (d *Dydx) SetHistory(market string, trades []DydxTrade) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.history[market] = slices.Clone(trades)
+}
+
+// FailNext makes the next n requests to path answer status with the
+// Retry-After header (seconds, if > 0) and body (a JSON error if "").
+func (d *Dydx) FailNext(path string, n, status, retryAfter int, body string) {
+	if body == "" {
+		body = `{"errors":[{"msg":"` + http.StatusText(status) + `"}]}`
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for range n {
+		d.faults[path] = append(d.faults[path], dydxFault{status, retryAfter, body})
+	}
+}
+
+// SetLatency delays every answer to path by d (0 removes the delay).
+func (d *Dydx) SetLatency(path string, dur time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.latency[path] = dur
+}
+
+// Requests returns how many requests path has received, failed ones included.
+func (d *Dydx) Requests(path string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.requests[path]
+}
+
+// SetChannelLimit changes the per-connection v4_trades limit (default 32).
+func (d *Dydx) SetChannelLimit(n int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.limit = n
+}
+
+// SetPingInterval changes how often the server pings each connection
+// (default 30 s; 0 disables pings).
+func (d *Dydx) SetPingInterval(dur time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.pingEvery = dur
+}
+
+// RejectNextSubscribe answers the next n subscribe messages with an error.
+func (d *Dydx) RejectNextSubscribe(n int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.rejectNext = n
+}
+
+// SetPlayTimeout changes how long Play waits for a subscriber of a frame.
+func (d *Dydx) SetPlayTimeout(dur time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.playTimeout = dur
+}
+
+func dydxNum(v float64) string {
+	if math.IsNaN(v) {
+		return "NaN"
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64)
+}
+
+func (d *Dydx) serveMarkets(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	d.mu.Lock()
+	d.requests[path]++
+	lat := d.latency[path]
+	var fault *dydxFault
+	if q := d.faults[path]; len(q) > 0 {
+		fault = &q[0]
+		d.faults[path] = q[1:]
+	}
+	markets := slices.Clone(d.markets)
+	d.mu.Unlock()
+	if lat > 0 {
+		t := time.NewTimer(lat)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		case <-d.done:
+			t.Stop()
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	if fault != nil {
+		if fault.retryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(fault.retryAfter))
+		}
+		w.WriteHeader(fault.status)
+		_, _ = w.Write([]byte(fault.body))
+		return
+	}
+	if r.Method != http.MethodGet {
+		w.WriteHeader(http.StatusNotFound)
+		return
+	}
+	out := map[string]any{}
+	for i, m := range markets {
+		status := m.Status
+		if status == "" {
+			status = "ACTIVE"
+		}
+		out[m.Ticker] = map[string]any{
+			"clobPairId": strconv.Itoa(i), "ticker": m.Ticker, "status": status,
+			"oraclePrice": dydxNum(m.OraclePrice), "priceChange24H": dydxNum(m.PriceChange24H),
+			"volume24H": dydxNum(m.Volume24H), "trades24H": m.Trades24H,
+			"nextFundingRate": dydxNum(m.NextFundingRate), "initialMarginFraction": "0.05",
+			"maintenanceMarginFraction": "0.03", "openInterest": dydxNum(m.OpenInterest),
+			"atomicResolution": -10, "quantumConversionExponent": -9, "tickSize": "1",
+			"stepSize": "0.0001", "stepBaseQuantums": 1000000, "subticksPerTick": 100000,
+			"marketType": "CROSS", "openInterestLowerCap": "0", "openInterestUpperCap": "0",
+			"baseOpenInterest": dydxNum(m.OpenInterest),
+		}
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"markets": out})
+}
+
+func (d *Dydx) serveWS(w http.ResponseWriter, r *http.Request) {
+	ws, err := d.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	c := &dydxConn{d: d, ws: ws, id: fmt.Sprintf("conn-%d", dydxConnSeq.Add(1)), subs: map[string]bool{}, dead: make(chan struct{})}
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		_ = ws.Close()
+		return
+	}
+	d.bg.Add(1)
+	d.conns[c] = struct{}{}
+	d.total++
+	every := d.pingEvery
+	d.notifyLocked()
+	d.mu.Unlock()
+	defer d.bg.Done()
+	ws.SetPongHandler(func(string) error {
+		d.mu.Lock()
+		d.pongs++
+		d.mu.Unlock()
+		return nil
+	})
+	c.send(map[string]any{"type": "connected", "connection_id": c.id})
+	if every > 0 {
+		go c.pinger(every)
+	}
+	for {
+		_, data, err := ws.ReadMessage()
+		if err != nil {
+			break
+		}
+		c.handle(data)
+	}
+	c.kill()
+	d.mu.Lock()
+	delete(d.conns, c)
+	d.notifyLocked()
+	d.mu.Unlock()
+}
+
+func (c *dydxConn) pinger(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.dead:
+			return
+		case <-t.C:
+			if c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(dydxWriteWait)) != nil {
+				c.kill()
+				return
+			}
+		}
+	}
+}
+
+func (c *dydxConn) kill() {
+	c.killOnce.Do(func() {
+		close(c.dead)
+		_ = c.ws.Close()
+	})
+}
+
+// send writes one message, setting connection_id and the next message_id.
+func (c *dydxConn) send(msg map[string]any) bool {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	return c.sendLocked(msg)
+}
+
+func (c *dydxConn) sendLocked(msg map[string]any) bool {
+	msg["connection_id"] = c.id
+	msg["message_id"] = c.msgID
+	c.msgID++
+	b, err := json.Marshal(msg)
+	if err != nil {
+		return false
+	}
+	return c.writeRawLocked(b)
+}
+
+func (c *dydxConn) writeRawLocked(b []byte) bool {
+	select {
+	case <-c.dead:
+		return false
+	default:
+	}
+	_ = c.ws.SetWriteDeadline(time.Now().Add(dydxWriteWait))
+	if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
+		c.kill()
+		return false
+	}
+	return true
+}
+
+func (c *dydxConn) fail(message string) {
+	c.send(map[string]any{"type": "error", "message": message})
+}
+
+type dydxRequest struct {
+	Type    string `json:"type"`
+	Channel string `json:"channel"`
+	ID      string `json:"id"`
+	Batched bool   `json:"batched"`
+}
+
+// handle answers one client message; the answer to a subscription is
+// written under the write lock before any push for it.
+func (c *dydxConn) handle(data []byte) {
+	var req dydxRequest
+	if err := json.Unmarshal(data, &req); err != nil {
+		c.fail("Invalid message: could not parse")
+		return
+	}
+	d := c.d
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	d.mu.Lock()
+	known := slices.ContainsFunc(d.markets, func(m DydxMarket) bool { return m.Ticker == req.ID })
+	var errMsg string
+	var reply map[string]any
+	switch req.Type {
+	case "subscribe":
+		d.subRequests++
+		switch {
+		case d.rejectNext > 0:
+			d.rejectNext--
+			errMsg = "Internal error, could not fetch data for subscription: " + req.Channel
+		case req.Channel != DydxTradesChannel:
+			errMsg = "Invalid subscribe message: channel " + req.Channel + " is not supported by this fake"
+		case !known:
+			errMsg = "Invalid subscription id for channel: (" + req.Channel + "-" + req.ID + ")"
+		case c.subsHas(req.ID):
+			errMsg = "Invalid subscribe message: already subscribed (" + req.Channel + "-" + req.ID + ")"
+		case len(c.subs) >= d.limit:
+			errMsg = "Per-connection subscription limit reached for channel (" + req.Channel + ")"
+		default:
+			c.subs[req.ID] = req.Batched
+			reply = map[string]any{"type": "subscribed", "channel": req.Channel, "id": req.ID,
+				"contents": map[string]any{"trades": dydxTrades(d.history[req.ID])}}
+		}
+	case "unsubscribe":
+		if !c.subsHas(req.ID) {
+			errMsg = "Invalid unsubscribe message: not subscribed (" + req.Channel + "-" + req.ID + ")"
+		} else {
+			delete(c.subs, req.ID)
+			reply = map[string]any{"type": "unsubscribed", "channel": req.Channel, "id": req.ID}
+		}
+	default:
+		errMsg = "Invalid message type: " + req.Type
+	}
+	d.notifyLocked()
+	d.mu.Unlock()
+	if errMsg != "" {
+		reply = map[string]any{"type": "error", "message": errMsg, "id": req.ID}
+	}
+	c.sendLocked(reply)
+}
+
+func (c *dydxConn) subsHas(id string) bool { _, ok := c.subs[id]; return ok }
+
+// Disconnect abruptly closes every client connection (TCP close, no close frame).
+func (d *Dydx) Disconnect() {
+	d.mu.Lock()
+	conns := slices.Collect(maps.Keys(d.conns))
+	d.mu.Unlock()
+	for _, c := range conns {
+		c.kill()
+	}
+}
+
+// Connections returns the number of open connections.
+func (d *Dydx) Connections() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.conns)
+}
+
+// TotalConnections returns the number of connections accepted since start.
+func (d *Dydx) TotalConnections() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.total
+}
+
+// Pongs returns how many pongs clients sent to the server's pings.
+func (d *Dydx) Pongs() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.pongs
+}
+
+// SubscribeRequests returns the number of subscribe messages received.
+func (d *Dydx) SubscribeRequests() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.subRequests
+}
+
+// Subscriptions returns, per market, how many open connections hold it.
+func (d *Dydx) Subscriptions() map[string]int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.subscriptionsLocked()
+}
+
+func (d *Dydx) subscriptionsLocked() map[string]int {
+	out := map[string]int{}
+	for c := range d.conns {
+		for m := range c.subs {
+			out[m]++
+		}
+	}
+	return out
+}
+
+// ConnMarkets returns the sorted markets of each open connection.
+func (d *Dydx) ConnMarkets() [][]string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out [][]string
+	for c := range d.conns {
+		out = append(out, slices.Sorted(maps.Keys(c.subs)))
+	}
+	return out
+}
+
+// WaitSubscribed waits until at least n market subscriptions are held by
+// open connections.
+func (d *Dydx) WaitSubscribed(ctx context.Context, n int) error {
+	return d.waitFor(ctx, func() (bool, string) {
+		got := 0
+		for _, k := range d.subscriptionsLocked() {
+			got += k
+		}
+		return got >= n, fmt.Sprintf("%d of %d dYdX subscriptions", got, n)
+	})
+}
+
+// WaitMarkets waits until every market is held by an open connection.
+func (d *Dydx) WaitMarkets(ctx context.Context, markets ...string) error {
+	return d.waitFor(ctx, func() (bool, string) {
+		held := d.subscriptionsLocked()
+		for _, m := range markets {
+			if held[m] == 0 {
+				return false, "dYdX market " + m + " not subscribed"
+			}
+		}
+		return true, ""
+	})
+}
+
+// WaitNoMarket waits until no open connection holds market.
+func (d *Dydx) WaitNoMarket(ctx context.Context, market string) error {
+	return d.waitFor(ctx, func() (bool, string) {
+		return d.subscriptionsLocked()[market] == 0, "dYdX market " + market + " still subscribed"
+	})
+}
+
+func (d *Dydx) waitFor(ctx context.Context, cond func() (bool, string)) error {
+	for {
+		d.mu.Lock()
+		ok, what := cond()
+		ch, closed := d.changed, d.closed
+		d.mu.Unlock()
+		if ok {
+			return nil
+		}
+		if closed {
+			return errors.New("exchangetest: dYdX fake closed")
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("exchangetest: %s: %w", what, ctx.Err())
+		}
+	}
+}
+
+// Deliveries returns every frame played so far.
+func (d *Dydx) Deliveries() []Delivered {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.played)
+}
+
+// Play runs a script in the caller's goroutine. A Frame that is a JSON
+// object with an "id" goes to the connections subscribed to that market
+// (with their connection_id and message_id, as channel_batch_data for
+// batched subscriptions); any other frame goes verbatim to every
+// connection with a subscription. Before every Frame Play waits (up to the
+// play timeout) for such a connection; a frame nobody took is recorded
+// with Conns 0. Ping, CloseCode and Disconnect act on every connection.
+func (d *Dydx) Play(events []Event) []Delivered {
+	var out []Delivered
+	for _, ev := range events {
+		if ev.Delay > 0 {
+			t := time.NewTimer(ev.Delay)
+			select {
+			case <-t.C:
+			case <-d.done:
+				t.Stop()
+				return out
+			}
+		}
+		if ev.Frame != nil {
+			dl, ok := d.deliver(ev.Frame)
+			if !ok {
+				return out
+			}
+			out = append(out, dl)
+		}
+		if ev.Ping != nil {
+			for _, c := range d.openConns() {
+				if c.ws.WriteControl(websocket.PingMessage, ev.Ping, time.Now().Add(dydxWriteWait)) != nil {
+					c.kill()
+				}
+			}
+		}
+		if ev.CloseCode != 0 {
+			msg := websocket.FormatCloseMessage(ev.CloseCode, "")
+			for _, c := range d.openConns() {
+				_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(dydxWriteWait))
+				_ = c.ws.SetReadDeadline(time.Now().Add(time.Second))
+			}
+		}
+		if ev.Disconnect {
+			d.Disconnect()
+		}
+	}
+	return out
+}
+
+// PlayAsync runs Play in a goroutine and returns its result on a channel.
+func (d *Dydx) PlayAsync(events []Event) <-chan []Delivered {
+	ch := make(chan []Delivered, 1)
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		close(ch)
+		return ch
+	}
+	d.bg.Add(1)
+	d.mu.Unlock()
+	go func() {
+		defer d.bg.Done()
+		ch <- d.Play(events)
+		close(ch)
+	}()
+	return ch
+}
+
+func (d *Dydx) openConns() []*dydxConn {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Collect(maps.Keys(d.conns))
+}
+
+func (d *Dydx) deliver(frame []byte) (Delivered, bool) {
+	var obj map[string]json.RawMessage
+	var market string
+	routed := json.Unmarshal(frame, &obj) == nil && json.Unmarshal(obj["id"], &market) == nil && market != ""
+	d.mu.Lock()
+	timeout := d.playTimeout
+	d.mu.Unlock()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	var targets []*dydxConn
+	var batched []bool
+wait:
+	for {
+		d.mu.Lock()
+		closed, ch := d.closed, d.changed
+		targets, batched = targets[:0], batched[:0]
+		for c := range d.conns {
+			b, ok := c.subs[market]
+			if (routed && ok) || (!routed && len(c.subs) > 0) {
+				targets = append(targets, c)
+				batched = append(batched, b)
+			}
+		}
+		d.mu.Unlock()
+		switch {
+		case closed:
+			return Delivered{}, false
+		case len(targets) > 0:
+			break wait
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			break wait
+		case <-d.done:
+			return Delivered{}, false
+		}
+	}
+	dl := Delivered{Frame: frame}
+	for i, c := range targets {
+		ok := false
+		c.writeMu.Lock()
+		if routed {
+			msg := map[string]any{}
+			for k, v := range obj {
+				msg[k] = v
+			}
+			if batched[i] && strings.Contains(string(obj["type"]), "channel_data") {
+				msg["type"] = "channel_batch_data"
+				msg["contents"] = []json.RawMessage{obj["contents"]}
+			}
+			ok = c.sendLocked(msg)
+		} else {
+			ok = c.writeRawLocked(frame)
+		}
+		c.writeMu.Unlock()
+		if ok {
+			dl.Conns++
+		}
+	}
+	d.mu.Lock()
+	d.played = append(d.played, dl)
+	d.mu.Unlock()
+	return dl, true
+}
