@@ -39,7 +39,7 @@ type ExchangesConfig struct {
 	BitMEX      VenueConfig   `yaml:"bitmex"`
 	Deribit     VenueConfig   `yaml:"deribit"`
 	Gate        VenueConfig   `yaml:"gate"`
-	Bitget      VenueConfig   `yaml:"bitget"`
+	Bitget      BitgetConfig  `yaml:"bitget"`
 	Kraken      VenueConfig   `yaml:"kraken"`
 	DYDX        VenueConfig   `yaml:"dydx"`
 	Hyperliquid VenueConfig   `yaml:"hyperliquid"`
@@ -63,6 +63,19 @@ type BinanceConfig struct {
 	// LongShortRatioCoins lists the coins whose global long/short account
 	// ratio is polled (absent = BTC, ETH, SOL, XRP, DOGE, BNB; [] = none).
 	LongShortRatioCoins []string `yaml:"long_short_ratio_coins"`
+}
+
+// BitgetConfig adds the switch for Bitget's liquidation topic, whose
+// payload is documented only in part (see the README).
+type BitgetConfig struct {
+	VenueConfig `yaml:",inline"`
+	// Liquidations subscribes to the v3 liquidation topic; absent = true.
+	Liquidations *bool `yaml:"liquidations"`
+}
+
+// LiquidationsOn reports whether the liquidation topic is subscribed.
+func (b *BitgetConfig) LiquidationsOn() bool {
+	return b.Liquidations == nil || *b.Liquidations
 }
 
 // FearGreedConfig configures the alternative.me Fear & Greed poller.
@@ -125,7 +138,7 @@ func (e *ExchangesConfig) venue(name string) *VenueConfig {
 	case "gate":
 		return &e.Gate
 	case "bitget":
-		return &e.Bitget
+		return &e.Bitget.VenueConfig
 	case "kraken":
 		return &e.Kraken
 	case "dydx":

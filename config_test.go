@@ -105,7 +105,7 @@ func TestBadConfigs(t *testing.T) {
 		{"ws endpoint given http", "exchanges:\n  binance:\n    endpoints:\n      usdm_ws: https://fstream.binance.com\n", []string{"exchanges.binance.endpoints.usdm_ws", "ws(s)"}},
 		{"rest endpoint given ws", "exchanges:\n  binance:\n    endpoints:\n      usdm_rest: wss://fapi.binance.com\n", []string{"exchanges.binance.endpoints.usdm_rest", "http(s)"}},
 		{"unknown endpoint", "exchanges:\n  binance:\n    endpoints:\n      spot_rest: https://api.binance.com\n", []string{"exchanges.binance.endpoints.spot_rest", "unknown endpoint"}},
-		{"unsupported venue enabled", "exchanges:\n  kraken:\n    enabled: true\n", []string{"line 2: exchanges.kraken", "not supported yet"}},
+		{"bitget liquidations not a bool", "exchanges:\n  bitget:\n    liquidations: sometimes\n", []string{"line 3", "exchanges.bitget.liquidations"}},
 		{"zero interval", "polling:\n  interval: 0s\n", []string{"polling.interval"}},
 		{"too short fear greed interval", "fear_greed:\n  interval: 10ms\n", []string{"fear_greed.interval", "too short"}},
 		{"duplicate coins", "exchanges:\n  binance:\n    coins: [BTC, btc]\n", []string{"line 3: exchanges.binance.coins", "BTC listed twice"}},
@@ -125,5 +125,41 @@ func TestBadConfigs(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Every venue has a builder today; a venue without one (a future addition
+// to venueSpecs) is rejected when enabled explicitly and skipped by default.
+func TestUnsupportedVenue(t *testing.T) {
+	saved := venueBuilders["kraken"]
+	delete(venueBuilders, "kraken")
+	t.Cleanup(func() { venueBuilders["kraken"] = saved })
+
+	_, err := ParseConfig([]byte("exchanges:\n  kraken:\n    enabled: true\n"))
+	if err == nil || !strings.Contains(err.Error(), "line 2: exchanges.kraken") || !strings.Contains(err.Error(), "not supported yet") {
+		t.Fatalf("explicitly enabled unsupported venue: %v", err)
+	}
+	cfg, err := ParseConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *cfg.Exchanges.Kraken.Enabled {
+		t.Error("an unsupported venue is enabled by default")
+	}
+}
+
+func TestBitgetLiquidationsSwitch(t *testing.T) {
+	for in, want := range map[string]bool{
+		"": true,
+		"exchanges:\n  bitget:\n    liquidations: true\n":  true,
+		"exchanges:\n  bitget:\n    liquidations: false\n": false,
+	} {
+		cfg, err := ParseConfig([]byte(in))
+		if err != nil {
+			t.Fatalf("%q: %v", in, err)
+		}
+		if got := cfg.Exchanges.Bitget.LiquidationsOn(); got != want {
+			t.Errorf("%q: liquidations %v, want %v", in, got, want)
+		}
 	}
 }

@@ -7,10 +7,14 @@ import (
 
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/binance"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/bitget"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/bitmex"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/bybit"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/deribit"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/dydx"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/gate"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/hyperliquid"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/kraken"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/okx"
 )
 
@@ -126,6 +130,80 @@ var venueBuilders = map[string]venueBuilder{
 		describe: func(w io.Writer, cfg *Config) {
 			fmt.Fprintf(w, "  streams: usdt_liquidations, btc_liquidations (futures.public_liquidates \"!all\"; REST backfill from liq_orders in <= 1 h windows after each (re)subscribe)\n")
 			fmt.Fprintf(w, "  polls every %s: tickers (usdt, btc); contracts every %s\n", cfg.Polling.Interval.Std(), cfg.Polling.InstrumentsInterval.Std())
+		},
+	},
+	"deribit": {
+		build: func(p venueParams) runner {
+			return deribit.New(deribit.Config{
+				REST:                p.venue.Endpoint("rest"),
+				WS:                  p.venue.Endpoint("ws"),
+				Coins:               p.venue.Coins,
+				PollInterval:        p.cfg.Polling.Interval.Std(),
+				InstrumentsInterval: p.cfg.Polling.InstrumentsInterval.Std(),
+				Client:              p.client,
+				Logger:              p.logger,
+			})
+		},
+		describe: func(w io.Writer, cfg *Config) {
+			fmt.Fprintf(w, "  streams: trades (trades.future.{currency}.100ms for %v; liquidation trades only; set_heartbeat + public/test)\n", deribit.DefaultCurrencies)
+			fmt.Fprintf(w, "  polls every %s: get_book_summary_by_currency (future); instruments every %s\n", cfg.Polling.Interval.Std(), cfg.Polling.InstrumentsInterval.Std())
+		},
+	},
+	"bitget": {
+		build: func(p venueParams) runner {
+			b := &p.cfg.Exchanges.Bitget
+			return bitget.New(bitget.Config{
+				REST:                b.Endpoint("rest"),
+				WS:                  b.Endpoint("ws"),
+				Liquidations:        b.LiquidationsOn(),
+				Coins:               b.Coins,
+				PollInterval:        p.cfg.Polling.Interval.Std(),
+				InstrumentsInterval: p.cfg.Polling.InstrumentsInterval.Std(),
+				Client:              p.client,
+				Logger:              p.logger,
+			})
+		},
+		describe: func(w io.Writer, cfg *Config) {
+			if cfg.Exchanges.Bitget.LiquidationsOn() {
+				fmt.Fprintf(w, "  streams: liquidations (v3 %q topic for usdt-futures, coin-futures, usdc-futures; payload UNVERIFIED)\n", bitget.Topic)
+			} else {
+				fmt.Fprintf(w, "  streams: none (liquidations: false)\n")
+			}
+			fmt.Fprintf(w, "  polls every %s: tickers, funding time; contracts every %s\n", cfg.Polling.Interval.Std(), cfg.Polling.InstrumentsInterval.Std())
+		},
+	},
+	"kraken": {
+		build: func(p venueParams) runner {
+			return kraken.New(kraken.Config{
+				REST:                p.venue.Endpoint("rest"),
+				WS:                  p.venue.Endpoint("ws"),
+				Coins:               p.venue.Coins,
+				PollInterval:        p.cfg.Polling.Interval.Std(),
+				InstrumentsInterval: p.cfg.Polling.InstrumentsInterval.Std(),
+				Client:              p.client,
+				Logger:              p.logger,
+			})
+		},
+		describe: func(w io.Writer, cfg *Config) {
+			fmt.Fprintf(w, "  streams: trades (trade feed, type liquidation; side mapping assumed)\n")
+			fmt.Fprintf(w, "  polls every %s: tickers; instruments every %s\n", cfg.Polling.Interval.Std(), cfg.Polling.InstrumentsInterval.Std())
+		},
+	},
+	"dydx": {
+		build: func(p venueParams) runner {
+			return dydx.New(dydx.Config{
+				REST:                p.venue.Endpoint("rest"),
+				WS:                  p.venue.Endpoint("ws"),
+				Coins:               p.venue.Coins,
+				PollInterval:        p.cfg.Polling.Interval.Std(),
+				InstrumentsInterval: p.cfg.Polling.InstrumentsInterval.Std(),
+				Client:              p.client,
+				Logger:              p.logger,
+			})
+		},
+		describe: func(w io.Writer, cfg *Config) {
+			fmt.Fprintf(w, "  streams: trades_N (%s per market, up to %d markets per connection; liquidation trades only)\n", dydx.Channel, dydx.DefaultMarketsPerConnection)
+			fmt.Fprintf(w, "  polls every %s: perpetualMarkets (markets, open interest, funding, oracle price, volume)\n", cfg.Polling.Interval.Std())
 		},
 	},
 	"hyperliquid": {
