@@ -52,6 +52,22 @@ type VenueConfig struct {
 	Enabled   *bool          `yaml:"enabled"`
 	Coins     []string       `yaml:"coins"`
 	Endpoints map[string]URL `yaml:"endpoints"`
+	// MaxInstruments caps the instruments kept over all the venue's
+	// markets (absent = DefaultMaxInstruments, 0 = no cap).
+	MaxInstruments *int `yaml:"max_instruments"`
+}
+
+// DefaultMaxInstruments is the default per-venue instrument cap: about
+// three times the largest venue's listing today, so that only a runaway
+// listing (a venue or decoding error) reaches it.
+const DefaultMaxInstruments = 2000
+
+// InstrumentCap returns the venue's instrument cap; 0 means none.
+func (v *VenueConfig) InstrumentCap() int {
+	if v.MaxInstruments == nil {
+		return DefaultMaxInstruments
+	}
+	return *v.MaxInstruments
 }
 
 // BinanceConfig adds Binance's request-weight budget.
@@ -398,6 +414,9 @@ func (c *Config) validate() error {
 				}
 				errs = append(errs, fmt.Sprintf("exchanges.%s.endpoints.%s: %q must be a %s URL", spec.name, k, u.String(), want))
 			}
+		}
+		if v.MaxInstruments != nil && *v.MaxInstruments < 0 {
+			errs = append(errs, fmt.Sprintf("exchanges.%s.max_instruments: %d is negative (0 = no cap)", spec.name, *v.MaxInstruments))
 		}
 		seen := map[string]bool{}
 		for _, coin := range v.Coins {

@@ -106,6 +106,7 @@ func TestBadConfigs(t *testing.T) {
 		{"rest endpoint given ws", "exchanges:\n  binance:\n    endpoints:\n      usdm_rest: wss://fapi.binance.com\n", []string{"exchanges.binance.endpoints.usdm_rest", "http(s)"}},
 		{"unknown endpoint", "exchanges:\n  binance:\n    endpoints:\n      spot_rest: https://api.binance.com\n", []string{"exchanges.binance.endpoints.spot_rest", "unknown endpoint"}},
 		{"bitget liquidations not a bool", "exchanges:\n  bitget:\n    liquidations: sometimes\n", []string{"line 3", "exchanges.bitget.liquidations"}},
+		{"negative instrument cap", "exchanges:\n  okx:\n    max_instruments: -1\n", []string{"line 3", "exchanges.okx.max_instruments", "negative"}},
 		{"zero interval", "polling:\n  interval: 0s\n", []string{"polling.interval"}},
 		{"too short fear greed interval", "fear_greed:\n  interval: 10ms\n", []string{"fear_greed.interval", "too short"}},
 		{"duplicate coins", "exchanges:\n  binance:\n    coins: [BTC, btc]\n", []string{"line 3: exchanges.binance.coins", "BTC listed twice"}},
@@ -160,6 +161,22 @@ func TestBitgetLiquidationsSwitch(t *testing.T) {
 		}
 		if got := cfg.Exchanges.Bitget.LiquidationsOn(); got != want {
 			t.Errorf("%q: liquidations %v, want %v", in, got, want)
+		}
+	}
+}
+
+func TestInstrumentCapConfig(t *testing.T) {
+	for in, want := range map[string]int{
+		"": DefaultMaxInstruments,
+		"exchanges:\n  okx:\n    max_instruments: 50\n": 50,
+		"exchanges:\n  okx:\n    max_instruments: 0\n":  0,
+	} {
+		cfg, err := ParseConfig([]byte(in))
+		if err != nil {
+			t.Fatalf("%q: %v", in, err)
+		}
+		if got := cfg.Exchanges.OKX.InstrumentCap(); got != want {
+			t.Errorf("%q: cap %d, want %d", in, got, want)
 		}
 	}
 }

@@ -96,6 +96,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	logger.Info("Starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext())
 	coll := collector.New()
+	coll.SetLogger(logger.With("component", "collector"))
+	for _, spec := range venueSpecs {
+		coll.SetInstrumentCap(spec.name, cfg.Exchanges.venue(spec.name).InstrumentCap())
+	}
 	registry := prometheus.NewRegistry()
 	// The per-instrument series are written directly by collector.Handler;
 	// the registry gathers everything else.
@@ -229,7 +233,11 @@ func describeConfig(w io.Writer, cfg *Config, path string) {
 		if len(v.Coins) > 0 {
 			coins = "coins " + strings.Join(v.Coins, ", ")
 		}
-		fmt.Fprintf(w, "%-12s enabled, %s\n", spec.name, coins)
+		limit := "no instrument cap"
+		if n := v.InstrumentCap(); n > 0 {
+			limit = fmt.Sprintf("at most %d instruments", n)
+		}
+		fmt.Fprintf(w, "%-12s enabled, %s, %s\n", spec.name, coins, limit)
 		keys := make([]string, 0, len(v.Endpoints))
 		for k := range v.Endpoints {
 			keys = append(keys, k)

@@ -65,6 +65,13 @@ var (
 	descFearGreedUpdated = prometheus.NewDesc("crypto_fear_greed_updated_timestamp_seconds",
 		"Unix time the source gives for the current Fear & Greed reading.", []string{"source"}, nil)
 
+	descInstruments = prometheus.NewDesc("crypto_exporter_instruments",
+		"Instruments of the market whose series the exporter keeps.", []string{"exchange", "market"}, nil)
+	descInstrumentsOverCap = prometheus.NewDesc("crypto_exporter_instruments_over_cap",
+		"Instruments the venue listed at the last discovery that were left out because the exchange's max_instruments cap was reached; their liquidations are dropped and counted as decode errors.", []string{"exchange", "market"}, nil)
+	descInstrumentCapReached = prometheus.NewDesc("crypto_exporter_instrument_cap_reached_total",
+		"Instrument discoveries that listed more instruments than the exchange's max_instruments cap allows.", []string{"exchange"}, nil)
+
 	descStreamUp = prometheus.NewDesc("crypto_exporter_stream_up",
 		"1 if the stream is connected and subscribed, else 0.", streamLabels, nil)
 	descStreamConnects = prometheus.NewDesc("crypto_exporter_stream_connects_total",

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"log/slog"
 	"math"
 	"slices"
 	"strconv"
@@ -35,6 +36,11 @@ type Collector struct {
 	polls       map[[2]string]*pollState
 	priceLevels []priceLevel
 	fearGreed   map[string]fearGreedReading
+
+	logger     *slog.Logger
+	caps       map[string]int     // exchange -> max instruments (absent = no cap)
+	overCap    map[marketKey]int  // instruments left out at the last declaration
+	capReached map[string]float64 // exchange -> declarations that hit the cap
 }
 
 type marketKey struct {
@@ -107,7 +113,81 @@ func newWithClock(now func() time.Time) *Collector {
 		streams:     map[[2]string]*streamState{},
 		polls:       map[[2]string]*pollState{},
 		fearGreed:   map[string]fearGreedReading{},
+		logger:      slog.New(slog.DiscardHandler),
+		caps:        map[string]int{},
+		overCap:     map[marketKey]int{},
+		capReached:  map[string]float64{},
 	}
+}
+
+// SetLogger sets where the collector logs (the instrument cap); the
+// default discards.
+func (c *Collector) SetLogger(l *slog.Logger) {
+	c.mu.Lock()
+	c.logger = l
+	c.mu.Unlock()
+}
+
+// SetInstrumentCap caps the instruments kept for one exchange, over all its
+// markets; n <= 0 removes the cap. Call it before the venue declares its
+// instruments. When a declaration would exceed the cap, the instruments
+// already kept stay and new ones are taken in the venue's order until the
+// cap is reached; the rest are left out: no series, their liquidations
+// dropped (the venue counts them as decode errors), and
+// crypto_exporter_instruments_over_cap and
+// crypto_exporter_instrument_cap_reached_total say so.
+func (c *Collector) SetInstrumentCap(exchange string, n int) {
+	c.mu.Lock()
+	if n > 0 {
+		c.caps[exchange] = n
+	} else {
+		delete(c.caps, exchange)
+	}
+	c.mu.Unlock()
+}
+
+// capLocked applies the exchange's instrument cap to a declaration of one
+// market; old is what the market kept before.
+func (c *Collector) capLocked(mk marketKey, list []*exchanges.Instrument, old map[exchanges.Key]struct{}) []*exchanges.Instrument {
+	limit, ok := c.caps[mk.exchange]
+	if !ok {
+		return list
+	}
+	room := limit
+	for k, keys := range c.byMarket {
+		if k.exchange == mk.exchange && k.market != mk.market {
+			room -= len(keys)
+		}
+	}
+	room = max(room, 0)
+	if len(list) <= room {
+		c.overCap[mk] = 0
+		return list
+	}
+	kept := make([]*exchanges.Instrument, 0, room)
+	seen := make(map[exchanges.Key]struct{}, room)
+	take := func(wantOld bool) {
+		for _, inst := range list {
+			if len(kept) == room {
+				return
+			}
+			k := inst.Key()
+			_, wasKept := old[k]
+			_, dup := seen[k]
+			if wasKept == wantOld && !dup {
+				kept = append(kept, inst)
+				seen[k] = struct{}{}
+			}
+		}
+	}
+	take(true)
+	take(false)
+	left := len(list) - len(kept)
+	c.overCap[mk] = left
+	c.capReached[mk.exchange]++
+	c.logger.Warn("instrument cap reached: the instruments left out export no series and their liquidations are dropped; raise max_instruments to keep them",
+		"exchange", mk.exchange, "market", string(mk.market), "listed", len(list), "kept", len(kept), "left_out", left, "max_instruments", limit)
+	return kept
 }
 
 var _ exchanges.Sink = (*Collector)(nil)
@@ -118,6 +198,7 @@ func (c *Collector) SetInstruments(exchange string, market exchanges.Market, lis
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	old := c.byMarket[mk]
+	list = c.capLocked(mk, list, old)
 	keep := make(map[exchanges.Key]struct{}, len(list))
 	for _, inst := range list {
 		k := inst.Key()
@@ -388,6 +469,7 @@ type others struct{ c *Collector }
 func (o others) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descFeedComplete, descPriceLevel, descFearGreed, descFearGreedClass, descFearGreedUpdated,
+		descInstruments, descInstrumentsOverCap, descInstrumentCapReached,
 		descStreamUp, descStreamConnects, descStreamMessages, descStreamDecodeErrors, descStreamLastMessage,
 		descPollSuccess, descPollFailures, descPollDuration,
 	} {
@@ -409,6 +491,13 @@ func (c *Collector) collectOthers(ch chan<- prometheus.Metric) {
 			v = 1
 		}
 		ch <- prometheus.MustNewConstMetric(descFeedComplete, prometheus.GaugeValue, v, k.exchange, string(k.market))
+	}
+	for k, keys := range c.byMarket {
+		ch <- prometheus.MustNewConstMetric(descInstruments, prometheus.GaugeValue, float64(len(keys)), k.exchange, string(k.market))
+		ch <- prometheus.MustNewConstMetric(descInstrumentsOverCap, prometheus.GaugeValue, float64(c.overCap[k]), k.exchange, string(k.market))
+	}
+	for exchange := range c.caps {
+		ch <- prometheus.MustNewConstMetric(descInstrumentCapReached, prometheus.CounterValue, c.capReached[exchange], exchange)
 	}
 	for k, s := range c.streams {
 		ch <- prometheus.MustNewConstMetric(descStreamUp, prometheus.GaugeValue, float64(s.up.Load()), k[0], k[1])

@@ -2,13 +2,16 @@ package collector
 
 import (
 	"errors"
+	"log/slog"
 	"math"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
 )
@@ -396,4 +399,111 @@ func TestInstrumentsWithoutLiquidationFeed(t *testing.T) {
 	if n := testutil.CollectAndCount(c, "crypto_market_info", "crypto_mark_price_usd"); n != 2 {
 		t.Errorf("market info and mark price: %d series, want 2", n)
 	}
+}
+
+func TestInstrumentCap(t *testing.T) {
+	c, _ := newTestCollector()
+	var logged strings.Builder
+	c.SetLogger(slog.New(slog.NewTextHandler(&logged, nil)))
+	c.SetInstrumentCap("binance", 3)
+	mk := func(market exchanges.Market, sym string) *exchanges.Instrument {
+		return &exchanges.Instrument{Exchange: "binance", Market: market, Symbol: sym, Coin: sym, Quote: "USDT", ContractType: exchanges.Perpetual, ContractSize: 1, Multiplier: 1}
+	}
+	a, b, d := mk(exchanges.Linear, "A"), mk(exchanges.Linear, "B"), mk(exchanges.Linear, "D")
+	x, y := mk(exchanges.Inverse, "X"), mk(exchanges.Inverse, "Y")
+
+	// Within the cap: everything kept, no log, nothing over.
+	c.SetInstruments("binance", exchanges.Linear, []*exchanges.Instrument{a, b})
+	if logged.Len() != 0 {
+		t.Errorf("logged within the cap: %s", logged.String())
+	}
+	// The other market gets the room that is left: X kept, Y left out.
+	c.SetInstruments("binance", exchanges.Inverse, []*exchanges.Instrument{x, y})
+	if !c.Liquidation(exchanges.Liquidation{Instrument: x, Side: exchanges.Long, NotionalUSD: 10}) {
+		t.Error("liquidation of a kept instrument dropped")
+	}
+	if c.Liquidation(exchanges.Liquidation{Instrument: y, Side: exchanges.Long, NotionalUSD: 10}) {
+		t.Error("liquidation of an instrument over the cap counted")
+	}
+	if !strings.Contains(logged.String(), "instrument cap reached") || !strings.Contains(logged.String(), "left_out=1") || !strings.Contains(logged.String(), "max_instruments=3") {
+		t.Errorf("log line: %q", logged.String())
+	}
+	// A rediscovery listing a new instrument first keeps the old ones:
+	// D is left out, A and B keep their series and counts.
+	c.Liquidation(exchanges.Liquidation{Instrument: a, Side: exchanges.Short, NotionalUSD: 5})
+	c.SetInstruments("binance", exchanges.Linear, []*exchanges.Instrument{d, b, a})
+	if c.Liquidation(exchanges.Liquidation{Instrument: d, Side: exchanges.Long, NotionalUSD: 1}) {
+		t.Error("new instrument over the cap counted")
+	}
+	want := `
+# HELP crypto_exporter_instrument_cap_reached_total Instrument discoveries that listed more instruments than the exchange's max_instruments cap allows.
+# TYPE crypto_exporter_instrument_cap_reached_total counter
+crypto_exporter_instrument_cap_reached_total{exchange="binance"} 2
+# HELP crypto_exporter_instruments Instruments of the market whose series the exporter keeps.
+# TYPE crypto_exporter_instruments gauge
+crypto_exporter_instruments{exchange="binance",market="inverse"} 1
+crypto_exporter_instruments{exchange="binance",market="linear"} 2
+# HELP crypto_exporter_instruments_over_cap Instruments the venue listed at the last discovery that were left out because the exchange's max_instruments cap was reached; their liquidations are dropped and counted as decode errors.
+# TYPE crypto_exporter_instruments_over_cap gauge
+crypto_exporter_instruments_over_cap{exchange="binance",market="inverse"} 1
+crypto_exporter_instruments_over_cap{exchange="binance",market="linear"} 1
+`
+	if err := testutil.CollectAndCompare(c.Others(), strings.NewReader(want), "crypto_exporter_instrument_cap_reached_total", "crypto_exporter_instruments", "crypto_exporter_instruments_over_cap"); err != nil {
+		t.Fatal(err)
+	}
+	want = `
+# HELP crypto_liquidations_total Liquidation events received from the venue's public feed, by the side of the position liquidated. Lower bound where crypto_exporter_liquidation_feed_complete is 0.
+# TYPE crypto_liquidations_total counter
+crypto_liquidations_total{coin="A",exchange="binance",market="linear",side="long",symbol="A"} 0
+crypto_liquidations_total{coin="A",exchange="binance",market="linear",side="short",symbol="A"} 1
+crypto_liquidations_total{coin="B",exchange="binance",market="linear",side="long",symbol="B"} 0
+crypto_liquidations_total{coin="B",exchange="binance",market="linear",side="short",symbol="B"} 0
+crypto_liquidations_total{coin="X",exchange="binance",market="inverse",side="long",symbol="X"} 1
+crypto_liquidations_total{coin="X",exchange="binance",market="inverse",side="short",symbol="X"} 0
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "crypto_liquidations_total"); err != nil {
+		t.Fatal(err)
+	}
+	// Delisting makes room again; other exchanges are not capped.
+	c.SetInstruments("binance", exchanges.Linear, []*exchanges.Instrument{d})
+	if !c.Liquidation(exchanges.Liquidation{Instrument: d, Side: exchanges.Long, NotionalUSD: 1}) {
+		t.Error("instrument within the cap after a delisting dropped")
+	}
+	if v := gaugeOf(t, c, descInstrumentsOverCap, "binance", "linear"); v != 0 {
+		t.Errorf("over cap after delisting %v, want 0", v)
+	}
+	// Removing the cap: the next declaration keeps everything.
+	c.SetInstrumentCap("binance", 0)
+	c.SetInstruments("binance", exchanges.Inverse, []*exchanges.Instrument{x, y})
+	if !c.Liquidation(exchanges.Liquidation{Instrument: y, Side: exchanges.Long, NotionalUSD: 1}) {
+		t.Error("uncapped instrument dropped")
+	}
+}
+
+// gaugeOf returns the value of the gauge of desc with the given label values.
+func gaugeOf(t *testing.T, c *Collector, desc *prometheus.Desc, values ...string) float64 {
+	t.Helper()
+	ch := make(chan prometheus.Metric, 1024)
+	c.Others().Collect(ch)
+	close(ch)
+	for m := range ch {
+		if m.Desc() != desc {
+			continue
+		}
+		var pb dto.Metric
+		if err := m.Write(&pb); err != nil {
+			t.Fatal(err)
+		}
+		match := len(pb.GetLabel()) == len(values)
+		for i, l := range pb.GetLabel() {
+			if match && l.GetValue() != values[i] {
+				match = false
+			}
+		}
+		if match {
+			return pb.GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no %s%v", desc, values)
+	return 0
 }
