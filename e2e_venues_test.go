@@ -12,8 +12,9 @@ import (
 )
 
 // TestEndToEndAllVenues runs the binary with every venue of this build
-// enabled against the fakes at once, and checks Bybit's liquidations series
-// by series (Binance's are checked in TestEndToEnd) through a disconnect.
+// enabled against the fakes at once, and checks the liquidations of Bybit,
+// OKX, BitMEX, Gate, Deribit, dYdX, Kraken and Bitget series by series
+// (Binance's are checked in TestEndToEnd) through a disconnect.
 func TestEndToEndAllVenues(t *testing.T) {
 	usdm := exchangetest.NewBinanceMarket("usdm")
 	defer usdm.Close()
@@ -44,6 +45,28 @@ func TestEndToEndAllVenues(t *testing.T) {
 		{Name: "BTC", SzDecimals: 5, MaxLeverage: 40, Funding: 0.0000125, OpenInterest: 25000.5, DayNtlVlm: 2.5e9, MarkPx: 97000.5, OraclePx: 97010, MidPx: 97001},
 		{Name: "kPEPE", SzDecimals: 0, MaxLeverage: 10, Funding: -0.00002, OpenInterest: 3e9, DayNtlVlm: 4e7, MarkPx: 0.0187, OraclePx: 0.0187, MidPx: 0.0187},
 	})
+	dr := exchangetest.NewDeribit()
+	defer dr.Close()
+	dr.SetInstruments(exchangetest.DeribitSampleInstruments())
+	dx := exchangetest.NewDydx()
+	defer dx.Close()
+	dx.SetMarkets(exchangetest.DydxSampleMarkets())
+	kr := exchangetest.NewKraken()
+	defer kr.Close()
+	kr.SetProducts(exchangetest.KrakenSampleProducts())
+	bg := exchangetest.NewBitget()
+	defer bg.Close()
+	bg.SetInstruments(exchangetest.BitgetSampleInstruments())
+	// History sent on every (re)subscribe: dYdX "subscribed" contents and
+	// Kraken trade_snapshot. Large liquidations, never counted.
+	for _, m := range []string{"BTC-USD", "ETH-USD", "SOL-USD"} {
+		dx.SetHistory(m, []exchangetest.DydxTrade{{ID: "hist-" + m, Side: "SELL", Size: 1000, Price: 100, Liquidation: true,
+			CreatedAt: time.Now().Add(-time.Minute)}})
+	}
+	for _, p := range []string{"PF_XBTUSD", "PF_ETHUSD", "PI_XBTUSD", "FI_XBTUSD_991231"} {
+		kr.SetHistory(p, []exchangetest.KrakenTrade{{Product: p, Side: "sell", Type: "liquidation", Qty: 1e6, Price: 100, Seq: 1,
+			Time: time.Now().Add(-time.Minute).UnixMilli()}})
+	}
 
 	cfg := fmt.Sprintf(`
 exchanges:
@@ -59,12 +82,21 @@ exchanges:
     endpoints: {rest: "%s", usdt_ws: "%s", btc_ws: "%s"}
   hyperliquid:
     endpoints: {rest: "%s"}
+  deribit:
+    endpoints: {rest: "%s", ws: "%s"}
+  dydx:
+    endpoints: {rest: "%s", ws: "%s"}
+  kraken:
+    endpoints: {rest: "%s", ws: "%s"}
+  bitget:
+    endpoints: {rest: "%s", ws: "%s"}
 fear_greed:
   url: %s
   interval: 1s
 polling:
   interval: 1s
-`, usdm.RESTURL(), usdm.WSURL(), coinm.RESTURL(), coinm.WSURL(), by.RESTURL(), by.LinearWSURL(), by.InverseWSURL(), ox.RESTURL(), ox.WSURL(), bm.RESTURL(), bm.WSURL(), gt.RESTURL(), gt.WSURL("usdt"), gt.WSURL("btc"), hl.URL(), fg.URL())
+`, usdm.RESTURL(), usdm.WSURL(), coinm.RESTURL(), coinm.WSURL(), by.RESTURL(), by.LinearWSURL(), by.InverseWSURL(), ox.RESTURL(), ox.WSURL(), bm.RESTURL(), bm.WSURL(), gt.RESTURL(), gt.WSURL("usdt"), gt.WSURL("btc"), hl.URL(),
+		dr.RESTURL(), dr.WSURL(), dx.RESTURL(), dx.WSURL(), kr.RESTURL(), kr.WSURL(), bg.RESTURL(), bg.WSURL(), fg.URL())
 	p := startExporter(t, cfg)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -243,12 +275,16 @@ polling:
 		}
 	}
 
+	newVenueTapes(t, p, dr, dx, kr, bg)
+
 	// Every venue's gauges in the same exporter.
 	s = p.eventually(t, "gauges of every venue", func(s collectortest.Samples) bool {
-		return s.Sum("crypto_open_interest_usd", "exchange", "bybit") > 0 && s.Sum("crypto_open_interest_usd", "exchange", "binance") > 0 &&
-			s.Sum("crypto_open_interest_usd", "exchange", "hyperliquid") > 0 && s.Sum("crypto_open_interest_usd", "exchange", "okx") > 0 &&
-			s.Sum("crypto_open_interest_usd", "exchange", "bitmex") > 0 && s.Sum("crypto_open_interest_usd", "exchange", "gate") > 0 &&
-			len(s.Names("crypto_fear_greed_index")) == 1
+		for _, ex := range []string{"bybit", "binance", "hyperliquid", "okx", "bitmex", "gate", "deribit", "dydx", "kraken", "bitget"} {
+			if !(s.Sum("crypto_open_interest_usd", "exchange", ex) > 0) {
+				return false
+			}
+		}
+		return len(s.Names("crypto_fear_greed_index")) == 1
 	})
 	pepe := []string{"exchange", "hyperliquid", "market", "linear", "symbol", "kPEPE", "coin", "PEPE"}
 	if v, _ := s.Get("crypto_open_interest_coins", pepe...); v != 3e12 {
@@ -272,5 +308,353 @@ polling:
 	}
 	if v, _ := s.Get("crypto_mark_price_usd", "exchange", "bybit", "market", "linear", "symbol", "BTCUSDT", "coin", "BTC"); v != 60000.1 {
 		t.Errorf("bybit BTCUSDT mark %v, want 60000.1", v)
+	}
+}
+
+// liqKey is one liquidation series: (market, symbol, coin, side).
+type liqKey struct{ market, symbol, coin, side string }
+
+// liqTally is what a tape must leave in the liquidation counters of one
+// exchange: count and USD notional per series.
+type liqTally map[liqKey][2]float64
+
+// add counts one liquidated position of usd notional.
+func (l liqTally) add(market, symbol, coin, side string, usd float64) {
+	k := liqKey{market, symbol, coin, side}
+	e := l[k]
+	l[k] = [2]float64{e[0] + 1, e[1] + usd}
+}
+
+// totals returns the count and notional over every series.
+func (l liqTally) totals() (n, usd float64) {
+	for _, e := range l {
+		n += e[0]
+		usd += e[1]
+	}
+	return n, usd
+}
+
+// sellIsLong maps the side of a liquidated taker's order to the side of
+// its position: a sell closes a long.
+func sellIsLong(side string) string {
+	switch strings.ToLower(side) {
+	case "sell":
+		return "long"
+	case "buy":
+		return "short"
+	}
+	panic("unknown side " + side)
+}
+
+// deribitLiquidated returns the positions a Deribit liquidation trade
+// closed: T with a taker sell or M with a taker buy is a long, T+buy or
+// M+sell a short, MT one of each.
+func deribitLiquidated(liquidation, direction string) []string {
+	taker := sellIsLong(direction)
+	maker := map[string]string{"long": "short", "short": "long"}[taker]
+	switch liquidation {
+	case "T":
+		return []string{taker}
+	case "M":
+		return []string{maker}
+	case "MT":
+		return []string{"long", "short"}
+	}
+	return nil // an ordinary trade
+}
+
+// checkLiquidations compares the liquidation counters of exchange with a
+// tape's tally: every series of the tally on both sides (zero when the
+// tape has none, which the pre-initialised series must show), and the
+// exchange's totals, so that nothing was counted on other series.
+func checkLiquidations(t *testing.T, s collectortest.Samples, exchange string, want liqTally) {
+	t.Helper()
+	seen := map[liqKey]bool{}
+	for k := range want {
+		for _, side := range []string{"long", "short"} {
+			k.side = side
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			labels := []string{"exchange", exchange, "market", k.market, "symbol", k.symbol, "coin", k.coin, "side", side}
+			c, ok := s.Get("crypto_liquidations_total", labels...)
+			if !ok {
+				t.Errorf("crypto_liquidations_total%v missing", labels)
+				continue
+			}
+			n, ok := s.Get("crypto_liquidation_notional_usd_total", labels...)
+			if !ok {
+				t.Errorf("crypto_liquidation_notional_usd_total%v missing", labels)
+			}
+			e := want[k]
+			if c != e[0] || !collectortest.Close(n, e[1]) {
+				t.Errorf("%s %s %s %s: count %v notional %v, tape says %v %v", exchange, k.market, k.symbol, side, c, n, e[0], e[1])
+			}
+		}
+	}
+	wn, wusd := want.totals()
+	gn := s.Sum("crypto_liquidations_total", "exchange", exchange)
+	gusd := s.Sum("crypto_liquidation_notional_usd_total", "exchange", exchange)
+	if gn != wn || !collectortest.Close(gusd, wusd) {
+		t.Errorf("%s totals: count %v notional %v, tape says %v %v", exchange, gn, gusd, wn, wusd)
+	}
+}
+
+// deribitTape returns a Deribit tape and its tally: inverse (amount in USD)
+// and linear (amount x price) liquidation trades with T, M and MT, an
+// ordinary trade, a trade with a bad direction, a disconnect, and after
+// the reconnect more liquidations and a repeat of a counted trade.
+func deribitTape() ([]exchangetest.Event, liqTally) {
+	want := liqTally{}
+	var quarterly string
+	for _, in := range exchangetest.DeribitSampleInstruments() {
+		if in.SettlementPeriod != "perpetual" {
+			quarterly = in.Name
+		}
+	}
+	type inst struct{ currency, market, coin string }
+	insts := map[string]inst{
+		"BTC-PERPETUAL":      {"BTC", "inverse", "BTC"},
+		"ETH-PERPETUAL":      {"ETH", "inverse", "ETH"},
+		quarterly:            {"BTC", "inverse", "BTC"},
+		"BTC_USDC-PERPETUAL": {"USDC", "linear", "BTC"},
+		"ETH_USDC-PERPETUAL": {"USDC", "linear", "ETH"},
+	}
+	trade := func(name, liq, dir string, amount, price float64) exchangetest.Event {
+		in := insts[name]
+		f := exchangetest.DeribitTradesFrame(exchangetest.DeribitTradesChannel("future", in.currency),
+			exchangetest.DeribitTrade{InstrumentName: name, Direction: dir, Amount: amount, Price: price, Liquidation: liq})
+		usd := amount // inverse: amount is USD
+		if in.market == "linear" {
+			usd = amount * price // linear: amount in base coin
+		}
+		for _, side := range deribitLiquidated(liq, dir) {
+			want.add(in.market, name, in.coin, side, usd)
+		}
+		return exchangetest.Event{Delay: 10 * time.Millisecond, Frame: f}
+	}
+	first := trade("BTC-PERPETUAL", "T", "sell", 25000, 60000)
+	events := []exchangetest.Event{
+		first,
+		trade("ETH-PERPETUAL", "M", "sell", 3000, 2990),
+		trade("BTC_USDC-PERPETUAL", "T", "buy", 0.5, 60010),
+		trade("BTC-PERPETUAL", "MT", "buy", 10000, 60100),
+		trade("ETH_USDC-PERPETUAL", "M", "buy", 2, 3001),
+		trade(quarterly, "T", "sell", 4000, 61000),
+		trade("BTC-PERPETUAL", "", "buy", 99000, 60000), // ordinary trade
+		{Frame: exchangetest.DeribitTradesFrame(exchangetest.DeribitTradesChannel("future", "BTC"),
+			exchangetest.DeribitTrade{InstrumentName: "BTC-PERPETUAL", Direction: "sideways", Amount: 10, Price: 60000, Liquidation: "T"})},
+		{Delay: 200 * time.Millisecond, Disconnect: true},
+		trade("BTC-PERPETUAL", "T", "buy", 7000, 60200),
+		{Delay: 10 * time.Millisecond, Frame: first.Frame}, // same trade_id: counted once
+		trade("BTC_USDC-PERPETUAL", "M", "sell", 0.25, 59990),
+		trade("ETH-PERPETUAL", "MT", "sell", 1500, 2980),
+	}
+	return events, want
+}
+
+// dydxTape returns a dYdX tape and its tally: liquidation trades
+// (liquidation true, or type LIQUIDATED) of both sides, ordinary and
+// deleveraging trades, a trade with a bad side, a disconnect, and after the
+// reconnect one liquidation on every market, each after that market's
+// "subscribed" history.
+func dydxTape() ([]exchangetest.Event, liqTally) {
+	want := liqTally{}
+	n := 0
+	liq := func(market, side string, size, price float64, typ string) exchangetest.DydxTrade {
+		n++
+		t := exchangetest.DydxTrade{ID: fmt.Sprintf("e2e-%d", n), Side: side, Size: size, Price: price, Type: typ, Liquidation: typ == ""}
+		want.add("linear", market, strings.TrimSuffix(market, "-USD"), sellIsLong(side), size*price)
+		return t
+	}
+	frame := func(market string, trades ...exchangetest.DydxTrade) exchangetest.Event {
+		return exchangetest.Event{Delay: 10 * time.Millisecond, Frame: exchangetest.DydxTradesFrame(market, trades...)}
+	}
+	events := []exchangetest.Event{
+		frame("BTC-USD", liq("BTC-USD", "SELL", 0.5, 65000, ""),
+			exchangetest.DydxTrade{ID: "plain-1", Side: "BUY", Size: 3, Price: 65010, Type: "LIMIT"}),
+		frame("ETH-USD", liq("ETH-USD", "BUY", 10, 3000.5, "")),
+		frame("SOL-USD", liq("SOL-USD", "SELL", 100, 150.25, "LIQUIDATED")),
+		frame("BTC-USD", exchangetest.DydxTrade{ID: "delev-1", Side: "SELL", Size: 2, Price: 64000, Type: "DELEVERAGED"}),
+		frame("ETH-USD", exchangetest.DydxTrade{ID: "bad-1", Side: "SIDEWAYS", Size: 1, Price: 3000, Liquidation: true}),
+		{Delay: 200 * time.Millisecond, Disconnect: true},
+		frame("BTC-USD", liq("BTC-USD", "BUY", 0.2, 64000, "")),
+		frame("ETH-USD", liq("ETH-USD", "SELL", 3, 2990, "")),
+		frame("SOL-USD", liq("SOL-USD", "BUY", 50, 151, "")),
+	}
+	return events, want
+}
+
+// krakenTape returns a Kraken Futures tape and its tally: liquidations of
+// PF_ (qty x price) and PI_/FI_ (qty USD) products on both sides, a fill,
+// a malformed frame, a disconnect, and after the reconnect (with its
+// trade_snapshot history) more liquidations on every product.
+func krakenTape() ([]exchangetest.Event, liqTally) {
+	want := liqTally{}
+	seq := int64(100)
+	products := map[string][2]string{ // market, coin (XBT is BTC)
+		"PF_XBTUSD":        {"linear", "BTC"},
+		"PF_ETHUSD":        {"linear", "ETH"},
+		"PI_XBTUSD":        {"inverse", "BTC"},
+		"FI_XBTUSD_991231": {"inverse", "BTC"},
+	}
+	trade := func(product, side, typ string, qty, price float64) exchangetest.Event {
+		seq++
+		if typ == "liquidation" {
+			market, coin := products[product][0], products[product][1]
+			usd := qty * price // PF_: qty in base units
+			if market == "inverse" {
+				usd = qty // PI_, FI_: qty in USD contracts
+			}
+			want.add(market, product, coin, sellIsLong(side), usd)
+		}
+		return exchangetest.Event{Delay: 10 * time.Millisecond, Frame: exchangetest.KrakenTradeFrame(exchangetest.KrakenTrade{
+			Product: product, Side: side, Type: typ, Qty: qty, Price: price, Seq: seq})}
+	}
+	events := []exchangetest.Event{
+		trade("PF_XBTUSD", "sell", "liquidation", 0.3, 65000),
+		trade("PI_XBTUSD", "buy", "liquidation", 20000, 65010),
+		trade("PF_ETHUSD", "buy", "liquidation", 5, 3000.5),
+		trade("FI_XBTUSD_991231", "sell", "liquidation", 5000, 66000),
+		trade("PF_XBTUSD", "buy", "fill", 9, 65000),
+		{Delay: 10 * time.Millisecond, Frame: []byte(`{"feed":"trade","product_id":`)},
+		{Delay: 200 * time.Millisecond, Disconnect: true},
+		trade("PF_XBTUSD", "buy", "liquidation", 0.1, 64000),
+		trade("PI_XBTUSD", "sell", "liquidation", 15000, 64900),
+		trade("PF_ETHUSD", "sell", "liquidation", 2, 3010),
+		trade("FI_XBTUSD_991231", "buy", "liquidation", 2500, 65900),
+	}
+	return events, want
+}
+
+// bitgetTape returns a Bitget tape and its tally (amount in base coin for
+// every product type, notional amount x price, sell = long, as the package
+// documents): usdt-, usdc- and coin-futures of both sides, a frame that is
+// not JSON, a disconnect, and after the reconnect more liquidations and a
+// repeat of a counted one.
+func bitgetTape() ([]exchangetest.Event, liqTally) {
+	want := liqTally{}
+	liq := func(productType, symbol, coin, side string, amount, price float64) exchangetest.Event {
+		market := "linear"
+		if productType == exchangetest.BitgetCoinFutures {
+			market = "inverse"
+		}
+		want.add(market, symbol, coin, sellIsLong(side), amount*price)
+		return exchangetest.Event{Delay: 10 * time.Millisecond, Frame: exchangetest.BitgetLiquidationFrame(productType,
+			exchangetest.BitgetLiquidation{Symbol: symbol, Side: side, Amount: amount, Price: price})}
+	}
+	first := liq(exchangetest.BitgetUSDTFutures, "BTCUSDT", "BTC", "sell", 0.5, 60000)
+	events := []exchangetest.Event{
+		first,
+		liq(exchangetest.BitgetCoinFutures, "BTCUSD", "BTC", "buy", 0.2, 59000),
+		liq(exchangetest.BitgetUSDCFutures, "BTCPERP", "BTC", "sell", 0.1, 61000),
+		liq(exchangetest.BitgetCoinFutures, "ETHUSD_231229", "ETH", "sell", 2, 3000),
+		liq(exchangetest.BitgetUSDTFutures, "ETHUSDT", "ETH", "buy", 4, 3005),
+		{Delay: 10 * time.Millisecond, Frame: []byte(`not json`)},
+		{Delay: 200 * time.Millisecond, Disconnect: true},
+		liq(exchangetest.BitgetUSDTFutures, "BTCUSDT", "BTC", "buy", 1, 59000),
+		{Delay: 10 * time.Millisecond, Frame: first.Frame}, // a replay: counted once
+		liq(exchangetest.BitgetCoinFutures, "BTCUSD", "BTC", "sell", 0.3, 60500),
+		liq(exchangetest.BitgetUSDCFutures, "BTCPERP", "BTC", "buy", 0.05, 60900),
+	}
+	return events, want
+}
+
+// newVenueTapes plays a tape through Deribit, dYdX, Kraken and Bitget at
+// once and compares the exporter's liquidation counters, decode errors and
+// feed_complete flags with what the tapes and the venues' rules say.
+func newVenueTapes(t *testing.T, p *exporterProcess, dr *exchangetest.Deribit, dx *exchangetest.Dydx, kr *exchangetest.Kraken, bg *exchangetest.Bitget) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := dr.WaitSubscribed(ctx, exchangetest.DeribitTradesChannel("future", "BTC"), exchangetest.DeribitTradesChannel("future", "ETH"),
+		exchangetest.DeribitTradesChannel("future", "USDC")); err != nil {
+		t.Fatal(err)
+	}
+	if err := dx.WaitMarkets(ctx, "BTC-USD", "ETH-USD", "SOL-USD"); err != nil {
+		t.Fatal(err)
+	}
+	if err := kr.WaitSubscribed(ctx, "PF_XBTUSD", "PF_ETHUSD", "PI_XBTUSD", "FI_XBTUSD_991231"); err != nil {
+		t.Fatal(err)
+	}
+	if err := bg.WaitSubscribed(ctx, 3); err != nil { // usdt-, coin- and usdc-futures
+		t.Fatal(err)
+	}
+	// The four tapes play at the same time.
+	type tape struct {
+		name   string
+		events []exchangetest.Event
+		want   liqTally
+		played <-chan []exchangetest.Delivered
+	}
+	var venues []*tape
+	for _, v := range []struct {
+		name string
+		tape func() ([]exchangetest.Event, liqTally)
+		play func([]exchangetest.Event) <-chan []exchangetest.Delivered
+	}{
+		{"deribit", deribitTape, dr.PlayAsync},
+		{"dydx", dydxTape, dx.PlayAsync},
+		{"kraken", krakenTape, kr.PlayAsync},
+		{"bitget", bitgetTape, bg.PlayAsync},
+	} {
+		events, want := v.tape()
+		venues = append(venues, &tape{name: v.name, events: events, want: want, played: v.play(events)})
+	}
+	for _, v := range venues {
+		frames := 0
+		for _, ev := range v.events {
+			if ev.Frame != nil {
+				frames++
+			}
+		}
+		got := <-v.played
+		if len(got) != frames {
+			t.Fatalf("%s: %d of %d frames played", v.name, len(got), frames)
+		}
+		for _, d := range got {
+			if d.Conns < 1 {
+				t.Fatalf("%s: frame %s was not delivered", v.name, d.Frame)
+			}
+		}
+	}
+	s := p.eventually(t, "Deribit, dYdX, Kraken and Bitget liquidations counted", func(s collectortest.Samples) bool {
+		for _, v := range venues {
+			n, _ := v.want.totals()
+			if s.Sum("crypto_liquidations_total", "exchange", v.name) < n {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(500 * time.Millisecond) // a late replay would show now
+	s, err := p.scrape(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range venues {
+		checkLiquidations(t, s, v.name, v.want)
+		if got := s.Sum("crypto_exporter_stream_decode_errors_total", "exchange", v.name); got != 1 {
+			t.Errorf("%s decode errors %v, want 1 (the one malformed frame)", v.name, got)
+		}
+	}
+	// Deribit, dYdX and Kraken publish every trade; Bitget's topic is not
+	// known to be complete (package docs).
+	for _, c := range []struct {
+		exchange string
+		markets  []string
+		want     float64
+	}{
+		{"deribit", []string{"linear", "inverse"}, 1},
+		{"dydx", []string{"linear"}, 1},
+		{"kraken", []string{"linear", "inverse"}, 1},
+		{"bitget", []string{"linear", "inverse"}, 0},
+	} {
+		for _, m := range c.markets {
+			if v, ok := s.Get("crypto_exporter_liquidation_feed_complete", "exchange", c.exchange, "market", m); !ok || v != c.want {
+				t.Errorf("%s feed_complete %s = %v (present %v), want %v", c.exchange, m, v, ok, c.want)
+			}
+		}
 	}
 }
