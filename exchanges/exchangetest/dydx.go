@@ -426,6 +426,18 @@ func (c *dydxConn) pinger(every time.Duration) {
 	}
 }
 
+// isDead reports whether the connection was killed; it may still be in
+// the connection set until its read loop ends, but must not receive
+// frames or count as subscribed.
+func (c *dydxConn) isDead() bool {
+	select {
+	case <-c.dead:
+		return true
+	default:
+		return false
+	}
+}
+
 func (c *dydxConn) kill() {
 	c.killOnce.Do(func() {
 		close(c.dead)
@@ -579,6 +591,9 @@ func (d *Dydx) Subscriptions() map[string]int {
 func (d *Dydx) subscriptionsLocked() map[string]int {
 	out := map[string]int{}
 	for c := range d.conns {
+		if c.isDead() {
+			continue
+		}
 		for m := range c.subs {
 			out[m]++
 		}
@@ -746,6 +761,9 @@ wait:
 		targets, batched = targets[:0], batched[:0]
 		for c := range d.conns {
 			b, ok := c.subs[market]
+			if c.isDead() {
+				continue
+			}
 			if (routed && ok) || (!routed && len(c.subs) > 0) {
 				targets = append(targets, c)
 				batched = append(batched, b)

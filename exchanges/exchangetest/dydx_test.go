@@ -145,3 +145,29 @@ func TestDydxFakePings(t *testing.T) {
 		t.Fatal("pong not recorded")
 	}
 }
+
+// A killed connection neither counts as subscribed nor receives frames,
+// even before its read loop has ended and removed it.
+func TestDydxFakeDisconnectForgetsSubscriptions(t *testing.T) {
+	d := NewDydx()
+	defer d.Close()
+	d.SetMarkets(DydxSampleMarkets())
+	c, _, err := websocket.DefaultDialer.Dial(d.WSURL(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	dydxRead(t, c) // connected
+	_ = c.WriteMessage(websocket.TextMessage, []byte(`{"type":"subscribe","channel":"v4_trades","id":"BTC-USD"}`))
+	if m := dydxRead(t, c); m["type"] != "subscribed" {
+		t.Fatalf("subscribed %v", m)
+	}
+	d.Disconnect()
+	if s := d.Subscriptions(); len(s) != 0 {
+		t.Errorf("subscriptions right after Disconnect: %v", s)
+	}
+	d.SetPlayTimeout(50 * time.Millisecond)
+	if dl := d.Play([]Event{{Frame: DydxTradesFrame("BTC-USD", DydxTrade{Side: "SELL", Size: 1, Price: 2, Liquidation: true})}}); len(dl) != 1 || dl[0].Conns != 0 {
+		t.Errorf("a frame after Disconnect was delivered: %+v", dl)
+	}
+}

@@ -479,6 +479,18 @@ func (k *Kraken) serveWS(w http.ResponseWriter, r *http.Request) {
 	k.mu.Unlock()
 }
 
+// isDead reports whether the connection was killed; it may still be in
+// the connection set until its read loop ends, but must not receive
+// frames or count as subscribed.
+func (c *krakenConn) isDead() bool {
+	select {
+	case <-c.dead:
+		return true
+	default:
+		return false
+	}
+}
+
 func (c *krakenConn) kill() {
 	c.killOnce.Do(func() {
 		close(c.dead)
@@ -659,6 +671,9 @@ func (k *Kraken) Subscriptions() map[string]int {
 func (k *Kraken) subscriptionsLocked() map[string]int {
 	out := map[string]int{}
 	for c := range k.conns {
+		if c.isDead() {
+			continue
+		}
 		for p := range c.trades {
 			out[p]++
 		}
@@ -796,6 +811,9 @@ wait:
 		closed, ch := k.closed, k.changed
 		targets = targets[:0]
 		for c := range k.conns {
+			if c.isDead() {
+				continue
+			}
 			if (routed && c.trades[obj.Product]) || (!routed && len(c.trades) > 0) {
 				targets = append(targets, c)
 			}

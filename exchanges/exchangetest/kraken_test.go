@@ -150,3 +150,29 @@ func TestKrakenFakeIdleDisconnect(t *testing.T) {
 		t.Errorf("idle disconnects %d", k.IdleDisconnects())
 	}
 }
+
+// A killed connection neither counts as subscribed nor receives frames,
+// even before its read loop has ended and removed it.
+func TestKrakenFakeDisconnectForgetsSubscriptions(t *testing.T) {
+	k := NewKraken()
+	defer k.Close()
+	k.SetProducts(KrakenSampleProducts())
+	c, _, err := websocket.DefaultDialer.Dial(k.WSURL(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	krakenRead(t, c) // info
+	_ = c.WriteMessage(websocket.TextMessage, []byte(`{"event":"subscribe","feed":"trade","product_ids":["PI_XBTUSD"]}`))
+	if m := krakenRead(t, c); m["event"] != "subscribed" {
+		t.Fatalf("ack %v", m)
+	}
+	k.Disconnect()
+	if s := k.Subscriptions(); len(s) != 0 {
+		t.Errorf("subscriptions right after Disconnect: %v", s)
+	}
+	k.SetPlayTimeout(50 * time.Millisecond)
+	if dl := k.Play([]Event{{Frame: KrakenTradeFrame(KrakenTrade{Product: "PI_XBTUSD", Side: "sell", Type: "liquidation", Qty: 1, Price: 2})}}); len(dl) != 1 || dl[0].Conns != 0 {
+		t.Errorf("a frame after Disconnect was delivered: %+v", dl)
+	}
+}
