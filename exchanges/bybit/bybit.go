@@ -87,6 +87,11 @@ type Config struct {
 	// connection; default DefaultTopicsPerConnection.
 	TopicsPerConnection int
 
+	// LongShortCoins lists the coins whose linear <COIN>USDT perpetual's
+	// long/short account ratio is polled (see longshort.go); nil =
+	// DefaultLongShortCoins, empty = none.
+	LongShortCoins []string
+
 	// Stream tunes the WebSocket runner (tests shorten heartbeats); it is
 	// applied after the venue's defaults.
 	Stream func(*wsconn.Config)
@@ -98,6 +103,8 @@ type Venue struct {
 	markets []*market
 
 	bannedUntil atomic.Int64 // unix nanoseconds; Bybit's IP limits apply to every category
+
+	lsEvery time.Duration // long/short round interval override (tests); 0 = longShortEvery's default
 }
 
 // New returns a Bybit venue.
@@ -205,6 +212,7 @@ func (m *market) declare(sink exchanges.Sink) {
 	for _, ep := range []string{epInstruments, epTickers} {
 		m.polls[ep] = sink.Poll(Name, m.endpoint(ep))
 	}
+	m.declareLongShort(sink)
 	m.shards.declareFirst()
 }
 
@@ -231,6 +239,7 @@ func (m *market) run(ctx context.Context) {
 	case <-ready:
 	}
 	wg.Go(func() { m.poller(epTickers, m.v.cfg.PollInterval, m.pollTickers, nil).Run(ctx) })
+	m.startLongShort(ctx, wg.Go)
 	wg.Wait()
 }
 

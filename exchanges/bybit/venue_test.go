@@ -285,15 +285,15 @@ func TestVenueDiscoveryAndSubscriptions(t *testing.T) {
 		}
 	}
 	s = h.eventually(t, "every poll succeeded", func(s collectortest.Samples) bool {
-		for _, ep := range []string{"linear_instruments", "linear_tickers", "inverse_instruments", "inverse_tickers"} {
+		for _, ep := range []string{"linear_instruments", "linear_tickers", "inverse_instruments", "inverse_tickers", "linear_long_short_ratio"} {
 			if val(s, "crypto_exporter_poll_success", "exchange", "bybit", "endpoint", ep) != 1 {
 				return false
 			}
 		}
 		return true
 	})
-	if n := len(s.Names("crypto_exporter_poll_success")); n != 4 {
-		t.Errorf("%d poll endpoints, want 4", n)
+	if n := len(s.Names("crypto_exporter_poll_success")); n != 5 {
+		t.Errorf("%d poll endpoints, want 5", n)
 	}
 }
 

@@ -51,6 +51,7 @@ const (
 	bybitPlayTimeout   = 10 * time.Second
 	bybitInstrumentsEP = "/v5/market/instruments-info"
 	bybitTickersEP     = "/v5/market/tickers"
+	bybitAccountRatio  = "/v5/market/account-ratio"
 	bybitWSPrefix      = "/v5/public/"
 )
 
@@ -105,6 +106,12 @@ type BybitSymbol struct {
 	// fundingIntervalHour, fundingCap, basis, basisRateYear and the
 	// pre-listing fields.
 	LegacyTicker bool
+
+	// BuyRatio and SellRatio are what GET /v5/market/account-ratio serves
+	// for the symbol (the shares of users with a net long and a net short
+	// position, e.g. 0.5777 and 0.4223); both 0 = no data (an empty list).
+	// NaN is served as "".
+	BuyRatio, SellRatio float64
 }
 
 // bybitFault is one queued scripted REST answer.
@@ -116,7 +123,8 @@ type bybitFault struct {
 
 // Bybit is a fake of Bybit's v5 public API: one HTTP server on a loopback
 // port serving REST (GET /v5/market/instruments-info with cursor
-// pagination and GET /v5/market/tickers, in Bybit's envelope) and the
+// pagination, GET /v5/market/tickers and GET /v5/market/account-ratio, in
+// Bybit's envelope) and the
 // public WebSocket endpoints /v5/public/linear and /v5/public/inverse
 // (subscribe and unsubscribe with acks, {"op":"ping"} answered with a pong,
 // idle disconnect, scripted allLiquidation pushes delivered only to the
@@ -126,7 +134,10 @@ type bybitFault struct {
 // Paths given to FailNext, SetLatency and Requests are either a bare path
 // ("/v5/market/tickers", any category) or a path with its category
 // ("/v5/market/tickers?category=inverse"); the category-specific entry is
-// used first.
+// used first. Account-ratio requests are also counted, and take faults,
+// under the path with category and symbol
+// ("/v5/market/account-ratio?category=linear&symbol=BTCUSDT"), which comes
+// before the other two.
 type Bybit struct {
 	url      string
 	srv      *http.Server
@@ -415,10 +426,16 @@ func (b *Bybit) serveREST(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	cat := q.Get("category")
 	keyed := path + "?category=" + cat
+	keys := []string{keyed, path}
+	if path == bybitAccountRatio {
+		bySymbol := keyed + "&symbol=" + q.Get("symbol")
+		keys = append([]string{bySymbol}, keys...)
+	}
 
 	b.mu.Lock()
-	b.requests[path]++
-	b.requests[keyed]++
+	for _, k := range keys {
+		b.requests[k]++
+	}
 	now := b.now()
 	banned := now.Before(b.bannedUntil)
 	if !banned && b.ipLimit > 0 {
@@ -452,7 +469,7 @@ func (b *Bybit) serveREST(w http.ResponseWriter, r *http.Request) {
 	}
 
 	b.mu.Lock()
-	fault := b.takeFaultLocked(keyed, path)
+	fault := b.takeFaultLocked(keys...)
 	syms := append([]BybitSymbol(nil), b.symbols...)
 	pageSize := b.pageSize
 	b.mu.Unlock()
@@ -474,7 +491,7 @@ func (b *Bybit) serveREST(w http.ResponseWriter, r *http.Request) {
 	case r.Method != http.MethodGet:
 		writeBybitJSON(w, http.StatusMethodNotAllowed, bybitEnvelope{RetCode: 10004, RetMsg: "method not allowed", Result: struct{}{}, Time: now.UnixMilli()})
 		return
-	case path != bybitInstrumentsEP && path != bybitTickersEP:
+	case path != bybitInstrumentsEP && path != bybitTickersEP && path != bybitAccountRatio:
 		writeBybitJSON(w, http.StatusNotFound, bybitEnvelope{RetCode: 10001, RetMsg: "path not found", Result: struct{}{}, Time: now.UnixMilli()})
 		return
 	case cat != BybitLinear && cat != BybitInverse:
@@ -483,6 +500,10 @@ func (b *Bybit) serveREST(w http.ResponseWriter, r *http.Request) {
 	}
 	if path == bybitInstrumentsEP {
 		b.serveInstruments(w, q, cat, syms, pageSize, now)
+		return
+	}
+	if path == bybitAccountRatio {
+		serveBybitAccountRatio(w, q, cat, syms, now)
 		return
 	}
 	b.serveTickers(w, q, cat, syms, now)
@@ -727,6 +748,81 @@ func (b *Bybit) serveTickers(w http.ResponseWriter, q url.Values, cat string, sy
 	if want != "" && len(res.List) == 0 {
 		bybitParamError(w, now, "Not supported symbols")
 		return
+	}
+	writeBybitJSON(w, http.StatusOK, bybitEnvelope{RetCode: 0, RetMsg: "OK", Result: res, Time: now.UnixMilli()})
+}
+
+// BybitAccountRatioMaxLimit is the largest limit of account-ratio
+// (documented: [1, 500], default 50).
+const BybitAccountRatioMaxLimit = 500
+
+// bybitRatioPeriods are account-ratio's documented data recording periods.
+var bybitRatioPeriods = map[string]time.Duration{
+	"5min": 5 * time.Minute, "15min": 15 * time.Minute, "30min": 30 * time.Minute,
+	"1h": time.Hour, "4h": 4 * time.Hour, "1d": 24 * time.Hour,
+}
+
+type bybitAccountRatioJSON struct {
+	Symbol    string `json:"symbol"`
+	BuyRatio  string `json:"buyRatio"`
+	SellRatio string `json:"sellRatio"`
+	Timestamp string `json:"timestamp"`
+}
+
+type bybitAccountRatioResult struct {
+	List []bybitAccountRatioJSON `json:"list"`
+}
+
+// serveBybitAccountRatio answers GET /v5/market/account-ratio as documented
+// (bybit-exchange/docs, docs/v5/market/long-short-ratio.mdx):
+// {"retCode":0,"retMsg":"OK","result":{"list":[{"symbol":"BTCUSDT",
+// "buyRatio":"0.5777","sellRatio":"0.4223","timestamp":"1695772800000"}]},
+// "retExtInfo":{},"time":1695785131028}. category, symbol and period are
+// required; category linear covers USDT perpetuals only (documented), so a
+// USDC perpetual, a dated future, a closed or an unlisted symbol gets the
+// invalid-symbol reply (retCode 10001; the wording is UNVERIFIED). The fake
+// keeps no history: it serves limit rows (default 50) with the symbol's
+// current BuyRatio/SellRatio, newest first, at the period boundaries going
+// back from now.
+func serveBybitAccountRatio(w http.ResponseWriter, q url.Values, cat string, syms []BybitSymbol, now time.Time) {
+	sym, period := q.Get("symbol"), q.Get("period")
+	if sym == "" {
+		bybitParamError(w, now, "params error: symbol is required")
+		return
+	}
+	step, ok := bybitRatioPeriods[period]
+	if !ok {
+		bybitParamError(w, now, "params error: period is invalid")
+		return
+	}
+	limit := 50
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > BybitAccountRatioMaxLimit {
+			bybitParamError(w, now, "params error: limit must be in [1, 500]")
+			return
+		}
+		limit = n
+	}
+	i := slices.IndexFunc(syms, func(s BybitSymbol) bool {
+		if s.Category != cat || s.Symbol != sym || s.Status == "Closed" {
+			return false
+		}
+		return cat == BybitInverse || (s.ContractType == "LinearPerpetual" && s.QuoteCoin == "USDT")
+	})
+	if i < 0 {
+		bybitParamError(w, now, "params error: Symbol Is Invalid")
+		return
+	}
+	s := syms[i]
+	res := bybitAccountRatioResult{List: []bybitAccountRatioJSON{}}
+	if s.BuyRatio != 0 || s.SellRatio != 0 {
+		ts := now.Truncate(step)
+		for range limit {
+			res.List = append(res.List, bybitAccountRatioJSON{Symbol: s.Symbol, BuyRatio: bybitNum(s.BuyRatio),
+				SellRatio: bybitNum(s.SellRatio), Timestamp: strconv.FormatInt(ts.UnixMilli(), 10)})
+			ts = ts.Add(-step)
+		}
 	}
 	writeBybitJSON(w, http.StatusOK, bybitEnvelope{RetCode: 0, RetMsg: "OK", Result: res, Time: now.UnixMilli()})
 }

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -644,5 +646,96 @@ func bybitWaitConns(t *testing.T, b *Bybit, category string, n int) {
 			t.Fatalf("%s connections %d, want %d", category, b.Connections(category), n)
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func TestBybitAccountRatio(t *testing.T) {
+	b := bybitNew(t)
+	b.UpdateSymbol(BybitLinear, "BTCUSDT", func(s *BybitSymbol) { s.BuyRatio, s.SellRatio = 0.5777, 0.4223 })
+	b.UpdateSymbol(BybitLinear, "ETHUSDT", func(s *BybitSymbol) { s.BuyRatio, s.SellRatio = math.NaN(), 0.5 })
+	b.UpdateSymbol(BybitInverse, "BTCUSD", func(s *BybitSymbol) { s.BuyRatio, s.SellRatio = 0.6, 0.4 })
+	u := b.RESTURL() + "/v5/market/account-ratio?"
+
+	// The documented shape: result.list of string fields, newest first, at
+	// period boundaries.
+	before := time.Now()
+	list := bybitList(t, bybitResult(t, u+"category=linear&symbol=BTCUSDT&period=5min&limit=3"))
+	if len(list) != 3 {
+		t.Fatalf("%d rows, want 3", len(list))
+	}
+	var prev int64
+	for i, row := range list {
+		bybitWantString(t, row, "symbol", "BTCUSDT")
+		bybitWantString(t, row, "buyRatio", "0.5777")
+		bybitWantString(t, row, "sellRatio", "0.4223")
+		bybitWantString(t, row, "timestamp", "*")
+		ts, err := strconv.ParseInt(row["timestamp"].(string), 10, 64)
+		if err != nil || ts%(5*60*1000) != 0 {
+			t.Errorf("row %d: timestamp %v not on a 5-minute boundary", i, row["timestamp"])
+		}
+		if i == 0 && (ts > time.Now().UnixMilli() || ts <= before.Add(-5*time.Minute).UnixMilli()) {
+			t.Errorf("newest timestamp %d is not the current period", ts)
+		}
+		if i > 0 && ts != prev-5*60*1000 {
+			t.Errorf("row %d: timestamp %d, want %d (newest first)", i, ts, prev-5*60*1000)
+		}
+		prev = ts
+	}
+	if n := len(bybitList(t, bybitResult(t, u+"category=linear&symbol=BTCUSDT&period=1d"))); n != 50 {
+		t.Errorf("default limit served %d rows, want 50", n)
+	}
+	if list := bybitList(t, bybitResult(t, u+"category=inverse&symbol=BTCUSD&period=1h&limit=1")); len(list) != 1 {
+		t.Errorf("inverse: %v", list)
+	}
+	// NaN is served as "", no data as an empty list.
+	list = bybitList(t, bybitResult(t, u+"category=linear&symbol=ETHUSDT&period=5min&limit=1"))
+	if len(list) != 1 {
+		t.Fatalf("ETHUSDT: %v", list)
+	}
+	bybitWantString(t, list[0], "buyRatio", "")
+	if list := bybitList(t, bybitResult(t, u+"category=linear&symbol=1000PEPEUSDT&period=5min&limit=1")); len(list) != 0 {
+		t.Errorf("no data: %v", list)
+	}
+
+	// Parameter errors and symbols the endpoint does not serve: retCode
+	// 10001 in an HTTP 200 answer.
+	for _, q := range []string{
+		"category=linear&symbol=NOPEUSDT&period=5min",                            // not listed
+		"category=linear&symbol=BTCPERP&period=5min",                             // USDC perpetual: linear is USDT perpetuals only
+		"category=linear&symbol=BTCUSD&period=5min",                              // inverse symbol in linear
+		"category=linear&period=5min",                                            // no symbol
+		"category=linear&symbol=BTCUSDT",                                         // no period
+		"category=linear&symbol=BTCUSDT&period=5m",                               // Binance's spelling
+		"category=linear&symbol=BTCUSDT&period=5min&limit=0",                     // limit below 1
+		"category=linear&symbol=BTCUSDT&period=5min&limit=501",                   // limit above 500
+		"category=spot&symbol=BTCUSDT&period=5min",                               // category
+		"category=linear&symbol=" + url.QueryEscape(" BTCUSDT") + "&period=5min", // exact names only
+	} {
+		if status, code, msg := bybitRetCode(t, u+q); status != 200 || code != 10001 || msg == "" {
+			t.Errorf("%s: %d %v %q, want retCode 10001", q, status, code, msg)
+		}
+	}
+	if _, _, msg := bybitRetCode(t, u+"category=linear&symbol=NOPEUSDT&period=5min"); !strings.Contains(msg, "Symbol") {
+		t.Errorf("unknown symbol message %q", msg)
+	}
+
+	// Faults and request counts by path, category and symbol.
+	b.FailNext("/v5/market/account-ratio?category=linear&symbol=ETHUSDT", 1, 429, 1, "")
+	b.FailNextRetCode("/v5/market/account-ratio", 1, 10006, "Too many visits!")
+	if status, hdr, _ := bybitGet(t, u+"category=linear&symbol=ETHUSDT&period=5min"); status != 429 || hdr.Get("Retry-After") != "1" {
+		t.Errorf("scripted 429: %d %v", status, hdr)
+	}
+	if _, code, _ := bybitRetCode(t, u+"category=linear&symbol=BTCUSDT&period=5min"); code != 10006 {
+		t.Errorf("scripted retCode %v", code)
+	}
+	bybitResult(t, u+"category=linear&symbol=ETHUSDT&period=5min")
+	if n := b.Requests("/v5/market/account-ratio?category=linear&symbol=ETHUSDT"); n != 3 {
+		t.Errorf("ETHUSDT requests %d, want 3", n)
+	}
+	if n := b.Requests("/v5/market/account-ratio?category=linear"); n < 15 {
+		t.Errorf("linear requests %d", n)
+	}
+	if n, m := b.Requests("/v5/market/account-ratio"), b.Requests("/v5/market/account-ratio?category=inverse"); n != b.Requests("/v5/market/account-ratio?category=linear")+m+1 {
+		t.Errorf("requests %d (inverse %d)", n, m)
 	}
 }

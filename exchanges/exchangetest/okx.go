@@ -62,6 +62,7 @@ const (
 	okxTickersEP      = "/api/v5/market/tickers"
 	okxFundingEP      = "/api/v5/public/funding-rate"
 	okxLiquidationsEP = "/api/v5/public/liquidation-orders"
+	okxLongShortEP    = "/api/v5/rubik/stat/contracts/long-short-account-ratio"
 )
 
 // okxRateLimits are the documented limits per endpoint (requests per
@@ -73,6 +74,7 @@ var okxRateLimits = map[string]int{
 	okxTickersEP:      20,
 	okxFundingEP:      10,
 	okxLiquidationsEP: 40,
+	okxLongShortEP:    5,
 }
 
 // OKXInstrument is the state of one fake instrument and its market data.
@@ -218,7 +220,8 @@ type okxLimit struct {
 
 // OKX is a fake of OKX's v5 public API: one HTTP server on a loopback port
 // serving REST (instruments, open-interest, mark-price, market/tickers,
-// funding-rate, liquidation-orders, in OKX's {"code":"0","msg":"","data":[]}
+// funding-rate, liquidation-orders, rubik long-short-account-ratio, in
+// OKX's {"code":"0","msg":"","data":[]}
 // envelope with string numbers, rate limited per endpoint as documented and
 // answering HTTP 429 with code 50011 beyond the limit) and the public
 // WebSocket /ws/v5/public (subscribe and unsubscribe with acks, error
@@ -232,7 +235,8 @@ type okxLimit struct {
 // Paths given to FailNext, SetLatency, SetRateLimit and Requests are a bare
 // path ("/api/v5/public/open-interest") or, for Requests, FailNext and
 // SetLatency, a path with its instType ("/api/v5/public/open-interest?instType=SWAP"),
-// which is used first.
+// which is used first; for the long/short ratio the second form names the
+// ccy instead ("/api/v5/rubik/stat/contracts/long-short-account-ratio?ccy=BTC").
 type OKX struct {
 	url      string
 	srv      *http.Server
@@ -246,6 +250,7 @@ type OKX struct {
 
 	instruments []OKXInstrument
 	history     []OKXOrder
+	longShort   map[string][]float64 // ccy -> long/short account ratios, newest first
 	faults      map[string][]okxFault
 	latency     map[string]time.Duration
 	requests    map[string]int
@@ -279,6 +284,7 @@ func NewOKX() *OKX {
 		requests:    map[string]int{},
 		limits:      map[string]okxLimit{},
 		hits:        map[string][]time.Time{},
+		longShort:   map[string][]float64{},
 		conns:       map[*okxConn]struct{}{},
 		changed:     make(chan struct{}),
 		idleTimeout: OKXIdleTimeout,
@@ -527,6 +533,9 @@ func (o *OKX) serveREST(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	q := r.URL.Query()
 	keyed := path + "?instType=" + q.Get("instType")
+	if path == okxLongShortEP {
+		keyed = path + "?ccy=" + q.Get("ccy")
+	}
 
 	o.mu.Lock()
 	o.requests[path]++
@@ -556,6 +565,12 @@ func (o *OKX) serveREST(w http.ResponseWriter, r *http.Request) {
 	fault := o.takeFaultLocked(keyed, path)
 	insts := append([]OKXInstrument(nil), o.instruments...)
 	history := append([]OKXOrder(nil), o.history...)
+	var ratios []float64
+	ratiosKnown := false
+	if path == okxLongShortEP {
+		ratios, ratiosKnown = o.longShort[q.Get("ccy")]
+		ratios = slices.Clone(ratios)
+	}
 	o.mu.Unlock()
 
 	switch {
@@ -586,6 +601,8 @@ func (o *OKX) serveREST(w http.ResponseWriter, r *http.Request) {
 		o.serveFunding(w, q.Get("instId"), insts)
 	case okxLiquidationsEP:
 		o.serveLiquidations(w, q, history, now)
+	case okxLongShortEP:
+		serveOKXLongShort(w, q, insts, ratios, ratiosKnown, now)
 	default:
 		writeOKXJSON(w, http.StatusNotFound, okxEnvelope{Code: "50000", Msg: "path not found", Data: []any{}})
 	}
@@ -719,6 +736,81 @@ func (o *OKX) serveFunding(w http.ResponseWriter, instID string, insts []OKXInst
 	if instID != "ANY" && len(rows) == 0 {
 		okxParamError(w, "51001", "Instrument ID does not exist")
 		return
+	}
+	okxOK(w, rows)
+}
+
+// SetLongShortAccountRatio sets what GET
+// /api/v5/rubik/stat/contracts/long-short-account-ratio serves for ccy:
+// the ratios (longs/shorts among accounts), newest first, one per period
+// going back from the current one; none = an empty data array. NaN is
+// served as "". Setting a ccy also makes it a supported currency.
+func (o *OKX) SetLongShortAccountRatio(ccy string, ratios ...float64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.longShort[ccy] = slices.Clone(ratios)
+}
+
+// okxRatioPeriods are the documented periods of the long/short ratio.
+var okxRatioPeriods = map[string]time.Duration{"5m": 5 * time.Minute, "1H": time.Hour, "1D": 24 * time.Hour}
+
+// serveOKXLongShort answers GET
+// /api/v5/rubik/stat/contracts/long-short-account-ratio as documented (OKX
+// v5 "Get long/short ratio"): {"code":"0","msg":"","data":[["1630502100000",
+// "1.25"]]}, an array of [ts, ratio] strings, newest first. ccy is
+// required (code 50014 without it); period is 5m (default), 1H or 1D;
+// begin and end (ms) bound the ts. A ccy is supported when it was set with
+// SetLongShortAccountRatio or is the base currency of a live instrument
+// (served as an empty array until set); any other ccy gets code 51000
+// "Parameter ccy error" (UNVERIFIED wording, in the style of OKX's other
+// parameter errors).
+func serveOKXLongShort(w http.ResponseWriter, q url.Values, insts []OKXInstrument, ratios []float64, known bool, now time.Time) {
+	ccy := q.Get("ccy")
+	if ccy == "" {
+		okxParamError(w, "50014", "Parameter ccy can not be empty")
+		return
+	}
+	period := q.Get("period")
+	if period == "" {
+		period = "5m"
+	}
+	step, ok := okxRatioPeriods[period]
+	if !ok {
+		okxParamError(w, "51000", "Parameter period error")
+		return
+	}
+	bound := func(name string) (int64, bool) {
+		v := q.Get(name)
+		if v == "" {
+			return 0, true
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		return n, err == nil && n > 0
+	}
+	begin, okBegin := bound("begin")
+	end, okEnd := bound("end")
+	if !okBegin || !okEnd {
+		okxParamError(w, "51000", "Parameter begin or end error")
+		return
+	}
+	if !known {
+		known = slices.ContainsFunc(insts, func(in OKXInstrument) bool {
+			return in.State == "live" && strings.HasPrefix(in.InstID, ccy+"-")
+		})
+	}
+	if !known {
+		okxParamError(w, "51000", "Parameter ccy error")
+		return
+	}
+	rows := [][]string{}
+	ts := now.Truncate(step)
+	for _, r := range ratios {
+		ms := ts.UnixMilli()
+		ts = ts.Add(-step)
+		if (begin > 0 && ms < begin) || (end > 0 && ms > end) {
+			continue
+		}
+		rows = append(rows, []string{strconv.FormatInt(ms, 10), okxNum(r)})
 	}
 	okxOK(w, rows)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -354,5 +355,100 @@ func TestOKXPlayAsyncAndClose(t *testing.T) {
 	}
 	if d := <-ch; len(d) != 0 {
 		t.Errorf("delivered %v", d)
+	}
+}
+
+func TestOKXLongShortAccountRatio(t *testing.T) {
+	o := newTestOKX(t)
+	o.SetLongShortAccountRatio("BTC", 1.25, 1.3, math.NaN())
+	o.SetLongShortAccountRatio("XRP") // supported, no data yet
+	path := "/api/v5/rubik/stat/contracts/long-short-account-ratio"
+
+	// The documented limit: 5 requests per 2 s per IP; 429 with code 50011
+	// beyond it.
+	limited := 0
+	for range 6 {
+		if status, env, _ := okxGet(t, o, path+"?ccy=BTC"); status == 429 && env.Code == "50011" {
+			limited++
+		}
+	}
+	if limited != 1 {
+		t.Errorf("%d of 6 back-to-back requests limited, want 1", limited)
+	}
+	o.SetRateLimit(path, 0, 0)
+
+	// The documented shape: data is an array of [ts, ratio] strings, newest
+	// first, one per period.
+	status, env, _ := okxGet(t, o, path+"?ccy=BTC&period=5m")
+	if status != 200 || env.Code != "0" || len(env.Data) != 3 {
+		t.Fatalf("BTC: %d %+v", status, env)
+	}
+	want := []string{"1.25", "1.3", ""}
+	var prev int64
+	for i, raw := range env.Data {
+		var row []string
+		if err := json.Unmarshal(raw, &row); err != nil || len(row) != 2 {
+			t.Fatalf("row %d: %s is not a [ts, ratio] string pair", i, raw)
+		}
+		ts, err := strconv.ParseInt(row[0], 10, 64)
+		if err != nil || ts%(5*60*1000) != 0 || ts > time.Now().UnixMilli() {
+			t.Errorf("row %d: ts %q", i, row[0])
+		}
+		if i > 0 && ts != prev-5*60*1000 {
+			t.Errorf("row %d: ts %d, want %d (newest first)", i, ts, prev-5*60*1000)
+		}
+		prev = ts
+		if row[1] != want[i] {
+			t.Errorf("row %d: ratio %q, want %q", i, row[1], want[i])
+		}
+	}
+	// The period defaults to 5m; 1H and 1D are served on their boundaries.
+	if _, env, _ := okxGet(t, o, path+"?ccy=BTC"); len(env.Data) != 3 {
+		t.Errorf("default period: %+v", env)
+	}
+	_, env, _ = okxGet(t, o, path+"?ccy=BTC&period=1D")
+	var row []string
+	if len(env.Data) == 0 || json.Unmarshal(env.Data[0], &row) != nil || row[0] == "" {
+		t.Fatalf("1D: %+v", env)
+	}
+	if ts, _ := strconv.ParseInt(row[0], 10, 64); ts%(24*3600*1000) != 0 {
+		t.Errorf("1D ts %d", ts)
+	}
+	// begin/end bound the ts.
+	end := time.Now().Truncate(5 * time.Minute).Add(-5 * time.Minute).UnixMilli()
+	if _, env, _ := okxGet(t, o, path+"?ccy=BTC&end="+strconv.FormatInt(end, 10)); len(env.Data) != 2 {
+		t.Errorf("end bound: %d rows, want 2", len(env.Data))
+	}
+	// A supported ccy without data (set empty, or the base of a listed
+	// instrument) is an empty array.
+	for _, ccy := range []string{"XRP", "ETH", "PEPE"} {
+		if status, env, _ := okxGet(t, o, path+"?ccy="+ccy); status != 200 || env.Code != "0" || len(env.Data) != 0 {
+			t.Errorf("%s: %d %+v", ccy, status, env)
+		}
+	}
+	// Errors: no ccy, an unknown ccy, a bad period or bound.
+	for q, code := range map[string]string{
+		"":                     "50014",
+		"?ccy=NOPE":            "51000",
+		"?ccy=btc":             "51000",
+		"?ccy=BTC&period=5min": "51000",
+		"?ccy=BTC&begin=x":     "51000",
+	} {
+		if status, env, _ := okxGet(t, o, path+q); status != 400 || env.Code != code || env.Msg == "" {
+			t.Errorf("%q: %d %+v, want code %s", q, status, env, code)
+		}
+	}
+
+	// Faults by path or by path and ccy; request counts.
+	o.FailNext(path+"?ccy=ETH", 1, 429, 1, "")
+	o.FailNextCode(path, 1, "50001", "busy")
+	if status, env, hdr := okxGet(t, o, path+"?ccy=ETH"); status != 429 || env.Code != "50011" || hdr.Get("Retry-After") != "1" {
+		t.Errorf("scripted 429: %d %+v %v", status, env, hdr)
+	}
+	if _, env, _ := okxGet(t, o, path+"?ccy=BTC"); env.Code != "50001" {
+		t.Errorf("scripted code: %+v", env)
+	}
+	if n := o.Requests(path + "?ccy=ETH"); n != 2 {
+		t.Errorf("ETH requests %d, want 2", n)
 	}
 }

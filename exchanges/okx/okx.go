@@ -119,6 +119,12 @@ type Config struct {
 	// half of the documented 40 requests per 2 s).
 	BackfillRequestInterval time.Duration
 
+	// LongShortCoins lists the coins whose long/short account ratio
+	// (rubik, per currency) is polled and exported on the coin's
+	// <COIN>-USDT-SWAP instrument (see longshort.go); nil =
+	// DefaultLongShortCoins, empty = none.
+	LongShortCoins []string
+
 	// Stream tunes the WebSocket runner (tests shorten heartbeats); it is
 	// applied after the venue's defaults.
 	Stream func(*wsconn.Config)
@@ -142,6 +148,7 @@ type Venue struct {
 	listMu      sync.Mutex                         // serialises instrument list updates
 
 	fundingObs exchanges.PollObserver
+	ls         longShortState
 	dedupe     *dedupe
 	stats      stats
 	throttle   exchanges.LogThrottle
@@ -226,6 +233,7 @@ func (v *Venue) Run(ctx context.Context, sink exchanges.Sink) error {
 	if swap != nil {
 		v.fundingObs = sink.Poll(Name, epFundingRate)
 	}
+	v.declareLongShort(sink, swap)
 	var wg sync.WaitGroup
 	for _, k := range v.kinds {
 		wg.Go(func() { k.run(ctx) })
@@ -240,13 +248,15 @@ func (v *Venue) Run(ctx context.Context, sink exchanges.Sink) error {
 			v.poller(epFundingRate, v.fundingObs, v.cfg.PollInterval, v.pollFunding, nil).Run(ctx)
 		})
 	}
+	wg.Go(func() { v.runLongShort(ctx, swap) })
 	wg.Wait()
 	return nil
 }
 
 // Endpoint label values of crypto_exporter_poll_*: swap_instruments,
 // swap_open_interest, swap_mark_price, swap_tickers,
-// swap_liquidation_backfill, the same with futures_, and funding_rate.
+// swap_liquidation_backfill, the same with futures_, funding_rate and
+// long_short_ratio.
 const (
 	epInstruments  = "instruments"
 	epOpenInterest = "open_interest"

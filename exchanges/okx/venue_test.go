@@ -142,7 +142,8 @@ func endpoint(name string) []string { return []string{"exchange", "okx", "endpoi
 var (
 	allStreams   = []string{"swap_liquidations", "futures_liquidations"}
 	allEndpoints = []string{"swap_instruments", "swap_open_interest", "swap_mark_price", "swap_tickers", "swap_liquidation_backfill",
-		"futures_instruments", "futures_open_interest", "futures_mark_price", "futures_tickers", "futures_liquidation_backfill", "funding_rate"}
+		"futures_instruments", "futures_open_interest", "futures_mark_price", "futures_tickers", "futures_liquidation_backfill", "funding_rate",
+		"long_short_ratio"}
 )
 
 func (h *harness) waitUp(t *testing.T, streams ...string) collectortest.Samples {
