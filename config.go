@@ -33,16 +33,16 @@ type Config struct {
 
 // ExchangesConfig has one entry per venue the exporter knows.
 type ExchangesConfig struct {
-	Binance     BinanceConfig `yaml:"binance"`
-	Bybit       VenueConfig   `yaml:"bybit"`
-	OKX         VenueConfig   `yaml:"okx"`
-	BitMEX      VenueConfig   `yaml:"bitmex"`
-	Deribit     VenueConfig   `yaml:"deribit"`
-	Gate        VenueConfig   `yaml:"gate"`
-	Bitget      BitgetConfig  `yaml:"bitget"`
-	Kraken      VenueConfig   `yaml:"kraken"`
-	DYDX        VenueConfig   `yaml:"dydx"`
-	Hyperliquid VenueConfig   `yaml:"hyperliquid"`
+	Binance     BinanceConfig        `yaml:"binance"`
+	Bybit       LongShortVenueConfig `yaml:"bybit"`
+	OKX         LongShortVenueConfig `yaml:"okx"`
+	BitMEX      VenueConfig          `yaml:"bitmex"`
+	Deribit     VenueConfig          `yaml:"deribit"`
+	Gate        VenueConfig          `yaml:"gate"`
+	Bitget      BitgetConfig         `yaml:"bitget"`
+	Kraken      VenueConfig          `yaml:"kraken"`
+	DYDX        VenueConfig          `yaml:"dydx"`
+	Hyperliquid VenueConfig          `yaml:"hyperliquid"`
 }
 
 // VenueConfig is what every venue accepts.
@@ -78,6 +78,14 @@ type BinanceConfig struct {
 	OpenInterestWeightPerMinute int `yaml:"open_interest_weight_per_minute"`
 	// LongShortRatioCoins lists the coins whose global long/short account
 	// ratio is polled (absent = BTC, ETH, SOL, XRP, DOGE, BNB; [] = none).
+	LongShortRatioCoins []string `yaml:"long_short_ratio_coins"`
+}
+
+// LongShortVenueConfig adds the coins whose long/short account ratio the
+// venue polls (Bybit, OKX).
+type LongShortVenueConfig struct {
+	VenueConfig `yaml:",inline"`
+	// LongShortRatioCoins: absent = BTC, ETH, SOL, XRP, DOGE, BNB; [] = none.
 	LongShortRatioCoins []string `yaml:"long_short_ratio_coins"`
 }
 
@@ -144,9 +152,9 @@ func (e *ExchangesConfig) venue(name string) *VenueConfig {
 	case "binance":
 		return &e.Binance.VenueConfig
 	case "bybit":
-		return &e.Bybit
+		return &e.Bybit.VenueConfig
 	case "okx":
-		return &e.OKX
+		return &e.OKX.VenueConfig
 	case "bitmex":
 		return &e.BitMEX
 	case "deribit":
@@ -366,8 +374,10 @@ func (c *Config) applyDefaults() {
 			v.Coins[i] = strings.ToUpper(strings.TrimSpace(coin))
 		}
 	}
-	for i, coin := range c.Exchanges.Binance.LongShortRatioCoins {
-		c.Exchanges.Binance.LongShortRatioCoins[i] = strings.ToUpper(strings.TrimSpace(coin))
+	for _, list := range c.longShortLists() {
+		for i, coin := range list.coins {
+			list.coins[i] = strings.ToUpper(strings.TrimSpace(coin))
+		}
 	}
 	if c.Exchanges.Binance.OpenInterestWeightPerMinute == 0 {
 		c.Exchanges.Binance.OpenInterestWeightPerMinute = 500
@@ -392,8 +402,33 @@ func (c *Config) applyDefaults() {
 	}
 }
 
+// longShortList is one venue's long_short_ratio_coins.
+type longShortList struct {
+	venue string
+	coins []string
+}
+
+func (c *Config) longShortLists() []longShortList {
+	return []longShortList{
+		{"binance", c.Exchanges.Binance.LongShortRatioCoins},
+		{"bybit", c.Exchanges.Bybit.LongShortRatioCoins},
+		{"okx", c.Exchanges.OKX.LongShortRatioCoins},
+	}
+}
+
 func (c *Config) validate() error {
 	var errs []string
+	for _, list := range c.longShortLists() {
+		seen := map[string]bool{}
+		for _, coin := range list.coins {
+			if coin == "" {
+				errs = append(errs, fmt.Sprintf("exchanges.%s.long_short_ratio_coins: empty coin name", list.venue))
+			} else if seen[coin] {
+				errs = append(errs, fmt.Sprintf("exchanges.%s.long_short_ratio_coins: %s listed twice", list.venue, coin))
+			}
+			seen[coin] = true
+		}
+	}
 	for _, spec := range venueSpecs {
 		v := c.Exchanges.venue(spec.name)
 		if *v.Enabled && !spec.supported() {

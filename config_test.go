@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -106,6 +107,7 @@ func TestBadConfigs(t *testing.T) {
 		{"rest endpoint given ws", "exchanges:\n  binance:\n    endpoints:\n      usdm_rest: wss://fapi.binance.com\n", []string{"exchanges.binance.endpoints.usdm_rest", "http(s)"}},
 		{"unknown endpoint", "exchanges:\n  binance:\n    endpoints:\n      spot_rest: https://api.binance.com\n", []string{"exchanges.binance.endpoints.spot_rest", "unknown endpoint"}},
 		{"bitget liquidations not a bool", "exchanges:\n  bitget:\n    liquidations: sometimes\n", []string{"line 3", "exchanges.bitget.liquidations"}},
+		{"duplicate long/short coins", "exchanges:\n  okx:\n    long_short_ratio_coins: [BTC, btc]\n", []string{"line 3", "exchanges.okx.long_short_ratio_coins", "BTC listed twice"}},
 		{"negative instrument cap", "exchanges:\n  okx:\n    max_instruments: -1\n", []string{"line 3", "exchanges.okx.max_instruments", "negative"}},
 		{"zero interval", "polling:\n  interval: 0s\n", []string{"polling.interval"}},
 		{"too short fear greed interval", "fear_greed:\n  interval: 10ms\n", []string{"fear_greed.interval", "too short"}},
@@ -178,5 +180,21 @@ func TestInstrumentCapConfig(t *testing.T) {
 		if got := cfg.Exchanges.OKX.InstrumentCap(); got != want {
 			t.Errorf("%q: cap %d, want %d", in, got, want)
 		}
+	}
+}
+
+func TestLongShortRatioCoins(t *testing.T) {
+	cfg, err := ParseConfig([]byte("exchanges:\n  bybit:\n    long_short_ratio_coins: [eth, ' sol ']\n  okx:\n    long_short_ratio_coins: []\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Exchanges.Bybit.LongShortRatioCoins; !slices.Equal(got, []string{"ETH", "SOL"}) {
+		t.Errorf("bybit coins %q, want [ETH SOL]", got)
+	}
+	if got := cfg.Exchanges.OKX.LongShortRatioCoins; got == nil || len(got) != 0 {
+		t.Errorf("okx coins %#v, want empty (off), not absent", got)
+	}
+	if got := cfg.Exchanges.Binance.LongShortRatioCoins; got != nil {
+		t.Errorf("binance coins %q, want absent (the default list)", got)
 	}
 }

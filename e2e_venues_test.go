@@ -24,14 +24,23 @@ func TestEndToEndAllVenues(t *testing.T) {
 	defer fg.Close()
 	by := exchangetest.NewBybit()
 	defer by.Close()
-	usdm.SetSymbols(e2eUSDM)
+	// Long/short account ratios on the three venues that publish one.
+	usdmSyms := append([]exchangetest.BinanceSymbol{}, e2eUSDM...)
+	usdmSyms[0].LongShortAccountRatio = 1.85 // BTCUSDT
+	usdm.SetSymbols(usdmSyms)
 	coinm.SetSymbols(e2eCoinM)
 	fg.Push(40, "Fear", time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC))
 	syms := exchangetest.BybitSampleSymbols()
+	for i := range syms {
+		if syms[i].Symbol == "BTCUSDT" {
+			syms[i].BuyRatio, syms[i].SellRatio = 0.6, 0.4 // ratio 1.5
+		}
+	}
 	by.SetSymbols(syms)
 	ox := exchangetest.NewOKX()
 	defer ox.Close()
 	ox.SetInstruments(exchangetest.OKXSampleInstruments())
+	ox.SetLongShortAccountRatio("BTC", 0.75)
 	bm := exchangetest.NewBitMEX()
 	defer bm.Close()
 	bm.SetInstruments(exchangetest.BitMEXSampleInstruments())
@@ -286,6 +295,21 @@ polling:
 		}
 		return len(s.Names("crypto_fear_greed_index")) == 1
 	})
+	s = p.eventually(t, "long/short account ratios", func(s collectortest.Samples) bool {
+		return len(s.Names("crypto_long_short_account_ratio")) >= 3
+	})
+	for _, c := range []struct {
+		labels []string
+		want   float64
+	}{
+		{[]string{"exchange", "binance", "market", "linear", "symbol", "BTCUSDT", "coin", "BTC"}, 1.85},
+		{[]string{"exchange", "bybit", "market", "linear", "symbol", "BTCUSDT", "coin", "BTC"}, 0.6 / 0.4},
+		{[]string{"exchange", "okx", "market", "linear", "symbol", "BTC-USDT-SWAP", "coin", "BTC"}, 0.75},
+	} {
+		if v, ok := s.Get("crypto_long_short_account_ratio", c.labels...); !ok || !collectortest.Close(v, c.want) {
+			t.Errorf("crypto_long_short_account_ratio%v = %v (present %v), want %v", c.labels, v, ok, c.want)
+		}
+	}
 	pepe := []string{"exchange", "hyperliquid", "market", "linear", "symbol", "kPEPE", "coin", "PEPE"}
 	if v, _ := s.Get("crypto_open_interest_coins", pepe...); v != 3e12 {
 		t.Errorf("hyperliquid kPEPE open interest %v coins, want 3e12 (x1000)", v)

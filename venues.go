@@ -56,16 +56,13 @@ var venueBuilders = map[string]venueBuilder{
 			fmt.Fprintf(w, "  streams: usdm_force_order (!forceOrder@arr), coinm_force_order (!forceOrder@arr)\n")
 			fmt.Fprintf(w, "  polls every %s: premium index, 24h ticker; open interest within %d request weight per minute and market; instruments every %s\n",
 				cfg.Polling.Interval.Std(), cfg.Exchanges.Binance.OpenInterestWeightPerMinute, cfg.Polling.InstrumentsInterval.Std())
-			ls := cfg.Exchanges.Binance.LongShortRatioCoins
-			if ls == nil {
-				ls = binance.DefaultLongShortCoins
-			}
-			fmt.Fprintf(w, "  long/short account ratio (USDⓈ-M <COIN>USDT, every %s at least): %v\n", binance.LongShortInterval, ls)
+			fmt.Fprintf(w, "  long/short account ratio (USDⓈ-M <COIN>USDT, every %s at least): %v\n", binance.LongShortInterval, orDefault(cfg.Exchanges.Binance.LongShortRatioCoins, binance.DefaultLongShortCoins))
 		},
 	},
 	"bybit": {
 		build: func(p venueParams) runner {
 			return bybit.New(bybit.Config{
+				LongShortCoins:      p.cfg.Exchanges.Bybit.LongShortRatioCoins,
 				REST:                p.venue.Endpoint("rest"),
 				LinearWS:            p.venue.Endpoint("linear_ws"),
 				InverseWS:           p.venue.Endpoint("inverse_ws"),
@@ -79,11 +76,13 @@ var venueBuilders = map[string]venueBuilder{
 		describe: func(w io.Writer, cfg *Config) {
 			fmt.Fprintf(w, "  streams: linear_liquidations_N, inverse_liquidations_N (allLiquidation.{symbol}, up to %d topics per connection)\n", bybit.DefaultTopicsPerConnection)
 			fmt.Fprintf(w, "  polls every %s: tickers; instruments every %s\n", cfg.Polling.Interval.Std(), cfg.Polling.InstrumentsInterval.Std())
+			fmt.Fprintf(w, "  long/short account ratio (linear <COIN>USDT, every %s at least): %v\n", bybit.LongShortInterval, orDefault(cfg.Exchanges.Bybit.LongShortRatioCoins, bybit.DefaultLongShortCoins))
 		},
 	},
 	"okx": {
 		build: func(p venueParams) runner {
 			return okx.New(okx.Config{
+				LongShortCoins:      p.cfg.Exchanges.OKX.LongShortRatioCoins,
 				REST:                p.venue.Endpoint("rest"),
 				WS:                  p.venue.Endpoint("ws"),
 				Coins:               p.venue.Coins,
@@ -96,6 +95,7 @@ var venueBuilders = map[string]venueBuilder{
 		describe: func(w io.Writer, cfg *Config) {
 			fmt.Fprintf(w, "  streams: swap_liquidations, futures_liquidations (liquidation-orders by instType; replay deduplicated, REST backfill after each (re)subscribe)\n")
 			fmt.Fprintf(w, "  polls every %s: open interest, mark price, tickers, funding (instId=ANY); instruments every %s\n", cfg.Polling.Interval.Std(), cfg.Polling.InstrumentsInterval.Std())
+			fmt.Fprintf(w, "  long/short account ratio (rubik per currency, on <COIN>-USDT-SWAP, every %s at least, requests %s apart): %v\n", okx.LongShortInterval, okx.LongShortRequestSpacing, orDefault(cfg.Exchanges.OKX.LongShortRatioCoins, okx.DefaultLongShortCoins))
 		},
 	},
 	"bitmex": {
@@ -221,4 +221,12 @@ var venueBuilders = map[string]venueBuilder{
 				cfg.Polling.Interval.Std(), hyperliquid.WeightPerMinuteAt(cfg.Polling.Interval.Std()), hyperliquid.WeightPerMinute)
 		},
 	},
+}
+
+// orDefault returns list, or def when list is absent (nil).
+func orDefault(list, def []string) []string {
+	if list == nil {
+		return def
+	}
+	return list
 }
