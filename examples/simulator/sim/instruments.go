@@ -147,6 +147,10 @@ func (in *instrument) fake(now time.Time) exchangetest.BinanceSymbol {
 		s.Volume = math.Round(in.volUSD / in.contractSize)
 		s.BaseVolume = roundTo(in.volUSD/mark, 4)
 	}
+	if in.perpetual() && in.market == USDM {
+		// Crowded longs pay funding: the account ratio leans with it.
+		s.LongShortAccountRatio = roundTo(min(max(1+in.funding*2000, 0.3), 4), 4)
+	}
 	if in.perpetual() {
 		s.LastFundingRate = roundTo(in.funding, 8)
 		step := time.Duration(in.fundingHours) * time.Hour
