@@ -315,11 +315,14 @@ func TestVenueLongShortRateLimit(t *testing.T) {
 			setRatio(h, "BTCUSDT", 0.75, 0.25)
 			setRatio(h, "ETHUSDT", 0.5, 0.5)
 			tc.inject(h)
+			// The limited answer comes after start; measuring from start
+			// keeps both timing checks below on the safe side however late
+			// the scrape notices the failure on a loaded machine.
+			start := time.Now()
 			h.runLongShort(t, func(c *Config) { c.Markets = []string{MarketLinear} })
 			s := h.eventually(t, "the rate-limited poll", func(s collectortest.Samples) bool {
 				return val(s, "crypto_exporter_poll_failures_total", lsEndpoint...) >= 1
 			})
-			failedAt := time.Now()
 			if got := val(s, "crypto_exporter_poll_success", lsEndpoint...); got != 0 {
 				t.Errorf("poll_success %v after the rate-limit answer", got)
 			}
@@ -329,14 +332,14 @@ func TestVenueLongShortRateLimit(t *testing.T) {
 			if n := h.fake.Requests(path); n != 1 {
 				t.Errorf("%d account-ratio requests in the limited round, want 1", n)
 			}
-			time.Sleep(tc.wait * 6 / 10)
+			time.Sleep(time.Until(start.Add(tc.wait * 6 / 10)))
 			if n := h.fake.Requests(path); n != 1 {
 				t.Errorf("%d account-ratio requests within the back-off", n-1)
 			}
 			s = h.eventually(t, "recovery", func(s collectortest.Samples) bool {
 				return val(s, "crypto_exporter_poll_success", lsEndpoint...) == 1
 			})
-			if d := time.Since(failedAt); d < tc.wait*8/10 {
+			if d := time.Since(start); d < tc.wait {
 				t.Errorf("recovered %v after the rate-limit answer; the venue asked for %v", d, tc.wait)
 			}
 			if got := val(s, lsMetric, inst("linear", "BTCUSDT", "BTC")...); got != 3 {
@@ -359,12 +362,12 @@ func TestVenueLongShortOff(t *testing.T) {
 			h := newHarness(t)
 			setRatio(h, "BTCUSDT", 0.75, 0.25)
 			h.runLongShort(t, tc.mod)
-			s := h.eventually(t, "tickers polled", func(s collectortest.Samples) bool {
+			h.eventually(t, "tickers polled", func(s collectortest.Samples) bool {
 				return val(s, "crypto_exporter_poll_success", "exchange", "bybit", "endpoint", "linear_tickers") == 1 ||
 					val(s, "crypto_exporter_poll_success", "exchange", "bybit", "endpoint", "inverse_tickers") == 1
 			})
 			time.Sleep(2 * lsEvery)
-			s = h.samples(t)
+			s := h.samples(t)
 			if n := len(s.Names(lsMetric)); n != 0 {
 				t.Errorf("%d long/short series", n)
 			}

@@ -304,12 +304,15 @@ func TestVenueLongShortRateLimit(t *testing.T) {
 			h.fake.SetLongShortAccountRatio("BTC", 1.25)
 			h.fake.SetLongShortAccountRatio("ETH", 0.8)
 			tc.inject(h)
+			// The limited answer comes after start; measuring from start
+			// keeps both timing checks below on the safe side however late
+			// the scrape notices the failure on a loaded machine.
+			start := time.Now()
 			h.runLongShort(t, lsSpacing, func(c *Config) { c.InstTypes = []string{Swap}; c.LongShortCoins = []string{"BTC", "ETH"} })
 			ep := endpoint("long_short_ratio")
 			s := h.eventually(t, "the rate-limited poll", func(s collectortest.Samples) bool {
 				return val(s, "crypto_exporter_poll_failures_total", ep...) >= 1
 			})
-			failedAt := time.Now()
 			if got := val(s, "crypto_exporter_poll_success", ep...); got != 0 {
 				t.Errorf("poll_success %v after the rate-limit answer", got)
 			}
@@ -318,14 +321,14 @@ func TestVenueLongShortRateLimit(t *testing.T) {
 			if n := h.fake.Requests(lsPath); n != 1 {
 				t.Errorf("%d requests in the limited round, want 1", n)
 			}
-			time.Sleep(tc.wait - 300*time.Millisecond)
+			time.Sleep(time.Until(start.Add(tc.wait - 300*time.Millisecond)))
 			if n := h.fake.Requests(lsPath); n != 1 {
 				t.Errorf("%d requests within the back-off", n-1)
 			}
 			s = h.eventually(t, "recovery", func(s collectortest.Samples) bool {
 				return val(s, "crypto_exporter_poll_success", ep...) == 1
 			})
-			if d := time.Since(failedAt); d < tc.wait-200*time.Millisecond {
+			if d := time.Since(start); d < tc.wait {
 				t.Errorf("recovered %v after the rate-limit answer; want >= %v", d, tc.wait)
 			}
 			if got := val(s, lsMetric, instLabels("linear", "BTC-USDT-SWAP", "BTC")...); got != 1.25 {
