@@ -1,7 +1,8 @@
 package okx
 
 import (
-	"container/heap"
+	"hash/maphash"
+	"math"
 	"sync"
 	"time"
 )
@@ -26,21 +27,47 @@ type key struct {
 // (history is not new) and rises with age-based eviction (keys older than
 // the window go, and with them the right to count orders that old) and when
 // the set is full (the oldest key goes, and the floor rises to its ts).
+//
+// It is built for the per-message path, where the set is usually full and
+// every new order evicts the oldest key: the keys live in a slab whose slots
+// are reused, an open-addressing hash table (linear probing, at most half
+// full, deletion by backward shift, so no tombstones build up) maps them,
+// and a 4-ary min-heap of (ts, slot) orders them. Once the set has reached
+// its cap nothing allocates, and a new order costs one probe to find its
+// place, one probe and backward shift to drop the oldest key, and one heap
+// push and pop over 16-byte entries.
 type dedupe struct {
 	mu     sync.Mutex
 	window time.Duration
 	max    int
 	floor  int64 // ms; orders with ts <= floor are never counted
-	seen   map[key]struct{}
-	order  keyHeap // the keys of seen, oldest ts first
+
+	seed  maphash.Seed
+	keys  []key      // slab; a slot is in use while the heap holds it
+	free  []int32    // slab slots not in use
+	table []uint64   // 0 = empty, else the hash's low 32 bits << 32 | slot+1
+	order []heapSlot // the slots in use, oldest ts first
 }
+
+// heapSlot is a heap entry: a key's ts, slab slot and the low 32 bits of
+// its hash (its table entry's tag, so that dropping the oldest key needs
+// neither the key nor its hash again).
+type heapSlot struct {
+	ts   int64
+	slot int32
+	tag  uint32
+}
+
+// minTable is the initial table size (a power of two).
+const minTable = 64
 
 func newDedupe(window time.Duration, maxKeys int, start time.Time) *dedupe {
 	return &dedupe{
 		window: window,
 		max:    max(maxKeys, 1),
 		floor:  start.UnixMilli() - 1,
-		seen:   map[key]struct{}{},
+		seed:   maphash.MakeSeed(),
+		table:  make([]uint64, minTable),
 	}
 }
 
@@ -61,19 +88,34 @@ func (d *dedupe) admit(k key, now time.Time) verdict {
 	if k.ts <= d.floor {
 		return tooOld
 	}
-	if _, ok := d.seen[k]; ok {
+	h := d.hash(k)
+	pos, found := d.find(k, h)
+	if found {
 		return duplicate
 	}
-	if len(d.seen) >= d.max {
-		oldest := heap.Pop(&d.order).(entry)
-		delete(d.seen, oldest.k)
-		d.floor = max(d.floor, oldest.k.ts)
+	if len(d.order) >= d.max {
+		ts := d.removeOldest()
+		d.floor = max(d.floor, ts)
 		if k.ts <= d.floor {
 			return tooOld
 		}
+		pos, _ = d.find(k, h) // the backward shift may have moved the free slot
 	}
-	d.seen[k] = struct{}{}
-	heap.Push(&d.order, entry{k})
+	if 2*(len(d.order)+1) > len(d.table) {
+		d.grow()
+		pos, _ = d.find(k, h)
+	}
+	var slot int32
+	if n := len(d.free); n > 0 {
+		slot = d.free[n-1]
+		d.free = d.free[:n-1]
+		d.keys[slot] = k
+	} else {
+		slot = int32(len(d.keys))
+		d.keys = append(d.keys, k)
+	}
+	d.table[pos] = uint64(uint32(h))<<32 | uint64(slot+1)
+	d.push(heapSlot{ts: k.ts, slot: slot, tag: uint32(h)})
 	return admitted
 }
 
@@ -83,9 +125,8 @@ func (d *dedupe) evictLocked(cut int64) {
 		return
 	}
 	d.floor = cut
-	for len(d.order) > 0 && d.order[0].k.ts <= cut {
-		e := heap.Pop(&d.order).(entry)
-		delete(d.seen, e.k)
+	for len(d.order) > 0 && d.order[0].ts <= cut {
+		d.removeOldest()
 	}
 }
 
@@ -100,22 +141,148 @@ func (d *dedupe) Floor() int64 {
 func (d *dedupe) Len() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return len(d.seen)
+	return len(d.order)
 }
 
-type entry struct{ k key }
+// hash hashes a key consistently with ==: sizes and prices by value (+0 and
+// -0 alike).
+func (d *dedupe) hash(k key) uint64 {
+	bits := func(f float64) uint64 {
+		if f == 0 {
+			return 0
+		}
+		return math.Float64bits(f)
+	}
+	h := maphash.String(d.seed, k.instID)
+	h = mix(h ^ bits(k.sz))
+	h = mix(h ^ bits(k.px))
+	return mix(h ^ uint64(k.ts) ^ uint64(k.side)<<56 ^ uint64(k.posSide)<<48)
+}
 
-// keyHeap is a min-heap of keys by ts.
-type keyHeap []entry
+// mix is a 64-bit finaliser (splitmix64's).
+func mix(x uint64) uint64 {
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	return x ^ x>>31
+}
 
-func (h keyHeap) Len() int           { return len(h) }
-func (h keyHeap) Less(i, j int) bool { return h[i].k.ts < h[j].k.ts }
-func (h keyHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *keyHeap) Push(x any)        { *h = append(*h, x.(entry)) }
-func (h *keyHeap) Pop() any {
-	old := *h
-	n := len(old)
-	e := old[n-1]
-	*h = old[:n-1]
-	return e
+// find returns the table position of k, or of the empty entry where k
+// would go.
+func (d *dedupe) find(k key, h uint64) (pos int, found bool) {
+	mask := len(d.table) - 1
+	tag := uint64(uint32(h))
+	for i := int(tag) & mask; ; i = (i + 1) & mask {
+		e := d.table[i]
+		if e == 0 {
+			return i, false
+		}
+		if e>>32 == tag && d.keys[uint32(e)-1] == k {
+			return i, true
+		}
+	}
+}
+
+// removeOldest drops the key with the smallest ts and returns its ts; the
+// set must not be empty.
+func (d *dedupe) removeOldest() int64 {
+	top := d.pop()
+	mask := len(d.table) - 1
+	want := uint64(top.slot + 1)
+	i := int(top.tag) & mask
+	for uint32(d.table[i]) != uint32(want) {
+		i = (i + 1) & mask
+	}
+	d.deleteAt(i)
+	d.keys[top.slot] = key{} // drop the reference to the instId string
+	d.free = append(d.free, top.slot)
+	return top.ts
+}
+
+// deleteAt empties table position i and moves later entries of its probe
+// run back so that every entry stays reachable from its home position.
+func (d *dedupe) deleteAt(i int) {
+	t := d.table
+	mask := len(t) - 1
+	for j := i; ; {
+		j = (j + 1) & mask
+		e := t[j]
+		if e == 0 {
+			t[i] = 0
+			return
+		}
+		home := int(e>>32) & mask
+		// e may fill the hole at i unless its home lies cyclically in (i, j].
+		if (i < j && (home <= i || home > j)) || (i > j && home <= i && home > j) {
+			t[i] = e
+			i = j
+		}
+	}
+}
+
+// grow doubles the table.
+func (d *dedupe) grow() {
+	old := d.table
+	d.table = make([]uint64, 2*len(old))
+	mask := len(d.table) - 1
+	for _, e := range old {
+		if e == 0 {
+			continue
+		}
+		i := int(e>>32) & mask
+		for d.table[i] != 0 {
+			i = (i + 1) & mask
+		}
+		d.table[i] = e
+	}
+}
+
+// push adds an entry to the 4-ary min-heap by ts. A 4-ary heap has half
+// the depth of a binary one and a node's children share a cache line.
+func (d *dedupe) push(x heapSlot) {
+	d.order = append(d.order, x)
+	h := d.order
+	i := len(h) - 1
+	for i > 0 {
+		p := (i - 1) / 4
+		if h[p].ts <= x.ts {
+			break
+		}
+		h[i] = h[p]
+		i = p
+	}
+	h[i] = x
+}
+
+// pop removes and returns the entry with the smallest ts; the heap must not
+// be empty.
+func (d *dedupe) pop() heapSlot {
+	h := d.order
+	top := h[0]
+	n := len(h) - 1
+	last := h[n]
+	h = h[:n]
+	d.order = h
+	if n == 0 {
+		return top
+	}
+	i := 0
+	for {
+		c := 4*i + 1
+		if c >= n {
+			break
+		}
+		m := c
+		for j := c + 1; j < min(c+4, n); j++ {
+			if h[j].ts < h[m].ts {
+				m = j
+			}
+		}
+		if h[m].ts >= last.ts {
+			break
+		}
+		h[i] = h[m]
+		i = m
+	}
+	h[i] = last
+	return top
 }

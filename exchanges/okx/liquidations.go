@@ -71,7 +71,238 @@ var (
 // "pong" (or "ping"), an event, or a push. Keys are matched exactly. Valid
 // orders go to emit; each invalid order or unusable frame adds one to bad
 // and, with its reason, to lastErr. emit must not retain detail.InstID.
+//
+// A well-formed push of up to maxPushOrders orders, the frame nearly every
+// message is, is decoded by decodePush in one pass; anything else, and
+// every frame with something wrong in it, by decodeGeneric, which defines
+// the results (decodePush gives the same ones or declines).
 func decodeFrame(data []byte, emit func(detail)) (f frame, lastErr error) {
+	if f, ok := decodePush(data, emit); ok {
+		return f, nil
+	}
+	return decodeGeneric(data, emit)
+}
+
+// maxPushOrders is the number of orders decodePush holds back until the
+// whole frame has been read; OKX pushes one instrument's recent orders per
+// frame, usually one.
+const maxPushOrders = 4
+
+// pushScan is what decodePush collects while it walks a frame.
+type pushScan struct {
+	haveArg               bool
+	channel, instType     []byte // arg's
+	channelOK, instTypeOK bool
+	payload               []byte
+	orders                int
+	raw                   [maxPushOrders]detailFields
+	items                 int
+	item                  [maxPushOrders]pushItem
+}
+
+// pushItem is one element of a push's data array.
+type pushItem struct {
+	instID, typ  []byte
+	idOK, typOK  bool
+	haveDetails  bool
+	first, count int // its orders in pushScan.raw
+}
+
+// decodePush decodes a push {"arg":{...},"data":[{..,"details":[...]}]}
+// walking every byte once: nested values are parsed where they stand
+// instead of being skipped first and walked again, and the orders are
+// validated only after the whole frame has proved well-formed, so that
+// nothing is emitted from a frame decodeGeneric would reject. It declines
+// (ok false, nothing emitted) anything that is not such a push with every
+// order valid, and frames of more than maxPushOrders orders or items.
+func decodePush(data []byte, emit func(detail)) (f frame, ok bool) {
+	var sc pushScan
+	end, err := jsonx.Members(data, func(k, rest []byte) int {
+		switch string(k) {
+		case "arg":
+			if sc.haveArg {
+				return -1
+			}
+			sc.haveArg = true
+			n, err := jsonx.Members(rest, func(k, v []byte) int {
+				n := scalar(v)
+				switch string(k) {
+				case "channel":
+					sc.channel, sc.channelOK = jsonx.String(v[:max(n, 0)])
+				case "instType":
+					sc.instType, sc.instTypeOK = jsonx.String(v[:max(n, 0)])
+				}
+				return n
+			})
+			if err != nil {
+				return -1
+			}
+			return n
+		case "data":
+			if sc.payload != nil {
+				return -1
+			}
+			n := sc.data(rest)
+			if n <= 0 {
+				return -1
+			}
+			sc.payload = rest[:n]
+			return n
+		case "event":
+			return -1
+		}
+		return 0
+	})
+	if err != nil || len(jsonx.TrimSpace(data[end:])) != 0 || !sc.haveArg || sc.payload == nil ||
+		!sc.channelOK || string(sc.channel) != Channel || (sc.instType != nil && !sc.instTypeOK) {
+		return frame{}, false // decodeArg's checks, and the channel
+	}
+	f.channel, f.instType = sc.channel, sc.instType
+	var out [maxPushOrders]detail
+	for _, it := range sc.item[:sc.items] {
+		if !it.haveDetails || checkItem(it.instID, it.idOK, it.typ, it.typOK, f.instType, true) != nil {
+			return frame{}, false
+		}
+		for j := it.first; j < it.first+it.count; j++ {
+			if out[j], err = sc.raw[j].detail(it.instID); err != nil {
+				return frame{}, false
+			}
+		}
+	}
+	for _, d := range out[:sc.orders] {
+		emit(d)
+	}
+	f.kind = kindPush
+	f.events = sc.orders
+	return f, true
+}
+
+// data parses the data array at the start of rest and returns its length,
+// or 0 to decline.
+func (sc *pushScan) data(rest []byte) int {
+	return elements(rest, func(v []byte) int {
+		if sc.items == maxPushOrders {
+			return 0
+		}
+		it := &sc.item[sc.items]
+		sc.items++
+		*it = pushItem{first: sc.orders}
+		n, err := jsonx.Members(v, func(k, rest []byte) int {
+			if string(k) == "details" {
+				if it.haveDetails {
+					return -1 // the last one counts: left to decodeGeneric
+				}
+				it.haveDetails = true
+				return sc.details(rest)
+			}
+			n := scalar(rest)
+			switch string(k) {
+			case "instId":
+				it.instID, it.idOK = jsonx.String(rest[:max(n, 0)])
+			case "instType":
+				it.typ, it.typOK = jsonx.String(rest[:max(n, 0)])
+			}
+			return n
+		})
+		if err != nil {
+			return 0
+		}
+		it.count = sc.orders - it.first
+		return n
+	})
+}
+
+// details parses a details array at the start of rest into sc.raw and
+// returns its length, or -1 to decline.
+func (sc *pushScan) details(rest []byte) int {
+	n := elements(rest, func(v []byte) int {
+		if sc.orders == maxPushOrders {
+			return 0
+		}
+		f := &sc.raw[sc.orders]
+		sc.orders++
+		*f = detailFields{}
+		n, err := jsonx.Members(v, func(k, rest []byte) int {
+			n := scalar(rest)
+			if n > 0 {
+				f.set(k, rest[:n])
+			}
+			return n
+		})
+		if err != nil {
+			return 0
+		}
+		return n
+	})
+	if n <= 0 {
+		return -1
+	}
+	return n
+}
+
+// scalar returns the length of the string, number or literal at the start
+// of rest, or -1 for anything else. decodePush declines nested values
+// inside items and orders: decodeGeneric bounds their depth from further
+// up, so it alone decides about them.
+func scalar(rest []byte) int {
+	if len(rest) == 0 || rest[0] == '{' || rest[0] == '[' {
+		return -1
+	}
+	n, err := jsonx.Skip(rest)
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// elements walks the JSON array at the start of b in place: fn gets the
+// input from the first byte of each element and returns the element's
+// length, or 0 to stop. elements returns the length of the array, or 0
+// when it is malformed or fn stopped.
+func elements(b []byte, fn func(rest []byte) int) int {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '[' {
+		return 0
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return i + 1
+	}
+	for {
+		if i >= len(b) {
+			return 0
+		}
+		n := fn(b[i:])
+		if n <= 0 {
+			return 0
+		}
+		i = skipSpace(b, i+n)
+		if i >= len(b) {
+			return 0
+		}
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+		case ']':
+			return i + 1
+		default:
+			return 0
+		}
+	}
+}
+
+// skipSpace returns the index of the first byte at or after i that is not
+// JSON whitespace.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// decodeGeneric is decodeFrame for any frame, each nested value skipped
+// first and then walked.
+func decodeGeneric(data []byte, emit func(detail)) (f frame, lastErr error) {
 	switch string(jsonx.TrimSpace(data)) {
 	case "pong":
 		return frame{kind: kindPong}, nil
@@ -193,11 +424,8 @@ func decodeItem(item, instType []byte, emit func(detail)) (events, bad int, last
 	}); err != nil {
 		return 0, 1, err
 	}
-	switch {
-	case !idOK || len(instID) == 0 || jsonx.KindOf(details) != jsonx.KindArray:
-		return 0, 1, errBadItem
-	case typ != nil && (!typOK || (len(instType) > 0 && !bytes.Equal(typ, instType))):
-		return 0, 1, errOtherType
+	if err := checkItem(instID, idOK, typ, typOK, instType, jsonx.KindOf(details) == jsonx.KindArray); err != nil {
+		return 0, 1, err
 	}
 	if err := jsonx.ArrayEach(details, func(v []byte) bool {
 		if err := decodeDetail(v, instID, emit); err != nil {
@@ -214,36 +442,74 @@ func decodeItem(item, instType []byte, emit func(detail)) (events, bad int, last
 	return events, bad, lastErr
 }
 
+// checkItem validates what an element says about its instrument: an instId
+// that is a plain, non-empty string, details that are an array, and an
+// instType, when present, that is a plain string equal to the
+// subscription's (when that is known).
+func checkItem(instID []byte, idOK bool, typ []byte, typOK bool, instType []byte, detailsArray bool) error {
+	switch {
+	case !idOK || len(instID) == 0 || !detailsArray:
+		return errBadItem
+	case typ != nil && (!typOK || (len(instType) > 0 && !bytes.Equal(typ, instType))):
+		return errOtherType
+	}
+	return nil
+}
+
+// detailFields are the raw values of a detail object the exporter uses.
+type detailFields struct {
+	side, posSide, sz, px, ts []byte
+}
+
+// set records the raw value v of the detail member k; false for members
+// the exporter does not use.
+func (f *detailFields) set(k, v []byte) bool {
+	switch string(k) {
+	case "side":
+		f.side = v
+	case "posSide":
+		f.posSide = v
+	case "sz":
+		f.sz = v
+	case "bkPx":
+		f.px = v
+	case "ts":
+		f.ts = v
+	default:
+		return false
+	}
+	return true
+}
+
 // decodeDetail decodes {"bkLoss","bkPx","ccy","posSide","side","sz","ts"}.
 func decodeDetail(v, instID []byte, emit func(detail)) error {
-	d := detail{InstID: instID}
-	var side, posSide, sz, px, ts []byte
+	var f detailFields
 	if err := jsonx.ObjectEach(v, func(k, val []byte) bool {
-		switch string(k) {
-		case "side":
-			side = val
-		case "posSide":
-			posSide = val
-		case "sz":
-			sz = val
-		case "bkPx":
-			px = val
-		case "ts":
-			ts = val
-		}
+		f.set(k, val)
 		return true
 	}); err != nil {
 		return err
 	}
-	switch string(side) {
+	d, err := f.detail(instID)
+	if err != nil {
+		return err
+	}
+	emit(d)
+	return nil
+}
+
+// detail validates the raw values of an order of instID.
+func (f *detailFields) detail(instID []byte) (detail, error) {
+	d := detail{InstID: instID}
+	switch string(f.side) {
 	case `"buy"`:
 		d.side = 'b'
 	case `"sell"`:
 		d.side = 's'
 	default:
-		return errBadSide
+		return detail{}, errBadSide
 	}
-	switch string(posSide) {
+	switch string(f.posSide) {
 	case `"long"`:
 		d.posSide = 'l'
 	case `"short"`:
@@ -252,7 +518,7 @@ func decodeDetail(v, instID []byte, emit func(detail)) error {
 		d.posSide = 'n'
 	case "", `""`, "null":
 	default:
-		return errBadPosSide
+		return detail{}, errBadPosSide
 	}
 	// The side of the POSITION: posSide long/short when present (hedge
 	// mode); otherwise (net mode or absent) the order side, where a sell
@@ -268,17 +534,16 @@ func decodeDetail(v, instID []byte, emit func(detail)) error {
 		d.Side = exchanges.Short
 	}
 	var err error
-	if d.Sz, err = jsonx.Float(sz); err != nil || !(d.Sz > 0) {
-		return errBadSize
+	if d.Sz, err = jsonx.Float(f.sz); err != nil || !(d.Sz > 0) {
+		return detail{}, errBadSize
 	}
-	if d.Px, err = jsonx.Float(px); err != nil || !(d.Px > 0) {
-		return errBadPrice
+	if d.Px, err = jsonx.Float(f.px); err != nil || !(d.Px > 0) {
+		return detail{}, errBadPrice
 	}
-	if d.TS, err = jsonx.Int(ts); err != nil || d.TS <= 0 {
-		return errBadTime
+	if d.TS, err = jsonx.Int(f.ts); err != nil || d.TS <= 0 {
+		return detail{}, errBadTime
 	}
-	emit(d)
-	return nil
+	return d, nil
 }
 
 // notional returns the USD notional of an order per the project's rules:
