@@ -295,7 +295,7 @@ polling:
 		}
 		return len(s.Names("crypto_fear_greed_index")) == 1
 	})
-	s = p.eventually(t, "long/short account ratios", func(s collectortest.Samples) bool {
+	ls := p.eventually(t, "long/short account ratios", func(s collectortest.Samples) bool {
 		return len(s.Names("crypto_long_short_account_ratio")) >= 3
 	})
 	for _, c := range []struct {
@@ -306,7 +306,7 @@ polling:
 		{[]string{"exchange", "bybit", "market", "linear", "symbol", "BTCUSDT", "coin", "BTC"}, 0.6 / 0.4},
 		{[]string{"exchange", "okx", "market", "linear", "symbol", "BTC-USDT-SWAP", "coin", "BTC"}, 0.75},
 	} {
-		if v, ok := s.Get("crypto_long_short_account_ratio", c.labels...); !ok || !collectortest.Close(v, c.want) {
+		if v, ok := ls.Get("crypto_long_short_account_ratio", c.labels...); !ok || !collectortest.Close(v, c.want) {
 			t.Errorf("crypto_long_short_account_ratio%v = %v (present %v), want %v", c.labels, v, ok, c.want)
 		}
 	}
@@ -643,7 +643,7 @@ func newVenueTapes(t *testing.T, p *exporterProcess, dr *exchangetest.Deribit, d
 			}
 		}
 	}
-	s := p.eventually(t, "Deribit, dYdX, Kraken and Bitget liquidations counted", func(s collectortest.Samples) bool {
+	p.eventually(t, "Deribit, dYdX, Kraken and Bitget liquidations counted", func(s collectortest.Samples) bool {
 		for _, v := range venues {
 			n, _ := v.want.totals()
 			if s.Sum("crypto_liquidations_total", "exchange", v.name) < n {

@@ -1,12 +1,22 @@
 // Command loadtest drives the exporter binary with a fake Binance USDⓈ-M
 // market at a fixed liquidation rate and reports what it cost: CPU (from
 // /proc), RSS, scrape latency percentiles, and whether every liquidation sent
-// was counted exactly.
+// was counted exactly. It also measures start-up: the time from starting the
+// exporter process to the first 200 answer of /metrics (polled every
+// millisecond), for the load run and over --startups extra starts and stops
+// before it.
 //
 //	go build -o /tmp/derivatives_exporter . && \
 //	go run ./examples/loadtest --exporter /tmp/derivatives_exporter --rate 20000 --duration 60s
 //
-// It runs on loopback only and stops by itself after --duration.
+// Start-up only (no load), over 50 starts:
+//
+//	go run ./examples/loadtest --exporter /tmp/derivatives_exporter --startups 50 --duration 0
+//
+// It runs on loopback only and stops by itself after --duration. Only
+// Binance runs, pointed at the fake (COIN-M at a closed loopback port);
+// every other venue and Fear & Greed are disabled, so nothing waits for DNS
+// or the internet.
 package main
 
 import (
@@ -23,6 +33,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
@@ -37,19 +48,24 @@ func main() {
 		symbols  = flag.Int("symbols", 500, "instruments listed by the fake")
 		scrape   = flag.Duration("scrape-interval", time.Second, "how often to scrape /metrics while sending")
 		faults   = flag.Duration("fault-every", 0, "drop every exporter connection this often (0 = never): the soak mode")
+		startups = flag.Int("startups", 10, "extra exporter starts and stops before the load run, to measure start-up (0 = none)")
 	)
 	flag.Parse()
 	if *exporter == "" {
 		fmt.Fprintln(os.Stderr, "--exporter is required")
 		os.Exit(2)
 	}
-	if err := run(*exporter, *rate, *duration, *symbols, *scrape, *faults); err != nil {
+	if *startups < 0 || *duration < 0 || (*startups == 0 && *duration == 0) {
+		fmt.Fprintln(os.Stderr, "--startups and --duration must not be negative, and not both 0")
+		os.Exit(2)
+	}
+	if err := run(*exporter, *rate, *duration, *symbols, *scrape, *faults, *startups); err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin string, rate int, duration time.Duration, nsym int, scrapeEvery, faultEvery time.Duration) error {
+func run(bin string, rate int, duration time.Duration, nsym int, scrapeEvery, faultEvery time.Duration, startups int) error {
 	fake := exchangetest.NewBinanceMarket(exchangetest.BinanceUSDM)
 	defer fake.Close()
 	fake.SetWeightLimit(1 << 30)
@@ -66,11 +82,20 @@ func run(bin string, rate int, duration time.Duration, nsym int, scrapeEvery, fa
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
+	// Every venue the config does not mention runs by default against the
+	// live internet, so each one is disabled here explicitly.
 	cfg := fmt.Sprintf(`exchanges:
   binance:
     endpoints: {usdm_rest: "%s", usdm_ws: "%s", coinm_rest: "http://127.0.0.1:1", coinm_ws: "ws://127.0.0.1:1"}
   bybit: {enabled: false}
+  okx: {enabled: false}
+  bitmex: {enabled: false}
+  deribit: {enabled: false}
+  gate: {enabled: false}
+  bitget: {enabled: false}
+  kraken: {enabled: false}
+  dydx: {enabled: false}
   hyperliquid: {enabled: false}
 fear_greed: {enabled: false}
 polling: {interval: 5s}
@@ -79,23 +104,44 @@ polling: {interval: 5s}
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return err
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+
+	// Start-up over several starts: each exporter connects to the fake in
+	// the background and is stopped (SIGTERM) once /metrics has answered.
+	var ups []time.Duration
+	for range startups {
+		p, up, err := startExporter(bin, cfgPath)
+		if err != nil {
+			return err
+		}
+		p.stop()
+		ups = append(ups, up)
+	}
+	sort.Slice(ups, func(i, j int) bool { return ups[i] < ups[j] })
+	startupRow := func() {
+		if len(ups) == 0 {
+			return
+		}
+		r := func(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }
+		fmt.Printf("| start-up over %d starts (process start -> first /metrics 200) | median %s, p90 %s, min %s, max %s |\n",
+			len(ups), r(median(ups)), r(ups[len(ups)*9/10]), r(ups[0]), r(ups[len(ups)-1]))
+	}
+	if duration == 0 {
+		fmt.Printf("| metric | value |\n|---|---|\n")
+		startupRow()
+		return nil
+	}
+
+	subscribedBefore := fake.Subscriptions()
+	p, startup, err := startExporter(bin, cfgPath)
 	if err != nil {
 		return err
 	}
-	addr := l.Addr().String()
-	l.Close()
-	cmd := exec.Command(bin, "--config.file="+cfgPath, "--web.listen-address="+addr, "--log.level=error")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	pid := cmd.Process.Pid
+	defer p.stop()
+	addr, pid := p.addr, p.cmd.Process.Pid
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := fake.WaitSubscribed(ctx, 1); err != nil {
+	if err := fake.WaitSubscribed(ctx, subscribedBefore+1); err != nil {
 		return fmt.Errorf("exporter did not subscribe: %w", err)
 	}
 	// Wait for discovery to have declared every instrument.
@@ -122,6 +168,7 @@ polling: {interval: 5s}
 	cpu0, _ := procCPU(pid)
 	rss0, _ := procRSS(pid)
 	g0 := goroutines(addr)
+	gc0 := ownMetric(addr, "go_gc_duration_seconds_count")
 	start := time.Now()
 	nextFault := start.Add(faultEvery)
 	faultsDone := 0
@@ -147,7 +194,7 @@ polling: {interval: 5s}
 				continue
 			}
 			_, _ = bufio.NewReader(resp.Body).WriteTo(discard{})
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			latencies = append(latencies, time.Since(t0))
 		}
 	}()
@@ -198,6 +245,7 @@ polling: {interval: 5s}
 	wg.Wait()
 	rss, _ := procRSS(pid)
 	g1 := goroutines(addr)
+	gc1 := ownMetric(addr, "go_gc_duration_seconds_count")
 
 	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
 	pct := func(p float64) time.Duration {
@@ -208,11 +256,14 @@ polling: {interval: 5s}
 	}
 	ticks := float64(cpu1-cpu0) / 100 // USER_HZ
 	fmt.Printf("| metric | value |\n|---|---|\n")
+	fmt.Printf("| start-up of the load run (process start -> first /metrics 200) | %s |\n", startup.Round(10*time.Microsecond))
+	startupRow()
 	fmt.Printf("| messages sent | %d in %s (%.0f/s) |\n", sent, elapsed.Round(time.Millisecond), float64(sent)/elapsed.Seconds())
 	fmt.Printf("| messages counted | %.0f (drops %.0f, decode errors %.0f) |\n", got, float64(sent)-got, decodeErrs)
 	fmt.Printf("| notional exact | %v (counted %.2f, sent %.2f) |\n", collectortest.Close(gotNotional, wantNotional), gotNotional, wantNotional)
 	fmt.Printf("| exporter CPU | %.1f %% of one core |\n", 100*ticks/elapsed.Seconds())
 	fmt.Printf("| exporter RSS | %.1f MiB at start, %.1f MiB at end |\n", float64(rss0)/1024, float64(rss)/1024)
+	fmt.Printf("| exporter GC cycles | %.0f (%.1f/s) |\n", gc1-gc0, (gc1-gc0)/elapsed.Seconds())
 	fmt.Printf("| exporter goroutines | %.0f at start, %.0f at end |\n", g0, g1)
 	fmt.Printf("| faults (all connections dropped) | %d |\n", faultsDone)
 	fmt.Printf("| scrapes | %d, errors %d, p50 %s, p99 %s |\n", len(latencies), scrapeErrs, pct(0.5).Round(time.Microsecond), pct(0.99).Round(time.Microsecond))
@@ -222,13 +273,86 @@ polling: {interval: 5s}
 	return nil
 }
 
+// exporterProc is one running exporter process.
+type exporterProc struct {
+	cmd    *exec.Cmd
+	addr   string
+	exited chan struct{} // closed once the process has exited
+}
+
+// startExporter starts the exporter with the config at cfgPath on a free
+// loopback port and returns once /metrics has answered 200, with the time
+// from just before starting the process to that answer (body read),
+// polled every millisecond.
+func startExporter(bin, cfgPath string) (*exporterProc, time.Duration, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, 0, err
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	cmd := exec.Command(bin, "--config.file="+cfgPath, "--web.listen-address="+addr, "--log.level=error")
+	cmd.Stderr = os.Stderr
+	// No connection reuse: every poll is a fresh connect, as a first scrape is.
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	defer client.CloseIdleConnections()
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, 0, err
+	}
+	p := &exporterProc{cmd: cmd, addr: addr, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.exited) }()
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	for {
+		resp, err := client.Get("http://" + addr + "/metrics")
+		if err == nil {
+			_, _ = bufio.NewReader(resp.Body).WriteTo(discard{})
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p, time.Since(t0), nil
+			}
+		}
+		select {
+		case <-p.exited:
+			return nil, 0, fmt.Errorf("exporter exited before /metrics answered")
+		case <-deadline.C:
+			p.stop()
+			return nil, 0, fmt.Errorf("/metrics did not answer 200 within 10s of start")
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// stop sends SIGTERM and waits for the exit, killing the process after 5 s.
+func (p *exporterProc) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(5 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+// median of sorted durations.
+func median(d []time.Duration) time.Duration {
+	if len(d)%2 == 1 {
+		return d[len(d)/2]
+	}
+	return (d[len(d)/2-1] + d[len(d)/2]) / 2
+}
+
 // goroutines reads go_goroutines from the exporter's own metrics.
-func goroutines(addr string) float64 {
+func goroutines(addr string) float64 { return ownMetric(addr, "go_goroutines") }
+
+// ownMetric reads one unlabelled sample of the exporter's own metrics.
+func ownMetric(addr, name string) float64 {
 	s, err := scrapeOnce(addr)
 	if err != nil {
 		return -1
 	}
-	v, _ := s.Get("go_goroutines")
+	v, _ := s.Get(name)
 	return v
 }
 
@@ -241,7 +365,7 @@ func scrapeOnce(addr string) (collectortest.Samples, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	return collectortest.FromText(resp.Body)
 }
 

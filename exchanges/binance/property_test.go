@@ -108,12 +108,12 @@ func runSchedule(t *testing.T, seed uint64) bool {
 	for _, w := range want {
 		total += w[0]
 	}
-	s := h.eventually(t, "every delivered event counted", func(s collectortest.Samples) bool {
+	h.eventually(t, "every delivered event counted", func(s collectortest.Samples) bool {
 		return s.Sum("crypto_liquidations_total") >= total &&
 			val(s, "crypto_exporter_stream_decode_errors_total", "exchange", "binance", "stream", "usdm_force_order") >= float64(bad)
 	})
 	time.Sleep(100 * time.Millisecond) // anything counted twice would show by now
-	s = h.samples(t)
+	s := h.samples(t)
 	ok := true
 	for _, sy := range symbols {
 		for _, side := range []string{"long", "short"} {

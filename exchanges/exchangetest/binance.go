@@ -148,7 +148,8 @@ type BinanceMarket struct {
 	lastPong    []byte
 	playTimeout time.Duration
 	history     []Delivered
-	noHistory   bool // SetKeepHistory(false)
+	noHistory   bool               // SetKeepHistory(false)
+	beforeWrite func(frame []byte) // SetBeforeWrite
 }
 
 // NewBinanceMarket starts a fake market on 127.0.0.1 with a free port and
@@ -1511,7 +1512,7 @@ func (m *BinanceMarket) deliver(frame []byte) (Delivered, bool) {
 	syms, parsed := binanceFrameSymbols(frame)
 	valid := json.Valid(frame)
 	m.mu.Lock()
-	timeout := m.playTimeout
+	timeout, beforeWrite := m.playTimeout, m.beforeWrite
 	m.mu.Unlock()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
@@ -1557,6 +1558,9 @@ func (m *BinanceMarket) deliver(frame []byte) (Delivered, bool) {
 		}
 		break
 	}
+	if beforeWrite != nil && len(targets) > 0 {
+		beforeWrite(frame)
+	}
 	d := Delivered{Frame: frame}
 	for _, t := range targets {
 		ok := true
@@ -1573,6 +1577,17 @@ func (m *BinanceMarket) deliver(frame []byte) (Delivered, bool) {
 	}
 	m.mu.Unlock()
 	return d, true
+}
+
+// SetBeforeWrite installs fn, called by Play in the playing goroutine right
+// before a scripted frame is written to its subscribed connections: once per
+// frame that has at least one subscriber, not per connection, and not for
+// frames nobody took. Latency measurements use it to timestamp each send.
+// fn runs without the market's lock held; nil (the default) removes it.
+func (m *BinanceMarket) SetBeforeWrite(fn func(frame []byte)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.beforeWrite = fn
 }
 
 // SetKeepHistory turns the record of delivered frames (Deliveries) on or
