@@ -38,12 +38,12 @@ func (c *Collector) WriteInstrumentText(w io.Writer) error {
 		(*bufs)[i] = (*bufs)[i][:0]
 	}
 	c.eachInstrumentSeries(func(f *family, ls labelSet, v float64) {
-		i := index[f]
-		b := append((*bufs)[i], f.name...)
-		b = append(b, ls.text...)
-		b = append(b, ' ')
-		b = appendValue(b, v)
-		(*bufs)[i] = append(b, '\n')
+		b := &(*bufs)[index[f]]
+		*b = append(*b, f.name...)
+		*b = append(*b, ls.text...)
+		*b = append(*b, ' ')
+		*b = appendValue(*b, v)
+		*b = append(*b, '\n')
 	})
 	bw := bufio.NewWriterSize(w, 64<<10)
 	for i, f := range fams {
