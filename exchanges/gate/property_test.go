@@ -1,0 +1,334 @@
+package gate
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest"
+)
+
+var (
+	propSeeds = flag.Int("property.seeds", 4, "fault schedules TestNoLossNoDoubleCount runs")
+	propSeed  = flag.Uint64("property.seed", 0, "run only this seed (replays a failure)")
+)
+
+// TestNoLossNoDoubleCount runs seeded random fault schedules against the
+// fake and asserts, for every series, that the exported totals equal the
+// good orders the fake recorded: every well-formed order it pushed, and
+// every one that happened while no connection was subscribed (a gap), must
+// count exactly once, whether it arrives live, from the liq_orders backfill
+// of the gap, or from both. Garbage, bad orders next to good ones,
+// disconnects, close frames, rejected subscriptions, server pings, REST
+// faults of the polls and rate-limit answers to the backfill lose nothing
+// and double-count nothing. Every schedule holds at least one gap, so that
+// the backfill is exercised. A failure prints its seed; replay it with
+// -property.seed=N.
+func TestNoLossNoDoubleCount(t *testing.T) {
+	var seeds []uint64
+	if *propSeed != 0 {
+		seeds = append(seeds, *propSeed)
+	} else {
+		base := uint64(time.Now().UnixNano())
+		for i := range *propSeeds {
+			seeds = append(seeds, base+uint64(i))
+		}
+	}
+	for _, seed := range seeds {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			t.Parallel() // each schedule has its own fake and venue
+			p := &propRun{t: t, seed: seed}
+			defer func() {
+				if t.Failed() {
+					t.Logf("seed %d steps: %s", seed, strings.Join(p.trace, " "))
+					t.Errorf("schedule failed; replay with: go test ./exchanges/gate/ -run TestNoLossNoDoubleCount -property.seed=%d", seed)
+				}
+			}()
+			p.run()
+		})
+	}
+}
+
+// propRun is one fault schedule.
+type propRun struct {
+	t     *testing.T
+	seed  uint64
+	rng   *rand.Rand
+	h     *harness
+	live  []exchangetest.GateContract
+	n     int      // orders made; each gets the size n, so no two share a key
+	good  int      // well-formed orders handed to the fake
+	bad   float64  // decode errors the exporter must count
+	trace []string // the steps taken, printed on failure
+}
+
+func (p *propRun) step(format string, args ...any) {
+	p.trace = append(p.trace, fmt.Sprintf(format, args...))
+}
+
+// await waits until cond holds, for at most 10 s.
+func (p *propRun) await(cond func(s collectortest.Samples) bool) {
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond(p.h.samples(p.t)) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// frame returns a push of k good orders of a random contract, with the bad
+// result elements given after them (the fake routes a push by its first
+// element's contract).
+func (p *propRun) frame(k int, bad ...string) []byte {
+	c := p.live[p.rng.IntN(len(p.live))]
+	var ls []exchangetest.GateLiquidation
+	for range k {
+		p.n++
+		p.good++
+		size := float64(p.n)
+		if p.rng.IntN(2) == 0 {
+			size = -size // a sell order: a long liquidated
+		}
+		ls = append(ls, exchangetest.GateLiquidation{Contract: c.Name, Size: size, Price: c.MarkPrice * (0.9 + 0.2*p.rng.Float64())})
+	}
+	f := exchangetest.GateLiquidationFrame(ls...)
+	for _, b := range bad {
+		i := bytes.LastIndex(f, []byte("]}"))
+		f = append(f[:i:i], append([]byte(","+strings.ReplaceAll(b, "CONTRACT", c.Name)), f[i:]...)...)
+	}
+	return f
+}
+
+func (p *propRun) connects() map[string]float64 {
+	s := p.h.samples(p.t)
+	out := map[string]float64{}
+	for _, st := range allStreams {
+		out[st] = val(s, "crypto_exporter_stream_connects_total", stream(st)...)
+	}
+	return out
+}
+
+// afterFault waits until both streams have reconnected and subscribed and
+// the fake holds no connection but theirs, so that the next frame is not
+// written to a connection that is going away.
+func (p *propRun) afterFault(before map[string]float64) {
+	p.h.eventually(p.t, "reconnect after a fault", func(s collectortest.Samples) bool {
+		for _, st := range allStreams {
+			if val(s, "crypto_exporter_stream_connects_total", stream(st)...) <= before[st] ||
+				val(s, "crypto_exporter_stream_up", stream(st)...) != 1 {
+				return false
+			}
+		}
+		return p.h.fake.Connections() == len(allStreams)
+	})
+}
+
+// gap drops every connection, refuses new ones while orders happen, and
+// lets the streams reconnect: only the backfill can bring those orders.
+// With racy the connections are not refused, and the orders race the
+// reconnect (each reaches the new connection or falls in the gap).
+func (p *propRun) gap(frames [][]byte, racy bool) {
+	h := p.h
+	before := p.connects()
+	if !racy {
+		h.fake.SetRefuseConnections(true)
+	}
+	h.fake.Disconnect()
+	if !racy {
+		h.eventually(p.t, "streams down", func(s collectortest.Samples) bool {
+			return val(s, "crypto_exporter_stream_up", stream("usdt_liquidations")...) == 0 &&
+				val(s, "crypto_exporter_stream_up", stream("btc_liquidations")...) == 0
+		})
+	}
+	for _, f := range frames {
+		if racy {
+			time.Sleep(time.Duration(p.rng.IntN(3)) * time.Millisecond)
+		}
+		if d := h.fake.Liquidate(f); !racy && d.Conns != 0 {
+			p.t.Errorf("seed %d: gap frame delivered to %d connections", p.seed, d.Conns)
+		}
+	}
+	h.fake.SetRefuseConnections(false)
+	p.afterFault(before)
+}
+
+func (p *propRun) run() {
+	t := p.t
+	p.rng = rand.New(rand.NewPCG(p.seed, p.seed^0x9e3779b97f4a7c15))
+	rng := p.rng
+	p.h = newHarness(t)
+	h := p.h
+	for _, c := range h.fake.Contracts() {
+		if !c.InDelisting {
+			p.live = append(p.live, c)
+		}
+	}
+	h.run(t, func(c *Config) { c.BackfillRequestInterval = 5 * time.Millisecond })
+	h.waitUp(t, allStreams...)
+	h.waitPolls(t, "usdt_liq_orders", "btc_liq_orders")
+	epoch := h.v.epoch.UnixMilli()
+	// Orders in the exporter's start second are ambiguous in the REST
+	// history (whole seconds); the schedule starts after it.
+	time.Sleep(time.Until(h.v.epoch.Truncate(time.Second).Add(1100 * time.Millisecond)))
+
+	now := time.Now().UnixMilli()
+	badOrders := []string{
+		fmt.Sprintf(`{"price":1.5,"size":"NaN","time_ms":%d,"contract":"CONTRACT"}`, now),
+		fmt.Sprintf(`{"price":1.5,"size":0,"time_ms":%d,"contract":"CONTRACT"}`, now),
+		fmt.Sprintf(`{"price":0,"size":-3,"time_ms":%d,"contract":"CONTRACT"}`, now),
+		fmt.Sprintf(`{"price":2.5,"size":4,"time_ms":%d}`, now),
+		`{"price":2.5,"size":5,"time_ms":0,"contract":"CONTRACT"}`,
+	}
+	garbage := [][]byte{
+		[]byte(`not json`),
+		[]byte(`{"channel":"futures.public_liquidates","event":"update","time":1,"time_ms":1,"result":[{"price":1,"size":`),
+		[]byte(`{"channel":"futures.public_liquidates","event":"update","time":1,"time_ms":1,"result":{}}`),
+		{0xff, 0xfe, 0x00},
+	}
+	paths := []string{usdtTickers, usdtContracts, "/api/v4/futures/btc/tickers", "/api/v4/futures/btc/contracts"}
+
+	steps := 20 + rng.IntN(10)
+	forced := rng.IntN(steps) // this step is a gap
+	for i := range steps {
+		r := rng.IntN(100)
+		if i == forced {
+			r = 80
+		}
+		switch {
+		case r < 50: // good orders
+			k := 1 + rng.IntN(3)
+			p.step("good(%d)", k)
+			d := h.fake.Play([]exchangetest.Event{{Frame: p.frame(k)}})
+			if len(d) != 1 || d[0].Conns != 1 {
+				t.Errorf("seed %d: frame not delivered: %+v", p.seed, d)
+			}
+		case r < 58: // good orders with a bad one among them
+			p.step("bad-order")
+			d := h.fake.Play([]exchangetest.Event{{Frame: p.frame(1+rng.IntN(2), badOrders[rng.IntN(len(badOrders))])}})
+			if len(d) != 1 || d[0].Conns != 1 {
+				t.Errorf("seed %d: frame not delivered: %+v", p.seed, d)
+			} else {
+				p.bad += float64(d[0].Conns)
+			}
+		case r < 64: // garbage, to every subscribed connection
+			p.step("garbage")
+			d := h.fake.Play([]exchangetest.Event{{Frame: garbage[rng.IntN(len(garbage))]}})
+			for _, x := range d {
+				p.bad += float64(x.Conns)
+			}
+		case r < 66: // another channel's update: not an error
+			p.step("other-channel")
+			h.fake.Play([]exchangetest.Event{{Frame: []byte(`{"time":1,"time_ms":1,"channel":"futures.tickers","event":"update","result":[]}`)}})
+		case r < 72: // abrupt disconnect
+			before := p.connects()
+			p.step("disconnect")
+			h.fake.Play([]exchangetest.Event{{Delay: 100 * time.Millisecond, Disconnect: true}})
+			p.afterFault(before)
+		case r < 76: // close frame with a random code
+			before := p.connects()
+			code := []int{1000, 1001, 1011, 4000}[rng.IntN(4)]
+			p.step("close(%d)", code)
+			h.fake.Play([]exchangetest.Event{{Delay: 100 * time.Millisecond, CloseCode: code}})
+			p.afterFault(before)
+		case r < 79: // a disconnect whose first resubscribe is rejected
+			before := p.connects()
+			p.step("rejected-resubscribe")
+			h.fake.RejectNextSubscribe(1)
+			h.fake.Play([]exchangetest.Event{{Delay: 100 * time.Millisecond, Disconnect: true}})
+			p.afterFault(before)
+			p.bad++
+		case r < 88: // a gap: orders while connections are refused
+			if i == forced { // after a live order, which the backfill re-serves
+				p.step("good(1)")
+				if d := h.fake.Play([]exchangetest.Event{{Frame: p.frame(1)}}); len(d) != 1 || d[0].Conns != 1 {
+					t.Errorf("seed %d: frame not delivered: %+v", p.seed, d)
+				}
+			}
+			var frames [][]byte
+			for range 1 + rng.IntN(6) {
+				frames = append(frames, p.frame(1+rng.IntN(2)))
+			}
+			if rng.IntN(4) == 0 { // the backfill is rate limited first (Retry-After 1 s)
+				settle := []string{usdtLiqOrders, btcLiqOrders}[rng.IntN(2)]
+				p.step("backfill-429")
+				h.fake.FailNext(settle, 1, 429, 1, "")
+			}
+			p.step("gap(%d)", len(frames))
+			p.gap(frames, false)
+		case r < 92: // orders racing a reconnect
+			var frames [][]byte
+			for range 1 + rng.IntN(6) {
+				frames = append(frames, p.frame(1+rng.IntN(2)))
+			}
+			p.step("racy-gap(%d)", len(frames))
+			p.gap(frames, true)
+		case r < 96: // server ping
+			p.step("ping")
+			h.fake.Play([]exchangetest.Event{{Ping: []byte("p")}})
+		default: // a REST fault of a poll: the stream must not care
+			p.step("rest-fault")
+			h.fake.FailNext(paths[rng.IntN(len(paths))], 1, []int{429, 500, 503}[rng.IntN(3)], rng.IntN(2), "")
+		}
+		if t.Failed() {
+			return
+		}
+	}
+
+	history := h.fake.History("")
+	if len(history) != p.good {
+		t.Errorf("seed %d: the fake holds %d orders, %d good ones were made", p.seed, len(history), p.good)
+	}
+	truth, distinct := groundTruth(newTape(p.live).contracts, history, epoch)
+	if distinct != p.good {
+		t.Errorf("seed %d: %d distinct orders in the history, want %d", p.seed, distinct, p.good)
+	}
+	// No t.Fatal on a timeout: the comparison below tells what is missing.
+	p.await(func(s collectortest.Samples) bool {
+		return s.Sum("crypto_liquidations_total") >= float64(distinct) &&
+			s.Sum("crypto_exporter_stream_decode_errors_total", "exchange", "gate") >= p.bad
+	})
+	// Let the last backfills finish: anything counted twice shows by then.
+	requests := func() int { return h.fake.Requests(usdtLiqOrders) + h.fake.Requests(btcLiqOrders) }
+	for n, quiet := requests(), 0; quiet < 6; {
+		time.Sleep(50 * time.Millisecond)
+		if m := requests(); m != n {
+			n, quiet = m, 0
+		} else {
+			quiet++
+		}
+	}
+	s := h.samples(t)
+	for _, c := range p.live {
+		for _, side := range []string{"long", "short"} {
+			k := seriesKey{marketOf(c), c.Name, coinOf(c.Name), side}
+			w := truth[k]
+			l := append(instLabels(k.market, k.symbol, k.coin), "side", side)
+			got, n := val(s, "crypto_liquidations_total", l...), val(s, "crypto_liquidation_notional_usd_total", l...)
+			if got != w.count || !collectortest.Close(n, w.notional) {
+				t.Errorf("seed %d: %s %s: count %v notional %v, recorded %v %v", p.seed, c.Name, side, got, n, w.count, w.notional)
+			}
+		}
+	}
+	if got := s.Sum("crypto_liquidations_total"); got != float64(distinct) {
+		t.Errorf("seed %d: liquidations total %v, want %d", p.seed, got, distinct)
+	}
+	if got := s.Sum("crypto_liquidation_size_usd_count", "exchange", "gate"); got != float64(distinct) {
+		t.Errorf("seed %d: histogram count %v, want %d", p.seed, got, distinct)
+	}
+	if got := s.Sum("crypto_exporter_stream_decode_errors_total", "exchange", "gate"); got != p.bad {
+		t.Errorf("seed %d: decode errors %v, want %v", p.seed, got, p.bad)
+	}
+	// The backfill ran: the forced gap holds orders no connection took, and
+	// the backfill re-serves orders pushed live shortly before a gap.
+	if h.v.stats.backfilled.Load() == 0 {
+		t.Errorf("seed %d: nothing recovered by the backfill", p.seed)
+	}
+	if h.v.stats.duplicates.Load() == 0 {
+		t.Errorf("seed %d: no duplicate skipped", p.seed)
+	}
+	t.Logf("seed %d: %d steps, %d orders, %d backfilled, %d duplicates skipped, %v decode errors",
+		p.seed, steps, distinct, h.v.stats.backfilled.Load(), h.v.stats.duplicates.Load(), p.bad)
+}
