@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
@@ -31,7 +30,8 @@ import (
 // and retries, at most three times per request. Every order goes through the
 // same dedupe as the pushed ones, so an order counts once whether it arrives
 // live, backfilled, or both. Windows asked for while a backfill runs are
-// merged into the next one.
+// merged into the next one, and a backfill that fails otherwise is retried
+// (exchanges.Backfill).
 
 // backfillLimit is the page size asked for (Gate's documented maximum 1000).
 const backfillLimit = 1000
@@ -40,65 +40,27 @@ const backfillLimit = 1000
 const backfillRetries = 3
 
 type backfiller struct {
-	s    *settle
-	wake chan struct{}
+	s     *settle
+	q     exchanges.Backfill // merges the requests, retries failed fills
+	first bool               // no request sent yet in this backfill
+}
 
-	mu      sync.Mutex
-	pending bool
-	from    time.Time // the earliest start asked for
-	first   bool      // no request sent yet in this backfill
+// init wires the queue; called once when the settle is built.
+func (b *backfiller) init(s *settle) {
+	b.s = s
+	b.q = exchanges.Backfill{
+		Fill:          func(ctx context.Context, from time.Time) error { return b.fill(ctx, from, time.Now()) },
+		Counted:       s.v.stats.backfilled.Load,
+		Logger:        s.log,
+		RetryInterval: s.v.cfg.BackfillRetryInterval,
+	}
 }
 
 // request asks for a backfill from from to now.
-func (b *backfiller) request(from time.Time) {
-	b.mu.Lock()
-	if !b.pending || from.Before(b.from) {
-		b.from = from
-	}
-	b.pending = true
-	b.mu.Unlock()
-	select {
-	case b.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (b *backfiller) take() (time.Time, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	from, ok := b.from, b.pending
-	b.pending = false
-	return from, ok
-}
+func (b *backfiller) request(from time.Time) { b.q.Request(from) }
 
 // run serves backfill requests until ctx is done.
-func (b *backfiller) run(ctx context.Context) {
-	obs := b.s.polls[epLiqOrders]
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-b.wake:
-		}
-		from, ok := b.take()
-		if !ok {
-			continue
-		}
-		start := time.Now()
-		counted := b.s.v.stats.backfilled.Load()
-		err := b.fill(ctx, from, start)
-		if ctx.Err() != nil {
-			return
-		}
-		obs.Observe(time.Since(start), err)
-		n := b.s.v.stats.backfilled.Load() - counted
-		if err != nil {
-			b.s.log.Warn("liquidation backfill incomplete", "err", err, "from", from.UTC(), "counted", n)
-		} else {
-			b.s.log.Debug("liquidation backfill done", "from", from.UTC(), "counted", n, "took", time.Since(start))
-		}
-	}
-}
+func (b *backfiller) run(ctx context.Context) { b.q.Run(ctx, b.s.polls[epLiqOrders]) }
 
 // fill backfills from from to now in windows of at most MaxBackfillWindow.
 // Orders before the dedupe's earliest countable time cannot count, so the

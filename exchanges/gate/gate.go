@@ -114,6 +114,10 @@ type Config struct {
 	// BackfillRequestInterval spaces backfill requests (default 100 ms:
 	// half of the documented 200 requests per 10 s).
 	BackfillRequestInterval time.Duration
+	// BackfillRetryInterval is the delay before a failed backfill (a 5xx,
+	// a timeout) is retried, doubling up to 2 minutes, five times at most
+	// (default exchanges.DefaultBackfillRetryInterval).
+	BackfillRetryInterval time.Duration
 
 	// Stream tunes the WebSocket runner (tests shorten heartbeats); it is
 	// applied after the venue's defaults.
@@ -300,8 +304,7 @@ func newSettle(v *Venue, name string) *settle {
 		refresh: make(chan struct{}, 1),
 		ready:   make(chan struct{}),
 	}
-	s.backfill.s = s
-	s.backfill.wake = make(chan struct{}, 1)
+	s.backfill.init(s)
 	return s
 }
 

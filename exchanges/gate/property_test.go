@@ -166,7 +166,10 @@ func (p *propRun) run() {
 			p.live = append(p.live, c)
 		}
 	}
-	h.run(t, func(c *Config) { c.BackfillRequestInterval = 5 * time.Millisecond })
+	h.run(t, func(c *Config) {
+		c.BackfillRequestInterval = 5 * time.Millisecond
+		c.BackfillRetryInterval = 50 * time.Millisecond
+	})
 	h.waitUp(t, allStreams...)
 	h.waitPolls(t, "usdt_liq_orders", "btc_liq_orders")
 	epoch := h.v.epoch.UnixMilli()
@@ -251,10 +254,15 @@ func (p *propRun) run() {
 			for range 1 + rng.IntN(6) {
 				frames = append(frames, p.frame(1+rng.IntN(2)))
 			}
-			if rng.IntN(4) == 0 { // the backfill is rate limited first (Retry-After 1 s)
+			if rng.IntN(3) == 0 { // the backfill fails first: rate limited (Retry-After 1 s) or a server error, retried
 				settle := []string{usdtLiqOrders, btcLiqOrders}[rng.IntN(2)]
-				p.step("backfill-429")
-				h.fake.FailNext(settle, 1, 429, 1, "")
+				if rng.IntN(2) == 0 {
+					p.step("backfill-429")
+					h.fake.FailNext(settle, 1, 429, 1, "")
+				} else {
+					p.step("backfill-503")
+					h.fake.FailNext(settle, 1+rng.IntN(2), 503, 0, "")
+				}
 			}
 			p.step("gap(%d)", len(frames))
 			p.gap(frames, false)

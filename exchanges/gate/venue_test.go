@@ -687,3 +687,45 @@ func TestBackfillWindows(t *testing.T) {
 		t.Errorf("second pass: backfilled %d, want still 1560", got)
 	}
 }
+
+// A backfill answered with a server error is retried: the gap's orders are
+// counted once the venue answers again, and only once.
+func TestVenueBackfillRetriedAfterServerError(t *testing.T) {
+	h := newHarness(t)
+	h.run(t, func(c *Config) { c.BackfillRetryInterval = 50 * time.Millisecond })
+	h.waitUp(t, allStreams...)
+	h.waitPolls(t, "usdt_liq_orders", "btc_liq_orders")
+	// Orders in the exporter's start second are ambiguous in the REST
+	// history (whole seconds); the gap starts after it.
+	time.Sleep(time.Until(h.v.epoch.Truncate(time.Second).Add(1100 * time.Millisecond)))
+	h.fake.SetRefuseConnections(true)
+	h.fake.Disconnect()
+	h.eventually(t, "streams down", func(s collectortest.Samples) bool {
+		return s.Sum("crypto_exporter_stream_up", "exchange", "gate") == 0
+	})
+	now := time.Now().UnixMilli()
+	var orders []exchangetest.GateOrder
+	for i := range 5 {
+		orders = append(orders, exchangetest.GateOrder{Settle: exchangetest.GateUSDT,
+			GateLiquidation: exchangetest.GateLiquidation{Contract: "BTC_USDT", Size: -float64(100 * (i + 1)), Price: 60000, TimeMs: now - 5 + int64(i)}})
+	}
+	h.fake.AddHistory(orders...)
+	h.fake.FailNext("/api/v4/futures/usdt/liq_orders", 2, 503, 0, "")
+	h.fake.SetRefuseConnections(false)
+	s := h.eventually(t, "the gap recovered after the failed backfills", func(s collectortest.Samples) bool {
+		return s.Sum("crypto_liquidations_total") >= 5
+	})
+	if got := s.Sum("crypto_exporter_poll_failures_total", "exchange", "gate", "endpoint", "usdt_liq_orders"); got < 2 {
+		t.Errorf("backfill failures %v, want the 2 server errors counted", got)
+	}
+	time.Sleep(200 * time.Millisecond)
+	s = h.samples(t)
+	long := []string{"exchange", "gate", "symbol", "BTC_USDT", "side", "long"}
+	if got := s.Sum("crypto_liquidations_total"); got != 5 {
+		t.Errorf("counted %v, want 5", got)
+	}
+	// Negative size = long; |size| x quanto 0.0001 x price: (100+...+500) x 6.
+	if got := s.Sum("crypto_liquidation_notional_usd_total", long...); math.Abs(got-1500*0.0001*60000) > 1e-6 {
+		t.Errorf("notional %v, want %v", got, 1500*0.0001*60000)
+	}
+}

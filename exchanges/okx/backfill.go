@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
@@ -27,7 +26,8 @@ import (
 // rate window and retries, at most three times per request. Every order goes
 // through the same dedupe as the pushed ones, so an order counts once
 // whether it arrives live, replayed, backfilled, or several of these.
-// Windows asked for while a backfill runs are merged into the next one.
+// Windows asked for while a backfill runs are merged into the next one, and
+// a backfill that fails otherwise is retried (exchanges.Backfill).
 
 // backfillLimit is the page size asked for (documented maximum 100).
 const backfillLimit = 100
@@ -36,64 +36,26 @@ const backfillLimit = 100
 const backfillRetries = 3
 
 type backfiller struct {
-	k    *kind
-	wake chan struct{}
+	k *kind
+	q exchanges.Backfill // merges the requests, retries failed fills
+}
 
-	mu      sync.Mutex
-	pending bool
-	from    int64 // ms, the earliest start asked for
+// init wires the queue; called once when the kind is built.
+func (b *backfiller) init(k *kind) {
+	b.k = k
+	b.q = exchanges.Backfill{
+		Fill:          func(ctx context.Context, from time.Time) error { return b.fill(ctx, from.UnixMilli()) },
+		Counted:       k.v.stats.backfilled.Load,
+		Logger:        k.log,
+		RetryInterval: k.v.cfg.BackfillRetryInterval,
+	}
 }
 
 // request asks for a backfill from the ts from (ms) to now.
-func (b *backfiller) request(from int64) {
-	b.mu.Lock()
-	if !b.pending || from < b.from {
-		b.from = from
-	}
-	b.pending = true
-	b.mu.Unlock()
-	select {
-	case b.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (b *backfiller) take() (int64, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	from, ok := b.from, b.pending
-	b.pending = false
-	return from, ok
-}
+func (b *backfiller) request(from int64) { b.q.Request(time.UnixMilli(from)) }
 
 // run serves backfill requests until ctx is done.
-func (b *backfiller) run(ctx context.Context) {
-	obs := b.k.polls[epBackfill]
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-b.wake:
-		}
-		from, ok := b.take()
-		if !ok {
-			continue
-		}
-		start := time.Now()
-		counted := b.k.v.stats.backfilled.Load()
-		err := b.fill(ctx, from)
-		if ctx.Err() != nil {
-			return
-		}
-		obs.Observe(time.Since(start), err)
-		n := b.k.v.stats.backfilled.Load() - counted
-		if err != nil {
-			b.k.log.Warn("liquidation backfill incomplete", "err", err, "from", time.UnixMilli(from).UTC(), "counted", n)
-		} else {
-			b.k.log.Debug("liquidation backfill done", "from", time.UnixMilli(from).UTC(), "counted", n, "took", time.Since(start))
-		}
-	}
-}
+func (b *backfiller) run(ctx context.Context) { b.q.Run(ctx, b.k.polls[epBackfill]) }
 
 // fill backfills every instFamily from the ts from (ms). Orders at or
 // before the dedupe floor cannot count, so the window starts no earlier.

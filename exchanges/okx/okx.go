@@ -118,6 +118,10 @@ type Config struct {
 	// BackfillRequestInterval spaces backfill requests (default 100 ms:
 	// half of the documented 40 requests per 2 s).
 	BackfillRequestInterval time.Duration
+	// BackfillRetryInterval is the delay before a failed backfill (a 5xx,
+	// a timeout) is retried, doubling up to 2 minutes, five times at most
+	// (default exchanges.DefaultBackfillRetryInterval).
+	BackfillRetryInterval time.Duration
 
 	// LongShortCoins lists the coins whose long/short account ratio
 	// (rubik, per currency) is polled and exported on the coin's
@@ -368,8 +372,7 @@ func newKind(v *Venue, name string) *kind {
 	if name == Futures {
 		k.contractType = exchanges.Future
 	}
-	k.backfill.k = k
-	k.backfill.wake = make(chan struct{}, 1)
+	k.backfill.init(k)
 	return k
 }
 

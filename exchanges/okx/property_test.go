@@ -179,7 +179,10 @@ func (p *propRun) run() {
 	// backfill; the window covers the whole schedule.
 	replay := 2 + rng.IntN(3)
 	h.fake.SetReplay(replay, time.Minute)
-	h.run(t, func(c *Config) { c.BackfillRequestInterval = 5 * time.Millisecond })
+	h.run(t, func(c *Config) {
+		c.BackfillRequestInterval = 5 * time.Millisecond
+		c.BackfillRetryInterval = 50 * time.Millisecond
+	})
 	h.waitUp(t, allStreams...)
 	h.waitPolls(t, "swap_liquidation_backfill", "futures_liquidation_backfill")
 	epoch := h.v.epoch.UnixMilli()
@@ -268,6 +271,10 @@ func (p *propRun) run() {
 			var frames [][]byte
 			for range 1 + rng.IntN(6) {
 				frames = append(frames, p.frame("", 1+rng.IntN(2)))
+			}
+			if rng.IntN(3) == 0 { // the backfill meets server errors first: retried
+				p.step("backfill-503")
+				h.fake.FailNext("/api/v5/public/liquidation-orders", 1+rng.IntN(2), 503, 0, "")
 			}
 			p.step("gap(%d)", len(frames))
 			p.gap(frames, false)

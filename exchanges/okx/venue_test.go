@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/http"
 	"strconv"
 	"testing"
 	"time"
@@ -769,5 +770,50 @@ func TestVenueBackfillPages(t *testing.T) {
 				t.Errorf("%d backfill requests, want %d (one instFamily)", got, min(tc.pages, 3))
 			}
 		})
+	}
+}
+
+// A backfill answered with a server error is retried: the gap's orders are
+// counted once the venue answers again, and only once.
+func TestVenueBackfillRetriedAfterServerError(t *testing.T) {
+	h := newHarness(t)
+	h.fake.SetReplay(0, 0) // only the backfill can recover the gap
+	h.run(t, func(c *Config) {
+		c.InstTypes = []string{Swap}
+		c.Coins = []string{"ETH"}
+		c.BackfillRequestInterval = time.Millisecond
+		c.BackfillRetryInterval = 50 * time.Millisecond
+	})
+	h.waitUp(t, "swap_liquidations")
+	h.waitPolls(t, "swap_liquidation_backfill")
+	time.Sleep(300 * time.Millisecond) // the orders below are after the start
+	h.fake.SetRefuseConnections(true)
+	h.fake.Disconnect()
+	h.eventually(t, "stream down", func(s collectortest.Samples) bool {
+		return val(s, "crypto_exporter_stream_up", stream("swap_liquidations")...) == 0
+	})
+	now := time.Now().UnixMilli()
+	var orders []exchangetest.OKXOrder
+	for i := range 5 {
+		orders = append(orders, exchangetest.OKXOrder{InstType: "SWAP", InstID: "ETH-USDT-SWAP", Side: "sell", PosSide: "net",
+			Sz: strconv.Itoa(i + 1), BkPx: "3000", TS: now - 5 + int64(i)})
+	}
+	h.fake.AddHistory(orders...)
+	h.fake.FailNext("/api/v5/public/liquidation-orders", 2, http.StatusServiceUnavailable, 0, "")
+	h.fake.SetRefuseConnections(false)
+	s := h.eventually(t, "the gap recovered after the failed backfills", func(s collectortest.Samples) bool {
+		return s.Sum("crypto_liquidations_total") >= 5
+	})
+	if got := val(s, "crypto_exporter_poll_failures_total", endpoint("swap_liquidation_backfill")...); got < 2 {
+		t.Errorf("backfill failures %v, want the 2 server errors counted", got)
+	}
+	time.Sleep(200 * time.Millisecond)
+	s = h.samples(t)
+	if got := s.Sum("crypto_liquidations_total"); got != 5 {
+		t.Errorf("counted %v, want 5", got)
+	}
+	// ETH-USDT-SWAP ctVal 0.1: 1+2+3+4+5 contracts x 0.1 x 3000.
+	if got := s.Sum("crypto_liquidation_notional_usd_total"); math.Abs(got-15*0.1*3000) > 1e-6 {
+		t.Errorf("notional %v, want %v", got, 15*0.1*3000)
 	}
 }
