@@ -159,6 +159,9 @@ type Bitget struct {
 	changed     chan struct{}
 	playTimeout time.Duration
 	deliveries  []Delivered
+
+	stall handshakeStall
+	quiet halfOpen
 }
 
 // NewBitget starts a fake Bitget on 127.0.0.1 with a free port and no
@@ -482,11 +485,15 @@ type bitgetConn struct {
 }
 
 func (g *Bitget) serveWS(w http.ResponseWriter, r *http.Request) {
+	if g.stall.hold(w, r, g.done) {
+		return
+	}
 	ws, err := g.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return
 	}
 	ws.SetReadLimit(1 << 20)
+	ws.SetPingHandler(g.quiet.pingHandler(ws, bitgetWriteWait))
 	c := &bitgetConn{g: g, ws: ws, dead: make(chan struct{})}
 	g.mu.Lock()
 	if g.closed {
@@ -503,7 +510,7 @@ func (g *Bitget) serveWS(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			break
 		}
-		if mt == websocket.TextMessage {
+		if mt == websocket.TextMessage && !g.quiet.on() {
 			c.handle(data)
 		}
 	}
@@ -623,6 +630,20 @@ func (g *Bitget) RejectNextSubscribe(n int) {
 	defer g.mu.Unlock()
 	g.rejectNext = n
 }
+
+// SetAnswerPings with false turns every connection into a half-open peer:
+// the fake keeps the TCP connections open but ignores whatever clients send
+// (no "pong", no answer to a protocol ping or a request). Scripted events
+// still go out. true resumes normal service.
+func (g *Bitget) SetAnswerPings(answer bool) { g.quiet.set(!answer) }
+
+// SetStallHandshake with true makes the fake accept TCP connections to the
+// WebSocket path and read the upgrade request but never answer it; false
+// drops the held connections and accepts upgrades again.
+func (g *Bitget) SetStallHandshake(stall bool) { g.stall.set(stall) }
+
+// StalledHandshakes returns how many upgrade requests were left unanswered.
+func (g *Bitget) StalledHandshakes() int { return g.stall.count() }
 
 // TotalConnections returns the number of connections accepted so far.
 func (g *Bitget) TotalConnections() int {

@@ -207,6 +207,8 @@ type BitMEX struct {
 	pings       int
 	playTimeout time.Duration
 	deliveries  []Delivered
+
+	stall handshakeStall
 }
 
 // NewBitMEX starts a fake BitMEX on 127.0.0.1 with a free port and no
@@ -565,6 +567,9 @@ type bitmexConn struct {
 }
 
 func (b *BitMEX) serveWS(w http.ResponseWriter, r *http.Request) {
+	if b.stall.hold(w, r, b.done) {
+		return
+	}
 	b.mu.Lock()
 	refuse := b.refuse
 	b.mu.Unlock()
@@ -787,6 +792,14 @@ func (b *BitMEX) SetAnswerPings(answer bool) {
 	defer b.mu.Unlock()
 	b.answerPings = answer
 }
+
+// SetStallHandshake with true makes the fake accept TCP connections to the
+// WebSocket path and read the upgrade request but never answer it; false
+// drops the held connections and accepts upgrades again.
+func (b *BitMEX) SetStallHandshake(stall bool) { b.stall.set(stall) }
+
+// StalledHandshakes returns how many upgrade requests were left unanswered.
+func (b *BitMEX) StalledHandshakes() int { return b.stall.count() }
 
 // SetRefuseConnections with true answers WebSocket upgrades with HTTP 503
 // (a venue that cannot be reached); false accepts them again.

@@ -209,6 +209,9 @@ type Deribit struct {
 	hbClosed      int
 	playTimeout   time.Duration
 	deliveries    []Delivered
+
+	stall handshakeStall
+	quiet halfOpen
 }
 
 type deribitConn struct {
@@ -509,11 +512,15 @@ func deribitSummaryRow(in DeribitInstrument, nowMs int64) map[string]any {
 }
 
 func (d *Deribit) serveWS(w http.ResponseWriter, r *http.Request) {
+	if d.stall.hold(w, r, d.done) {
+		return
+	}
 	ws, err := d.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return
 	}
 	ws.SetReadLimit(deribitReadLimit)
+	ws.SetPingHandler(d.quiet.pingHandler(ws, deribitWriteWait))
 	c := &deribitConn{d: d, ws: ws, dead: make(chan struct{}), tested: make(chan struct{}, 1)}
 	d.mu.Lock()
 	if d.closed {
@@ -570,7 +577,7 @@ func (c *deribitConn) readLoop() {
 		if err != nil {
 			return
 		}
-		if mt == websocket.TextMessage || mt == websocket.BinaryMessage {
+		if (mt == websocket.TextMessage || mt == websocket.BinaryMessage) && !c.d.quiet.on() {
 			c.handle(data)
 		}
 	}
@@ -732,6 +739,9 @@ func (c *deribitConn) heartbeatLoop(period time.Duration) {
 			return
 		case <-t.C:
 		}
+		if c.d.quiet.on() {
+			continue // a half-open peer sends no test_request
+		}
 		if !c.testRequest() {
 			return
 		}
@@ -791,6 +801,21 @@ func (d *Deribit) SendTestRequest() {
 		}()
 	}
 }
+
+// SetAnswerHeartbeats with false turns every connection into a half-open
+// peer: the fake keeps the TCP connections open but ignores whatever
+// clients send (public/test, subscriptions, protocol pings) and sends no
+// test_request of its own. Scripted events still go out. true resumes
+// normal service.
+func (d *Deribit) SetAnswerHeartbeats(answer bool) { d.quiet.set(!answer) }
+
+// SetStallHandshake with true makes the fake accept TCP connections to the
+// WebSocket path and read the upgrade request but never answer it; false
+// drops the held connections and accepts upgrades again.
+func (d *Deribit) SetStallHandshake(stall bool) { d.stall.set(stall) }
+
+// StalledHandshakes returns how many upgrade requests were left unanswered.
+func (d *Deribit) StalledHandshakes() int { return d.stall.count() }
 
 // SendHeartbeat sends a plain heartbeat notification to every open connection.
 func (d *Deribit) SendHeartbeat() {

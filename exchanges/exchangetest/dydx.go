@@ -148,6 +148,9 @@ type Dydx struct {
 	subRequests int
 	played      []Delivered
 	playTimeout time.Duration
+
+	stall handshakeStall
+	quiet halfOpen
 }
 
 type dydxConn struct {
@@ -368,10 +371,14 @@ func (d *Dydx) serveMarkets(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Dydx) serveWS(w http.ResponseWriter, r *http.Request) {
+	if d.stall.hold(w, r, d.done) {
+		return
+	}
 	ws, err := d.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return
 	}
+	ws.SetPingHandler(d.quiet.pingHandler(ws, dydxWriteWait))
 	c := &dydxConn{d: d, ws: ws, id: fmt.Sprintf("conn-%d", dydxConnSeq.Add(1)), subs: map[string]bool{}, dead: make(chan struct{})}
 	d.mu.Lock()
 	if d.closed {
@@ -401,6 +408,9 @@ func (d *Dydx) serveWS(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			break
 		}
+		if d.quiet.on() {
+			continue // a half-open peer answers nothing
+		}
 		c.handle(data)
 	}
 	c.kill()
@@ -418,6 +428,9 @@ func (c *dydxConn) pinger(every time.Duration) {
 		case <-c.dead:
 			return
 		case <-t.C:
+			if c.d.quiet.on() {
+				continue // a half-open peer sends no ping
+			}
 			if c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(dydxWriteWait)) != nil {
 				c.kill()
 				return
@@ -542,6 +555,20 @@ func (c *dydxConn) handle(data []byte) {
 }
 
 func (c *dydxConn) subsHas(id string) bool { _, ok := c.subs[id]; return ok }
+
+// SetAnswerPings with false turns every connection into a half-open peer:
+// the fake keeps the TCP connections open but ignores whatever clients send
+// (protocol pings, subscriptions) and sends no ping of its own. Scripted
+// events still go out. true resumes normal service.
+func (d *Dydx) SetAnswerPings(answer bool) { d.quiet.set(!answer) }
+
+// SetStallHandshake with true makes the fake accept TCP connections to the
+// WebSocket path and read the upgrade request but never answer it; false
+// drops the held connections and accepts upgrades again.
+func (d *Dydx) SetStallHandshake(stall bool) { d.stall.set(stall) }
+
+// StalledHandshakes returns how many upgrade requests were left unanswered.
+func (d *Dydx) StalledHandshakes() int { return d.stall.count() }
 
 // Disconnect abruptly closes every client connection (TCP close, no close frame).
 func (d *Dydx) Disconnect() {

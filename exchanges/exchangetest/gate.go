@@ -190,6 +190,8 @@ type Gate struct {
 	pings       int
 	playTimeout time.Duration
 	deliveries  []Delivered
+
+	stall handshakeStall
 }
 
 // NewGate starts a fake Gate on 127.0.0.1 with a free port and no
@@ -665,6 +667,9 @@ func (g *Gate) serveWS(w http.ResponseWriter, r *http.Request, settle string) {
 		http.Error(w, "service unavailable", http.StatusServiceUnavailable)
 		return
 	}
+	if g.stall.hold(w, r, g.done) {
+		return
+	}
 	ws, err := g.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return
@@ -847,6 +852,14 @@ func (g *Gate) SetAnswerPings(answer bool) {
 	defer g.mu.Unlock()
 	g.answerPings = answer
 }
+
+// SetStallHandshake with true makes the fake accept TCP connections to the
+// WebSocket path and read the upgrade request but never answer it; false
+// drops the held connections and accepts upgrades again.
+func (g *Gate) SetStallHandshake(stall bool) { g.stall.set(stall) }
+
+// StalledHandshakes returns how many upgrade requests were left unanswered.
+func (g *Gate) StalledHandshakes() int { return g.stall.count() }
 
 // SetRefuseConnections with true answers WebSocket upgrades with HTTP 503;
 // false accepts them again.

@@ -164,6 +164,9 @@ type Kraken struct {
 	clientMsgs  int
 	played      []Delivered
 	playTimeout time.Duration
+
+	stall handshakeStall
+	quiet halfOpen
 }
 
 type krakenConn struct {
@@ -433,10 +436,14 @@ func krakenTickerRow(p KrakenProduct, now string) map[string]any {
 }
 
 func (k *Kraken) serveWS(w http.ResponseWriter, r *http.Request) {
+	if k.stall.hold(w, r, k.done) {
+		return
+	}
 	ws, err := k.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return
 	}
+	ws.SetPingHandler(k.quiet.pingHandler(ws, krakenWriteWait))
 	c := &krakenConn{k: k, ws: ws, trades: map[string]bool{}, dead: make(chan struct{})}
 	k.mu.Lock()
 	if k.closed {
@@ -469,6 +476,9 @@ func (k *Kraken) serveWS(w http.ResponseWriter, r *http.Request) {
 				k.mu.Unlock()
 			}
 			break
+		}
+		if k.quiet.on() {
+			continue // a half-open peer answers nothing
 		}
 		c.handle(data)
 	}
@@ -611,12 +621,30 @@ func (c *krakenConn) heartbeats(every time.Duration) {
 		case <-c.dead:
 			return
 		case <-t.C:
+			if c.k.quiet.on() {
+				continue // a half-open peer sends no heartbeat
+			}
 			if !c.send(map[string]any{"feed": "heartbeat", "time": time.Now().UnixMilli()}) {
 				return
 			}
 		}
 	}
 }
+
+// SetAnswerHeartbeats with false turns every connection into a half-open
+// peer: the fake keeps the TCP connections open but ignores whatever
+// clients send (heartbeat subscriptions, requests, protocol pings) and
+// sends no heartbeat feed frame. Scripted events still go out. true
+// resumes normal service.
+func (k *Kraken) SetAnswerHeartbeats(answer bool) { k.quiet.set(!answer) }
+
+// SetStallHandshake with true makes the fake accept TCP connections to the
+// WebSocket path and read the upgrade request but never answer it; false
+// drops the held connections and accepts upgrades again.
+func (k *Kraken) SetStallHandshake(stall bool) { k.stall.set(stall) }
+
+// StalledHandshakes returns how many upgrade requests were left unanswered.
+func (k *Kraken) StalledHandshakes() int { return k.stall.count() }
 
 // Disconnect abruptly closes every client connection (TCP close, no close frame).
 func (k *Kraken) Disconnect() {
