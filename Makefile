@@ -9,7 +9,7 @@ LDFLAGS   := -s -w -X $(PKG_VER).Version=$(VERSION) -X $(PKG_VER).Revision=$(REV
              -X $(PKG_VER).Branch=$(BRANCH) -X $(PKG_VER).BuildUser=make -X $(PKG_VER).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 FUZZTIME  ?= 30s
 
-.PHONY: all build test vet unit e2e fuzz bench fmt-check tools clean run lint staticcheck rules-test loadtest soak
+.PHONY: all build test vet unit e2e fuzz bench fmt-check tools clean run lint staticcheck rules-test loadtest loadtest-all soak
 
 all: build test
 
@@ -79,6 +79,15 @@ RATE     ?= 20000
 DURATION ?= 60s
 loadtest: build
 	$(GO) run ./examples/loadtest --exporter ./$(BINARY) --rate $(RATE) --duration $(DURATION)
+
+# Every venue against fakes listing about 3,400 instruments: 5,000
+# liquidation messages per second over five venues' streams, one scraper for
+# 20 s, then 20 concurrent scrapers (10 of them gzip) for DURATION; prints
+# scrape latency, errors, series and bytes per scrape, CPU, RSS and the
+# exact totals per venue.
+ALL_RATE ?= 5000
+loadtest-all: build
+	$(GO) run ./examples/loadtest --all-venues --exporter ./$(BINARY) --rate $(ALL_RATE) --duration $(DURATION)
 
 # The soak run (not part of CI): 5,000 liquidation messages per second for
 # 30 minutes with every connection dropped once a minute; prints RSS and

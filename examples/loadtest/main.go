@@ -17,6 +17,22 @@
 // Binance runs, pointed at the fake (COIN-M at a closed loopback port);
 // every other venue and Fear & Greed are disabled, so nothing waits for DNS
 // or the internet.
+//
+// With --all-venues every venue and Fear & Greed run instead, each against
+// its fake listing a realistic number of instruments (about 3,400 in all,
+// see instruments.go), with liquidations at --rate (default 5,000 messages
+// per second) spread over Binance, Bybit, OKX, Gate and Bitget. After every
+// venue has subscribed and the series count has settled, one scraper
+// scrapes every --solo-every for --solo (alternating plain and gzip), then
+// --scrapers concurrent scrapers (--gzip-scrapers of them asking for gzip)
+// scrape back to back for --duration; it reports scrape latency, errors,
+// series and bytes per scrape, CPU, RSS, goroutines, the load average and
+// whether every delivered liquidation was counted exactly, per venue:
+//
+//	go run ./examples/loadtest --all-venues --exporter /tmp/derivatives_exporter --duration 60s
+//
+// The fakes keep every frame they deliver, so this mode is meant for runs
+// of minutes, not a soak.
 package main
 
 import (
@@ -49,11 +65,46 @@ func main() {
 		scrape   = flag.Duration("scrape-interval", time.Second, "how often to scrape /metrics while sending")
 		faults   = flag.Duration("fault-every", 0, "drop every exporter connection this often (0 = never): the soak mode")
 		startups = flag.Int("startups", 10, "extra exporter starts and stops before the load run, to measure start-up (0 = none)")
+
+		allVenues    = flag.Bool("all-venues", false, "run every venue against realistic fakes (rate default 5000; --symbols, --scrape-interval, --fault-every and --startups do not apply)")
+		solo         = flag.Duration("solo", 20*time.Second, "all venues: single-scraper phase before the concurrent one (0 = none)")
+		soloEvery    = flag.Duration("solo-every", 100*time.Millisecond, "all venues: pause between the single scraper's scrapes")
+		scrapers     = flag.Int("scrapers", 20, "all venues: concurrent scrapers during --duration")
+		gzipScrapers = flag.Int("gzip-scrapers", 10, "all venues: how many of the concurrent scrapers ask for gzip")
+		scrapePause  = flag.Duration("scrape-pause", 0, "all venues: pause between one concurrent scraper's scrapes (0 = back to back)")
+		poll         = flag.Duration("poll-interval", 30*time.Second, "all venues: the exporter's polling interval")
+		settle       = flag.Duration("settle", 120*time.Second, "all venues: longest wait for the series count to settle before the load")
 	)
+	flag.Func("exporter-env", "NAME=value added to the exporter's environment only, e.g. GOMEMLIMIT=64MiB (repeatable)", func(v string) error {
+		if !strings.Contains(v, "=") {
+			return fmt.Errorf("want NAME=value")
+		}
+		exporterEnv = append(exporterEnv, v)
+		return nil
+	})
 	flag.Parse()
 	if *exporter == "" {
 		fmt.Fprintln(os.Stderr, "--exporter is required")
 		os.Exit(2)
+	}
+	if *allVenues {
+		r := 5000
+		flag.Visit(func(f *flag.Flag) {
+			if f.Name == "rate" {
+				r = *rate
+			}
+		})
+		if r <= 0 || *duration <= 0 || *scrapers < 1 || *gzipScrapers < 0 || *gzipScrapers > *scrapers || *solo < 0 {
+			fmt.Fprintln(os.Stderr, "--rate, --duration and --scrapers must be positive, --gzip-scrapers between 0 and --scrapers, --solo not negative")
+			os.Exit(2)
+		}
+		err := runAll(allOpts{bin: *exporter, rate: r, duration: *duration, solo: *solo, soloEvery: *soloEvery, scrapers: *scrapers,
+			gzipScrapers: *gzipScrapers, scrapePause: *scrapePause, pollInterval: *poll, settle: *settle})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if *startups < 0 || *duration < 0 || (*startups == 0 && *duration == 0) {
 		fmt.Fprintln(os.Stderr, "--startups and --duration must not be negative, and not both 0")
@@ -273,6 +324,10 @@ polling: {interval: 5s}
 	return nil
 }
 
+// exporterEnv is added to the environment of every exporter started
+// (--exporter-env).
+var exporterEnv []string
+
 // exporterProc is one running exporter process.
 type exporterProc struct {
 	cmd    *exec.Cmd
@@ -293,6 +348,9 @@ func startExporter(bin, cfgPath string) (*exporterProc, time.Duration, error) {
 	_ = l.Close()
 	cmd := exec.Command(bin, "--config.file="+cfgPath, "--web.listen-address="+addr, "--log.level=error")
 	cmd.Stderr = os.Stderr
+	if len(exporterEnv) > 0 {
+		cmd.Env = append(os.Environ(), exporterEnv...)
+	}
 	// No connection reuse: every poll is a fresh connect, as a first scrape is.
 	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	defer client.CloseIdleConnections()
@@ -346,14 +404,42 @@ func median(d []time.Duration) time.Duration {
 // goroutines reads go_goroutines from the exporter's own metrics.
 func goroutines(addr string) float64 { return ownMetric(addr, "go_goroutines") }
 
-// ownMetric reads one unlabelled sample of the exporter's own metrics.
+// ownMetric reads one unlabelled sample of the exporter's own metrics
+// (also a summary's _count or _sum), -1 if it cannot. It scans the text
+// rather than parsing it, so it is cheap and sees summaries too.
 func ownMetric(addr, name string) float64 {
-	s, err := scrapeOnce(addr)
+	v, err := ownMetrics(addr, name)
 	if err != nil {
 		return -1
 	}
-	v, _ := s.Get(name)
-	return v
+	return v[0]
+}
+
+// ownMetrics reads unlabelled samples of the exporter's own metrics in
+// one scrape; a sample not found is -1.
+func ownMetrics(addr string, names ...string) ([]float64, error) {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	out := make([]float64, len(names))
+	for i := range out {
+		out[i] = -1
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<16), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		for i, n := range names {
+			if v, ok := strings.CutPrefix(line, n+" "); ok {
+				if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+					out[i] = f
+				}
+			}
+		}
+	}
+	return out, sc.Err()
 }
 
 type discard struct{}
