@@ -234,8 +234,9 @@ type dedupe struct {
 	max    int
 	mu     sync.Mutex
 	seen   map[dedupeKey]struct{}
-	order  []dedupeKey // insertion order, for eviction
-	floor  int64       // ts at or below which keys were evicted by size
+	order  []dedupeKey // insertion order, for eviction; live from head on
+	head   int
+	floor  int64 // ts at or below which keys were evicted by size
 }
 
 func newDedupe(window time.Duration, maxKeys int) *dedupe {
@@ -255,16 +256,23 @@ func (d *dedupe) admit(k dedupeKey, now time.Time) bool {
 		return false
 	}
 	// Evict what fell out of the window (roughly in ts order), then by size.
-	cut := 0
-	for cut < len(d.order) && (d.order[cut].ts < horizon || len(d.order)-cut >= d.max) {
-		if d.order[cut].ts >= horizon {
-			d.floor = max(d.floor, d.order[cut].ts)
+	for d.head < len(d.order) && (d.order[d.head].ts < horizon || len(d.order)-d.head >= d.max) {
+		old := d.order[d.head]
+		if old.ts >= horizon {
+			d.floor = max(d.floor, old.ts)
 		}
-		delete(d.seen, d.order[cut])
-		cut++
+		delete(d.seen, old)
+		d.order[d.head] = dedupeKey{}
+		d.head++
 	}
-	if cut > 0 {
-		d.order = append(d.order[:0], d.order[cut:]...)
+	// Compact once the evicted prefix is half the slice: amortised O(1)
+	// per key, where moving the live keys on every eviction would copy the
+	// whole set each time once it is full.
+	if d.head > 0 && d.head >= len(d.order)/2 {
+		n := copy(d.order, d.order[d.head:])
+		clear(d.order[n:])
+		d.order = d.order[:n]
+		d.head = 0
 	}
 	d.seen[k] = struct{}{}
 	d.order = append(d.order, k)
