@@ -2,6 +2,7 @@ package collector
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"fmt"
 	"io"
@@ -96,6 +97,12 @@ type HandlerOpts struct {
 // info, Go and process metrics). It always answers in the text format
 // (version 0.0.4), gzip-compressed when the scraper accepts it. g must not
 // gather c itself, only c.Others().
+//
+// Scrapes that arrive while a body is being rendered share that render
+// (and its gzip compression) instead of rendering the tens of thousands of
+// series again: N concurrent scrapers cost one render, not N, in CPU and in
+// memory. A shared body is at most one render (milliseconds) older than the
+// request.
 func Handler(c *Collector, g prometheus.Gatherer, opts HandlerOpts) http.Handler {
 	var inFlight chan struct{}
 	if opts.MaxRequestsInFlight > 0 {
@@ -105,6 +112,7 @@ func Handler(c *Collector, g prometheus.Gatherer, opts HandlerOpts) http.Handler
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	rg := &renderGroup{c: c, g: g, logger: logger}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if inFlight != nil {
 			select {
@@ -115,36 +123,115 @@ func Handler(c *Collector, g prometheus.Gatherer, opts HandlerOpts) http.Handler
 				return
 			}
 		}
-		mfs, err := g.Gather()
-		if err != nil {
-			// As promhttp's ContinueOnError: serve what was gathered.
-			logger.Error("error gathering metrics", "err", err)
-		}
+		rd := rg.get()
+		defer rg.release(rd)
+		body := rd.body.Bytes()
 		h := w.Header()
 		h.Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
-		var out io.Writer = w
 		if acceptsGzip(r) {
 			h.Set("Content-Encoding", "gzip")
-			gz := gzipWriters.Get().(*gzip.Writer)
-			gz.Reset(w)
-			defer func() {
-				_ = gz.Close()
-				gzipWriters.Put(gz)
-			}()
-			out = gz
+			body = rd.gzipped()
 		}
-		if err := c.WriteInstrumentText(out); err != nil {
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+		if _, err := w.Write(body); err != nil {
 			logger.Debug("writing metrics", "err", err)
-			return
-		}
-		enc := expfmt.NewEncoder(out, expfmt.NewFormat(expfmt.TypeTextPlain))
-		for _, mf := range mfs {
-			if err := enc.Encode(mf); err != nil {
-				logger.Debug("writing metrics", "err", err)
-				return
-			}
 		}
 	})
+}
+
+// renderGroup renders the /metrics body once for every scrape that arrives
+// while it is being rendered.
+type renderGroup struct {
+	c      *Collector
+	g      prometheus.Gatherer
+	logger *slog.Logger
+
+	mu  sync.Mutex
+	cur *rendering // being rendered; nil when none is
+}
+
+// rendering is one rendered body, shared by the scrapes that asked for it.
+type rendering struct {
+	ready chan struct{} // closed when body is complete
+	body  *bytes.Buffer
+	refs  int // scrapes using it; guarded by renderGroup.mu
+
+	gzOnce sync.Once
+	gz     *bytes.Buffer
+}
+
+var bodyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// get returns the body of the render in progress, or renders a new one.
+// Every get must be followed by a release.
+func (rg *renderGroup) get() *rendering {
+	rg.mu.Lock()
+	if rd := rg.cur; rd != nil {
+		rd.refs++
+		rg.mu.Unlock()
+		<-rd.ready
+		return rd
+	}
+	rd := &rendering{ready: make(chan struct{}), refs: 1, body: bodyBufs.Get().(*bytes.Buffer)}
+	rg.cur = rd
+	rg.mu.Unlock()
+
+	rd.body.Reset()
+	rg.render(rd.body)
+
+	rg.mu.Lock()
+	rg.cur = nil
+	rg.mu.Unlock()
+	close(rd.ready)
+	return rd
+}
+
+// release returns the buffers of a body no scrape uses any more.
+func (rg *renderGroup) release(rd *rendering) {
+	rg.mu.Lock()
+	rd.refs--
+	last := rd.refs == 0
+	rg.mu.Unlock()
+	if !last {
+		return
+	}
+	bodyBufs.Put(rd.body)
+	if rd.gz != nil {
+		bodyBufs.Put(rd.gz)
+	}
+}
+
+// render writes the whole text body.
+func (rg *renderGroup) render(buf *bytes.Buffer) {
+	mfs, err := rg.g.Gather()
+	if err != nil {
+		// As promhttp's ContinueOnError: serve what was gathered.
+		rg.logger.Error("error gathering metrics", "err", err)
+	}
+	if err := rg.c.WriteInstrumentText(buf); err != nil {
+		rg.logger.Error("rendering metrics", "err", err)
+	}
+	enc := expfmt.NewEncoder(buf, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			rg.logger.Error("rendering metrics", "family", mf.GetName(), "err", err)
+		}
+	}
+}
+
+// gzipped returns the body compressed, compressing it once for every
+// scrape that shares it.
+func (rd *rendering) gzipped() []byte {
+	rd.gzOnce.Do(func() {
+		rd.gz = bodyBufs.Get().(*bytes.Buffer)
+		rd.gz.Reset()
+		gz := gzipWriters.Get().(*gzip.Writer)
+		gz.Reset(rd.gz)
+		_, _ = gz.Write(rd.body.Bytes())
+		_ = gz.Close()
+		gzipWriters.Put(gz)
+	})
+	return rd.gz.Bytes()
 }
 
 var gzipWriters = sync.Pool{New: func() any {

@@ -1,11 +1,15 @@
 package collector
 
 import (
+	"bytes"
 	"compress/gzip"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -117,4 +121,73 @@ func TestHandlerLimitsConcurrentScrapes(t *testing.T) {
 	}
 	close(block)
 	<-done
+}
+
+// Scrapes that arrive during a render share it: one Gather, one render,
+// one gzip compression, and every scrape gets the complete body.
+func TestConcurrentScrapesShareOneRender(t *testing.T) {
+	c, _ := newTestCollector()
+	c.SetInstruments("binance", exchanges.Linear, []*exchanges.Instrument{btc, eth})
+	var gathers atomic.Int32
+	block := make(chan struct{})
+	g := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		if gathers.Add(1) == 1 {
+			<-block
+		}
+		return nil, nil
+	})
+	rg := &renderGroup{c: c, g: g, logger: slog.New(slog.DiscardHandler)}
+	const n = 8
+	bodies := make(chan []byte, n)
+	for range n {
+		go func() {
+			rd := rg.get()
+			bodies <- append([]byte(nil), rd.gzipped()...)
+			rg.release(rd)
+		}()
+	}
+	// Wait until all n have joined the first render, then let it finish.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		rg.mu.Lock()
+		refs := 0
+		if rg.cur != nil {
+			refs = rg.cur.refs
+		}
+		rg.mu.Unlock()
+		if refs == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d scrapes joined the render, want %d", refs, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(block)
+	var first []byte
+	for range n {
+		b := <-bodies
+		if first == nil {
+			first = b
+		} else if !bytes.Equal(b, first) {
+			t.Error("scrapes of one render got different bodies")
+		}
+	}
+	if got := gathers.Load(); got != 1 {
+		t.Errorf("%d gathers for %d concurrent scrapes, want 1", got, n)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(first))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil || !strings.Contains(string(plain), `symbol="ETHUSDT"`) {
+		t.Errorf("shared gzip body incomplete (err %v):\n%s", err, plain)
+	}
+	// The next scrape renders anew.
+	rd := rg.get()
+	rg.release(rd)
+	if got := gathers.Load(); got != 2 {
+		t.Errorf("%d gathers after a later scrape, want 2", got)
+	}
 }
