@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"fmt"
@@ -25,42 +24,51 @@ import (
 // milliseconds, where building a client_golang metric per series and
 // checking each one costs several times that.
 func (c *Collector) WriteInstrumentText(w io.Writer) error {
-	fams := instrumentFamilies()
-	index := make(map[*family]int, len(fams))
-	for i, f := range fams {
-		index[f] = i
-	}
 	bufs := textBufs.Get().(*[][]byte)
 	defer textBufs.Put(bufs)
-	if len(*bufs) < len(fams) {
-		*bufs = make([][]byte, len(fams))
+	*bufs = c.appendInstrumentText(*bufs)
+	for _, b := range *bufs {
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
 	}
-	for i := range fams {
-		(*bufs)[i] = (*bufs)[i][:0]
+	return nil
+}
+
+// appendInstrumentText fills bufs, reusing their memory, with one buffer
+// per instrument family: its HELP and TYPE lines and its series, or
+// nothing when the family has no series.
+func (c *Collector) appendInstrumentText(bufs [][]byte) [][]byte {
+	fams := instrumentFamilies()
+	index := make(map[*family]int, len(fams))
+	if cap(bufs) < len(fams) {
+		bufs = append(bufs[:cap(bufs)], make([][]byte, len(fams)-cap(bufs))...)
+	}
+	bufs = bufs[:len(fams)]
+	header := make([]int, len(fams))
+	for i, f := range fams {
+		index[f] = i
+		typ := "gauge"
+		if f.counter {
+			typ = "counter"
+		}
+		bufs[i] = fmt.Appendf(bufs[i][:0], "# HELP %s %s\n# TYPE %s %s\n", f.name, escapeHelp(f.help), f.name, typ)
+		header[i] = len(bufs[i])
 	}
 	c.eachInstrumentSeries(func(f *family, ls labelSet, v float64) {
-		b := &(*bufs)[index[f]]
+		b := &bufs[index[f]]
 		*b = append(*b, f.name...)
 		*b = append(*b, ls.text...)
 		*b = append(*b, ' ')
 		*b = appendValue(*b, v)
 		*b = append(*b, '\n')
 	})
-	bw := bufio.NewWriterSize(w, 64<<10)
-	for i, f := range fams {
-		if len((*bufs)[i]) == 0 {
-			continue
-		}
-		typ := "gauge"
-		if f.counter {
-			typ = "counter"
-		}
-		fmt.Fprintf(bw, "# HELP %s %s\n# TYPE %s %s\n", f.name, escapeHelp(f.help), f.name, typ)
-		if _, err := bw.Write((*bufs)[i]); err != nil {
-			return err
+	for i := range bufs {
+		if len(bufs[i]) == header[i] {
+			bufs[i] = bufs[i][:0]
 		}
 	}
-	return bw.Flush()
+	return bufs
 }
 
 var textBufs = sync.Pool{New: func() any { return new([][]byte) }}
@@ -125,15 +133,19 @@ func Handler(c *Collector, g prometheus.Gatherer, opts HandlerOpts) http.Handler
 		}
 		rd := rg.get()
 		defer rg.release(rd)
-		body := rd.body.Bytes()
 		h := w.Header()
 		h.Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
+		var err error
 		if acceptsGzip(r) {
+			body := rd.gzipped()
 			h.Set("Content-Encoding", "gzip")
-			body = rd.gzipped()
+			h.Set("Content-Length", strconv.Itoa(len(body)))
+			_, err = w.Write(body)
+		} else {
+			h.Set("Content-Length", strconv.Itoa(rd.size))
+			err = rd.writeTo(w)
 		}
-		h.Set("Content-Length", strconv.Itoa(len(body)))
-		if _, err := w.Write(body); err != nil {
+		if err != nil {
 			logger.Debug("writing metrics", "err", err)
 		}
 	})
@@ -150,14 +162,29 @@ type renderGroup struct {
 	cur *rendering // being rendered; nil when none is
 }
 
-// rendering is one rendered body, shared by the scrapes that asked for it.
+// rendering is one rendered body, shared by the scrapes that asked for it:
+// the per-instrument families (one buffer each, written as rendered, not
+// copied into one) followed by tail, the gathered metrics.
 type rendering struct {
-	ready chan struct{} // closed when body is complete
-	body  *bytes.Buffer
+	ready chan struct{} // closed when the body is complete
+	parts *[][]byte
+	tail  *bytes.Buffer
+	size  int
 	refs  int // scrapes using it; guarded by renderGroup.mu
 
 	gzOnce sync.Once
 	gz     *bytes.Buffer
+}
+
+// writeTo writes the plain body.
+func (rd *rendering) writeTo(w io.Writer) error {
+	for _, b := range *rd.parts {
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	_, err := w.Write(rd.tail.Bytes())
+	return err
 }
 
 var bodyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -172,12 +199,11 @@ func (rg *renderGroup) get() *rendering {
 		<-rd.ready
 		return rd
 	}
-	rd := &rendering{ready: make(chan struct{}), refs: 1, body: bodyBufs.Get().(*bytes.Buffer)}
+	rd := &rendering{ready: make(chan struct{}), refs: 1, parts: textBufs.Get().(*[][]byte), tail: bodyBufs.Get().(*bytes.Buffer)}
 	rg.cur = rd
 	rg.mu.Unlock()
 
-	rd.body.Reset()
-	rg.render(rd.body)
+	rg.render(rd)
 
 	rg.mu.Lock()
 	rg.cur = nil
@@ -195,27 +221,31 @@ func (rg *renderGroup) release(rd *rendering) {
 	if !last {
 		return
 	}
-	bodyBufs.Put(rd.body)
+	textBufs.Put(rd.parts)
+	bodyBufs.Put(rd.tail)
 	if rd.gz != nil {
 		bodyBufs.Put(rd.gz)
 	}
 }
 
-// render writes the whole text body.
-func (rg *renderGroup) render(buf *bytes.Buffer) {
+// render renders the whole text body into rd.
+func (rg *renderGroup) render(rd *rendering) {
 	mfs, err := rg.g.Gather()
 	if err != nil {
 		// As promhttp's ContinueOnError: serve what was gathered.
 		rg.logger.Error("error gathering metrics", "err", err)
 	}
-	if err := rg.c.WriteInstrumentText(buf); err != nil {
-		rg.logger.Error("rendering metrics", "err", err)
-	}
-	enc := expfmt.NewEncoder(buf, expfmt.NewFormat(expfmt.TypeTextPlain))
+	*rd.parts = rg.c.appendInstrumentText(*rd.parts)
+	rd.tail.Reset()
+	enc := expfmt.NewEncoder(rd.tail, expfmt.NewFormat(expfmt.TypeTextPlain))
 	for _, mf := range mfs {
 		if err := enc.Encode(mf); err != nil {
 			rg.logger.Error("rendering metrics", "family", mf.GetName(), "err", err)
 		}
+	}
+	rd.size = rd.tail.Len()
+	for _, b := range *rd.parts {
+		rd.size += len(b)
 	}
 }
 
@@ -227,7 +257,7 @@ func (rd *rendering) gzipped() []byte {
 		rd.gz.Reset()
 		gz := gzipWriters.Get().(*gzip.Writer)
 		gz.Reset(rd.gz)
-		_, _ = gz.Write(rd.body.Bytes())
+		_ = rd.writeTo(gz)
 		_ = gz.Close()
 		gzipWriters.Put(gz)
 	})
