@@ -220,7 +220,7 @@ func (m *market) run(ctx context.Context) {
 	ready := make(chan struct{})
 	var once sync.Once
 	var wg sync.WaitGroup
-	m.shards.start = func(sh *shard) {
+	m.shards.set.Start = func(sh *shard) {
 		wg.Go(func() { wsconn.Run(ctx, sh.streamConfig()) })
 	}
 	wg.Go(func() {

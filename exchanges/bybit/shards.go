@@ -18,16 +18,13 @@ import (
 // series named <market>_liquidations_<n>: linear_liquidations_0,
 // linear_liquidations_1, ..., inverse_liquidations_0.
 //
-// Assignment is sticky so that instrument changes touch as few connections
-// as possible:
-//   - The first discovery creates ceil(symbols / TopicsPerConnection) shards
-//     and deals the sorted symbols out round robin, so the same list always
-//     gives the same shards.
-//   - A new symbol goes to the least loaded shard with room (lowest index
-//     first); when every shard is full a new shard is created and started.
-//   - A symbol that is no longer listed leaves its shard. Shards are never
-//     removed while the venue runs (a shard may end up with no topics; it
-//     stays connected and up).
+// Assignment is sticky (exchanges.ShardSet): the first discovery deals the
+// sorted symbols out round robin over ceil(symbols / TopicsPerConnection)
+// shards, a new symbol goes to the least loaded shard with room (counting
+// both TopicsPerConnection and MaxArgsChars of args) or a new shard, a
+// symbol no longer listed leaves its shard, and shards are never removed
+// while the venue runs (a shard may end up with no topics; it stays
+// connected and up).
 //
 // Changes are applied live: the connection of each affected shard gets
 // subscribe and unsubscribe requests for the difference, so a new listing
@@ -36,145 +33,45 @@ import (
 
 // shardSet is the set of liquidation connections of one market.
 type shardSet struct {
-	m     *market
-	start func(*shard) // runs a shard's connection; set before the first discovery
-	first exchanges.StreamObserver
+	m   *market
+	set exchanges.ShardSet[*shard] // set.Start runs a shard's connection; set before the first discovery
 
-	mu     sync.Mutex
-	shards []*shard
-	owner  map[string]*shard // symbol -> shard
+	shards []*shard // shard n at index n, as set.New creates them
 }
 
-// streamName is the stream label value of shard n of a market.
-func streamName(kind string, n int) string { return kind + "_liquidations_" + strconv.Itoa(n) }
-
-// declareFirst declares the market's first stream at start-up, so that a
-// venue that is unreachable from the start is visible.
+// declareFirst wires the set to the market and declares the market's first
+// stream at start-up, so that a venue that is unreachable from the start is
+// visible.
 func (ss *shardSet) declareFirst() {
-	ss.first = ss.m.sink.Stream(Name, streamName(ss.m.kind, 0))
-	ss.first.SetUp(false)
+	ss.set.Exchange = Name
+	ss.set.StreamPrefix = ss.m.kind + "_liquidations_"
+	ss.set.Limits = exchanges.ShardLimits{
+		PerShard:  ss.m.v.cfg.TopicsPerConnection,
+		Weight:    func(sym string) int { return len(TopicPrefix) + len(sym) },
+		MaxWeight: MaxArgsChars,
+	}
+	ss.set.New, ss.set.Sync = ss.newShard, (*shard).sync
+	ss.set.DeclareFirst(ss.m.sink)
 }
 
 // assign moves the subscriptions to a new list of symbols (trading and
 // allowed by the coin filter) and starts shards that do not run yet.
-func (ss *shardSet) assign(symbols []string) {
-	per := ss.m.v.cfg.TopicsPerConnection
-	ss.mu.Lock()
-	if ss.owner == nil {
-		ss.owner = map[string]*shard{}
-	}
-	keep := make(map[string]bool, len(symbols))
-	for _, s := range symbols {
-		keep[s] = true
-	}
-	changed := map[*shard]bool{}
-	for sym, sh := range ss.owner {
-		if !keep[sym] {
-			delete(ss.owner, sym)
-			sh.remove(sym)
-			changed[sh] = true
-		}
-	}
-	var added []string
-	for _, s := range symbols {
-		if ss.owner[s] == nil {
-			added = append(added, s)
-		}
-	}
-	if len(ss.shards) == 0 {
-		for range max(1, (len(added)+per-1)/per) {
-			ss.newShardLocked()
-		}
-	}
-	for _, sym := range added {
-		sh := ss.pickLocked(sym, per)
-		sh.add(sym)
-		ss.owner[sym] = sh
-		changed[sh] = true
-	}
-	var toStart, toSync []*shard
-	for _, sh := range ss.shards {
-		switch {
-		case !sh.started:
-			sh.started = true
-			toStart = append(toStart, sh)
-		case changed[sh]:
-			toSync = append(toSync, sh)
-		}
-	}
-	start := ss.start
-	ss.mu.Unlock()
-
-	for _, sh := range toSync {
-		sh.sync()
-	}
-	for _, sh := range toStart {
-		if start != nil {
-			start(sh)
-		}
-	}
-}
-
-// pickLocked returns the least loaded shard with room for sym, creating one
-// when all are full.
-func (ss *shardSet) pickLocked(sym string, per int) *shard {
-	var best *shard
-	bestLoad := 0
-	for _, sh := range ss.shards {
-		load, chars := sh.load()
-		if load >= per || chars+len(TopicPrefix)+len(sym) > MaxArgsChars {
-			continue
-		}
-		if best == nil || load < bestLoad {
-			best, bestLoad = sh, load
-		}
-	}
-	if best == nil {
-		best = ss.newShardLocked()
-	}
-	return best
-}
-
-func (ss *shardSet) newShardLocked() *shard {
-	n := len(ss.shards)
-	sh := &shard{m: ss.m, name: streamName(ss.m.kind, n), want: map[string]bool{}}
-	if n == 0 {
-		sh.obs = ss.first
-	} else {
-		sh.obs = ss.m.sink.Stream(Name, sh.name)
-		sh.obs.SetUp(false)
-	}
-	sh.emit = sh.handle
-	ss.shards = append(ss.shards, sh)
-	return sh
-}
+func (ss *shardSet) assign(symbols []string) { ss.set.Assign(symbols) }
 
 // snapshot returns the topics wanted per shard, for tests and logs.
-func (ss *shardSet) snapshot() [][]string {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	out := make([][]string, len(ss.shards))
-	for i, sh := range ss.shards {
-		sh.mu.Lock()
-		out[i] = slices.Sorted(maps.Keys(sh.want))
-		sh.mu.Unlock()
-	}
-	return out
-}
+func (ss *shardSet) snapshot() [][]string { return ss.set.Snapshot() }
 
 // shard is one liquidation connection.
 type shard struct {
-	m       *market
-	name    string
-	obs     exchanges.StreamObserver
-	emit    func(liquidation) // sh.handle, bound once
-	started bool              // guarded by the shardSet's mu
+	m    *market
+	name string
+	obs  exchanges.StreamObserver
+	emit func(liquidation) // sh.handle, bound once
 
-	mu    sync.Mutex
-	want  map[string]bool // symbols this shard should carry
-	chars int             // total length of the wanted topics
-	have  map[string]bool // symbols requested on the current connection
-	sess  *wsconn.Session // the current (or last) connection
+	mu   sync.Mutex
+	want map[string]bool // symbols this shard should carry
+	have map[string]bool // symbols requested on the current connection
+	sess *wsconn.Session // the current (or last) connection
 
 	sendM sync.Mutex    // serialises the subscription traffic of onConnect and sync
 	reqs  atomic.Uint64 // req_id numbering
@@ -184,28 +81,13 @@ type shard struct {
 	pending int
 }
 
-func (sh *shard) add(sym string) {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if !sh.want[sym] {
-		sh.want[sym] = true
-		sh.chars += len(TopicPrefix) + len(sym)
-	}
-}
-
-func (sh *shard) remove(sym string) {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if sh.want[sym] {
-		delete(sh.want, sym)
-		sh.chars -= len(TopicPrefix) + len(sym)
-	}
-}
-
-func (sh *shard) load() (topics, chars int) {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	return len(sh.want), sh.chars
+// newShard is set.New: the connection of a new shard, called with the set's
+// lock held.
+func (ss *shardSet) newShard(name string, obs exchanges.StreamObserver, want map[string]bool) *shard {
+	sh := &shard{m: ss.m, name: name, obs: obs, want: want}
+	sh.emit = sh.handle
+	ss.shards = append(ss.shards, sh)
+	return sh
 }
 
 // req_id prefixes: subscriptions sent on connect, live changes.
@@ -265,29 +147,18 @@ func (sh *shard) onConnect(_ context.Context, s *wsconn.Session) error {
 // sync sends the difference between the wanted topics and those requested
 // on the current connection. A failed send ends the connection; the next
 // one subscribes the wanted set.
-func (sh *shard) sync() {
+func (sh *shard) sync(want map[string]bool) {
 	sh.sendM.Lock()
 	defer sh.sendM.Unlock()
 	sh.mu.Lock()
-	var add, del []string
-	for s := range sh.want {
-		if !sh.have[s] {
-			add = append(add, s)
-		}
-	}
-	for s := range sh.have {
-		if !sh.want[s] {
-			del = append(del, s)
-		}
-	}
+	sh.want = want
+	add, del := exchanges.SymbolDiff(sh.want, sh.have)
 	sh.have = maps.Clone(sh.want)
 	sess := sh.sess
 	sh.mu.Unlock()
 	if sess == nil {
 		return
 	}
-	slices.Sort(add)
-	slices.Sort(del)
 	if len(del) > 0 {
 		sh.m.log.Info("unsubscribing delisted symbols", "stream", sh.name, "count", len(del))
 		if sh.send(sess, "unsubscribe", reqUnsub, del) != nil {

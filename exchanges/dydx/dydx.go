@@ -170,7 +170,7 @@ func (v *Venue) Run(ctx context.Context, sink exchanges.Sink) error {
 	v.shards.declareFirst()
 
 	var wg sync.WaitGroup
-	v.shards.start = func(sh *shard) {
+	v.shards.set.Start = func(sh *shard) {
 		wg.Go(func() { sh.writer(ctx) })
 		wg.Go(func() { wsconn.Run(ctx, sh.streamConfig()) })
 	}

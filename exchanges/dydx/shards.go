@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -18,14 +17,11 @@ import (
 // connections ("shards"), each one wsconn stream with its own
 // crypto_exporter_stream_* series named trades_<n>: trades_0, trades_1, ...
 //
-// Assignment is sticky so that listing changes touch as few connections as
-// possible:
-//   - The first discovery creates ceil(markets / MarketsPerConnection)
-//     shards and deals the sorted tickers out round robin.
-//   - A new market goes to the least loaded shard with room (lowest index
-//     first); when every shard is full a new shard is created and started.
-//   - A market that is no longer listed (or no longer ACTIVE) leaves its
-//     shard; shards are never removed while the venue runs.
+// Assignment is sticky (exchanges.ShardSet): the first discovery deals the
+// sorted tickers out round robin over ceil(markets / MarketsPerConnection)
+// shards, a new market goes to the least loaded shard with room or a new
+// shard, a market that is no longer listed (or no longer ACTIVE) leaves its
+// shard, and shards are never removed while the venue runs.
 //
 // Changes are applied live with subscribe and unsubscribe messages; every
 // (re)connect subscribes the shard's whole current set. Each shard has one
@@ -35,146 +31,34 @@ import (
 
 // shardSet is the set of trade connections.
 type shardSet struct {
-	v     *Venue
-	start func(*shard) // runs a shard; set before the first discovery
-	first exchanges.StreamObserver
-
-	mu     sync.Mutex
-	shards []*shard
-	owner  map[string]*shard // ticker -> shard
+	v   *Venue
+	set exchanges.ShardSet[*shard] // set.Start runs a shard; set before the first discovery
 }
 
-// streamName is the stream label value of shard n.
-func streamName(n int) string { return "trades_" + strconv.Itoa(n) }
-
-// declareFirst declares the first stream at start-up, so that a venue that
-// is unreachable from the start is visible.
+// declareFirst wires the set to the venue and declares the first stream at
+// start-up, so that a venue that is unreachable from the start is visible.
 func (ss *shardSet) declareFirst() {
-	ss.first = ss.v.sink.Stream(Name, streamName(0))
-	ss.first.SetUp(false)
+	ss.set.Exchange = Name
+	ss.set.StreamPrefix = "trades_"
+	ss.set.Limits = exchanges.ShardLimits{PerShard: ss.v.cfg.MarketsPerConnection}
+	ss.set.New, ss.set.Sync = ss.v.newShard, (*shard).sync
+	ss.set.DeclareFirst(ss.v.sink)
 }
 
 // assign moves the subscriptions to a new list of tickers and starts shards
 // that do not run yet.
-func (ss *shardSet) assign(tickers []string) {
-	per := ss.v.cfg.MarketsPerConnection
-	ss.mu.Lock()
-	if ss.owner == nil {
-		ss.owner = map[string]*shard{}
-	}
-	keep := make(map[string]bool, len(tickers))
-	for _, t := range tickers {
-		keep[t] = true
-	}
-	changed := map[*shard]bool{}
-	for t, sh := range ss.owner {
-		if !keep[t] {
-			delete(ss.owner, t)
-			sh.remove(t)
-			changed[sh] = true
-		}
-	}
-	var added []string
-	for _, t := range tickers {
-		if ss.owner[t] == nil {
-			added = append(added, t)
-		}
-	}
-	if len(ss.shards) == 0 {
-		for range max(1, (len(added)+per-1)/per) {
-			ss.newShardLocked()
-		}
-		for i, t := range added {
-			sh := ss.shards[i%len(ss.shards)]
-			sh.add(t)
-			ss.owner[t] = sh
-		}
-		added = nil
-	}
-	for _, t := range added {
-		sh := ss.pickLocked(per)
-		sh.add(t)
-		ss.owner[t] = sh
-		changed[sh] = true
-	}
-	var toStart, toSync []*shard
-	for _, sh := range ss.shards {
-		switch {
-		case !sh.started:
-			sh.started = true
-			toStart = append(toStart, sh)
-		case changed[sh]:
-			toSync = append(toSync, sh)
-		}
-	}
-	start := ss.start
-	ss.mu.Unlock()
-
-	for _, sh := range toSync {
-		sh.sync()
-	}
-	for _, sh := range toStart {
-		if start != nil {
-			start(sh)
-		}
-	}
-}
-
-// pickLocked returns the least loaded shard with room, creating one when
-// all are full.
-func (ss *shardSet) pickLocked(per int) *shard {
-	var best *shard
-	bestLoad := 0
-	for _, sh := range ss.shards {
-		load := sh.load()
-		if load >= per {
-			continue
-		}
-		if best == nil || load < bestLoad {
-			best, bestLoad = sh, load
-		}
-	}
-	if best == nil {
-		best = ss.newShardLocked()
-	}
-	return best
-}
-
-func (ss *shardSet) newShardLocked() *shard {
-	n := len(ss.shards)
-	sh := &shard{v: ss.v, name: streamName(n), want: map[string]bool{}, kick: make(chan struct{}, 1)}
-	sh.emit = sh.handle
-	if n == 0 {
-		sh.obs = ss.first
-	} else {
-		sh.obs = ss.v.sink.Stream(Name, sh.name)
-		sh.obs.SetUp(false)
-	}
-	ss.shards = append(ss.shards, sh)
-	return sh
-}
+func (ss *shardSet) assign(tickers []string) { ss.set.Assign(tickers) }
 
 // snapshot returns the markets wanted per shard, for tests and logs.
-func (ss *shardSet) snapshot() [][]string {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	out := make([][]string, len(ss.shards))
-	for i, sh := range ss.shards {
-		sh.mu.Lock()
-		out[i] = slices.Sorted(maps.Keys(sh.want))
-		sh.mu.Unlock()
-	}
-	return out
-}
+func (ss *shardSet) snapshot() [][]string { return ss.set.Snapshot() }
 
 // shard is one trade connection.
 type shard struct {
-	v       *Venue
-	name    string
-	obs     exchanges.StreamObserver
-	started bool // guarded by the shardSet's mu
-	kick    chan struct{}
-	emit    func(liquidation) // sh.handle, bound once
+	v    *Venue
+	name string
+	obs  exchanges.StreamObserver
+	kick chan struct{}
+	emit func(liquidation) // sh.handle, bound once
 
 	mu      sync.Mutex
 	want    map[string]bool // markets this shard should carry
@@ -184,30 +68,19 @@ type shard struct {
 	pending map[string]bool // subscriptions sent on connect and not yet acknowledged
 }
 
+// newShard is shards.set.New: the connection of a new shard.
+func (v *Venue) newShard(name string, obs exchanges.StreamObserver, want map[string]bool) *shard {
+	sh := &shard{v: v, name: name, obs: obs, want: want, kick: make(chan struct{}, 1)}
+	sh.emit = sh.handle
+	return sh
+}
+
 // request is a subscribe or unsubscribe message (documented shape).
 type request struct {
 	Type    string `json:"type"`
 	Channel string `json:"channel"`
 	ID      string `json:"id"`
 	Batched bool   `json:"batched,omitempty"`
-}
-
-func (sh *shard) add(t string) {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	sh.want[t] = true
-}
-
-func (sh *shard) remove(t string) {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	delete(sh.want, t)
-}
-
-func (sh *shard) load() int {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	return len(sh.want)
 }
 
 func (sh *shard) streamConfig() wsconn.Config {
@@ -259,24 +132,13 @@ func (sh *shard) onConnect(_ context.Context, s *wsconn.Session) error {
 
 // sync queues the difference between the wanted markets and those
 // requested on the current connection.
-func (sh *shard) sync() {
+func (sh *shard) sync(want map[string]bool) {
 	sh.mu.Lock()
-	var add, del []string
-	for t := range sh.want {
-		if !sh.have[t] {
-			add = append(add, t)
-		}
-	}
-	for t := range sh.have {
-		if !sh.want[t] {
-			del = append(del, t)
-			delete(sh.pending, t)
-		}
-	}
+	sh.want = want
+	add, del := exchanges.SymbolDiff(sh.want, sh.have)
 	sh.have = maps.Clone(sh.want)
-	slices.Sort(add)
-	slices.Sort(del)
 	for _, t := range del {
+		delete(sh.pending, t)
 		sh.queue = append(sh.queue, sh.subscribeMsg("unsubscribe", t))
 	}
 	for _, t := range add {
