@@ -150,6 +150,8 @@ type BinanceMarket struct {
 	history     []Delivered
 	noHistory   bool               // SetKeepHistory(false)
 	beforeWrite func(frame []byte) // SetBeforeWrite
+
+	stall handshakeStall
 }
 
 // NewBinanceMarket starts a fake market on 127.0.0.1 with a free port and
@@ -887,6 +889,9 @@ func binanceHasForceOrderStream(streams []string) bool {
 }
 
 func (m *BinanceMarket) serveWS(w http.ResponseWriter, r *http.Request, streams []string, combined bool) {
+	if m.stall.hold(w, r, m.done) {
+		return
+	}
 	if len(streams) > BinanceMaxStreams {
 		writeBinanceJSON(w, http.StatusBadRequest, binanceError{Code: -1000, Msg: fmt.Sprintf("too many streams: %d, max %d", len(streams), BinanceMaxStreams)})
 		return
@@ -1286,6 +1291,15 @@ func (m *BinanceMarket) SetAnswerPings(answer bool) {
 	m.silent = !answer
 	m.notifyLocked()
 }
+
+// SetStallHandshake with true makes the market accept TCP connections to
+// its WebSocket paths and read the upgrade request but never answer it;
+// false drops the held connections and accepts upgrades again. Each market
+// (USDⓈ-M, COIN-M) has its own switch.
+func (m *BinanceMarket) SetStallHandshake(stall bool) { m.stall.set(stall) }
+
+// StalledHandshakes returns how many upgrade requests were left unanswered.
+func (m *BinanceMarket) StalledHandshakes() int { return m.stall.count() }
 
 func (m *BinanceMarket) pingLoop() {
 	for {

@@ -979,3 +979,89 @@ func TestBinanceCloseEndsEverything(t *testing.T) {
 	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 	binanceWaitFor(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
 }
+
+// binanceStalledDial dials url with a short handshake timeout and fails the
+// test if the handshake completes.
+func binanceStalledDial(t *testing.T, url string) {
+	t.Helper()
+	d := websocket.Dialer{HandshakeTimeout: 200 * time.Millisecond}
+	start := time.Now()
+	c, resp, err := d.Dial(url, nil)
+	if err == nil {
+		c.Close()
+		t.Fatalf("the handshake of %s completed while stalled", url)
+	}
+	if resp != nil {
+		resp.Body.Close()
+		t.Errorf("a stalled handshake of %s was answered %d", url, resp.StatusCode)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the dial of %s took %v, want the handshake timeout", url, took)
+	}
+}
+
+func TestBinanceStallHandshake(t *testing.T) {
+	m := binanceNew(t, BinanceUSDM)
+	other := binanceNew(t, BinanceCoinM)
+	// A connection made before the stall keeps working during it.
+	live := binanceDial(t, m.WSURL()+"/ws/!forceOrder@arr")
+	if err := m.WaitSubscribed(binanceCtx(t), 1); err != nil {
+		t.Fatal(err)
+	}
+	m.SetStallHandshake(true)
+	urls := []string{m.WSURL() + "/ws", m.WSURL() + "/ws/!forceOrder@arr", m.WSURL() + "/stream?streams=btcusdt@forceOrder"}
+	for _, u := range urls {
+		binanceStalledDial(t, u)
+	}
+	if n := m.StalledHandshakes(); n != len(urls) {
+		t.Errorf("StalledHandshakes = %d, want %d (every WebSocket path)", n, len(urls))
+	}
+	if n := m.TotalConnections(); n != 1 {
+		t.Errorf("TotalConnections = %d while stalled, want the one from before", n)
+	}
+	if got := m.Play([]Event{{Frame: binanceBTCFrame}}); len(got) != 1 || got[0].Conns != 1 {
+		t.Errorf("delivered %+v during the stall, want the live connection", got)
+	}
+	if b := binanceRead(t, live); !bytes.Equal(b, binanceBTCFrame) {
+		t.Errorf("live connection read %s", b)
+	}
+	// REST and the other market are not stalled.
+	if status, _, body := binanceGet(t, m.RESTURL()+"/fapi/v1/premiumIndex"); status != http.StatusOK {
+		t.Errorf("premiumIndex during the stall: %d %s", status, body)
+	}
+	binanceDial(t, other.WSURL()+"/ws")
+	if n := other.StalledHandshakes(); n != 0 {
+		t.Errorf("the COIN-M market stalled %d handshakes", n)
+	}
+
+	m.SetStallHandshake(false)
+	binanceDial(t, m.WSURL()+"/ws")
+	binanceWaitFor(t, "the connection after the stall", func() bool { return m.TotalConnections() == 2 })
+	if n := m.StalledHandshakes(); n != len(urls) {
+		t.Errorf("StalledHandshakes = %d after the stall, want %d", n, len(urls))
+	}
+
+	// A held request does not keep Close waiting.
+	m.SetStallHandshake(true)
+	dialed := make(chan struct{})
+	go func() {
+		defer close(dialed)
+		d := websocket.Dialer{HandshakeTimeout: time.Minute}
+		if c, resp, err := d.Dial(m.WSURL()+"/ws", nil); err == nil {
+			c.Close()
+		} else if resp != nil {
+			resp.Body.Close()
+		}
+	}()
+	binanceWaitFor(t, "the held handshake", func() bool { return m.StalledHandshakes() == len(urls)+1 })
+	start := time.Now()
+	m.Close()
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("Close took %v with a held handshake", took)
+	}
+	select {
+	case <-dialed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the held dial did not end after Close")
+	}
+}

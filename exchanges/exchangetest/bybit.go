@@ -175,6 +175,8 @@ type Bybit struct {
 	maxArgsSeen int
 	playTimeout time.Duration
 	history     []Delivered
+
+	stall handshakeStall
 }
 
 // NewBybit starts a fake Bybit on 127.0.0.1 with a free port and no
@@ -931,6 +933,9 @@ func bybitConnID() string {
 }
 
 func (b *Bybit) serveWS(w http.ResponseWriter, r *http.Request, category string) {
+	if b.stall.hold(w, r, b.done) {
+		return
+	}
 	ws, err := b.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader has answered
@@ -1179,6 +1184,14 @@ func (b *Bybit) SetAnswerPings(answer bool) {
 	defer b.mu.Unlock()
 	b.answerPings = answer
 }
+
+// SetStallHandshake with true makes the fake accept TCP connections to the
+// WebSocket paths of both categories and read the upgrade request but never
+// answer it; false drops the held connections and accepts upgrades again.
+func (b *Bybit) SetStallHandshake(stall bool) { b.stall.set(stall) }
+
+// StalledHandshakes returns how many upgrade requests were left unanswered.
+func (b *Bybit) StalledHandshakes() int { return b.stall.count() }
 
 // SetMaxArgs rejects subscribe requests with more than n topics (0, the
 // default, = no limit, as Bybit documents for futures).

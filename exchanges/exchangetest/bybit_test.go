@@ -739,3 +739,86 @@ func TestBybitAccountRatio(t *testing.T) {
 		t.Errorf("requests %d (inverse %d)", n, m)
 	}
 }
+
+// bybitStalledDial dials u with a short handshake timeout and fails the
+// test if the handshake completes.
+func bybitStalledDial(t *testing.T, u string) {
+	t.Helper()
+	d := websocket.Dialer{HandshakeTimeout: 200 * time.Millisecond}
+	start := time.Now()
+	c, resp, err := d.Dial(u, nil)
+	if err == nil {
+		c.Close()
+		t.Fatalf("the handshake of %s completed while stalled", u)
+	}
+	if resp != nil {
+		resp.Body.Close()
+		t.Errorf("a stalled handshake of %s was answered %d", u, resp.StatusCode)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the dial of %s took %v, want the handshake timeout", u, took)
+	}
+}
+
+func TestBybitStallHandshake(t *testing.T) {
+	b := bybitNew(t)
+	// A connection made before the stall keeps working during it.
+	live := bybitDial(t, b.LinearWSURL())
+	bybitWaitConns(t, b, BybitLinear, 1)
+	b.SetStallHandshake(true)
+	for _, u := range []string{b.LinearWSURL(), b.InverseWSURL()} {
+		bybitStalledDial(t, u)
+	}
+	if n := b.StalledHandshakes(); n != 2 {
+		t.Errorf("StalledHandshakes = %d, want 2 (both categories)", n)
+	}
+	if n, m := b.TotalConnections(BybitLinear), b.TotalConnections(BybitInverse); n != 1 || m != 0 {
+		t.Errorf("TotalConnections = %d linear, %d inverse while stalled, want the one from before", n, m)
+	}
+	bybitSend(t, live, `{"req_id":"s","op":"subscribe","args":["allLiquidation.BTCUSDT"]}`)
+	bybitWantReply(t, bybitRead(t, live), true, "", "s", "subscribe")
+	// REST is not stalled.
+	if status, _, body := bybitGet(t, b.RESTURL()+"/v5/market/tickers?category=linear"); status != http.StatusOK {
+		t.Errorf("tickers during the stall: %d %s", status, body)
+	}
+
+	b.SetStallHandshake(false)
+	bybitDial(t, b.InverseWSURL())
+	bybitWaitConns(t, b, BybitInverse, 1)
+	if n := b.TotalConnections(BybitInverse); n != 1 {
+		t.Errorf("inverse TotalConnections = %d after the stall, want 1", n)
+	}
+	if n := b.StalledHandshakes(); n != 2 {
+		t.Errorf("StalledHandshakes = %d after the stall, want 2", n)
+	}
+
+	// A held request does not keep Close waiting.
+	b.SetStallHandshake(true)
+	dialed := make(chan struct{})
+	go func() {
+		defer close(dialed)
+		d := websocket.Dialer{HandshakeTimeout: time.Minute}
+		if c, resp, err := d.Dial(b.LinearWSURL(), nil); err == nil {
+			c.Close()
+		} else if resp != nil {
+			resp.Body.Close()
+		}
+	}()
+	deadline := time.Now().Add(3 * time.Second)
+	for b.StalledHandshakes() != 3 {
+		if time.Now().After(deadline) {
+			t.Fatal("the handshake was not held")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	start := time.Now()
+	b.Close()
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("Close took %v with a held handshake", took)
+	}
+	select {
+	case <-dialed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the held dial did not end after Close")
+	}
+}

@@ -272,6 +272,8 @@ type OKX struct {
 	replayed    int
 	playTimeout time.Duration
 	deliveries  []Delivered
+
+	stall handshakeStall
 }
 
 // NewOKX starts a fake OKX on 127.0.0.1 with a free port and no
@@ -981,6 +983,9 @@ type okxConn struct {
 }
 
 func (o *OKX) serveWS(w http.ResponseWriter, r *http.Request) {
+	if o.stall.hold(w, r, o.done) {
+		return
+	}
 	o.mu.Lock()
 	refuse := o.refuse
 	o.mu.Unlock()
@@ -1277,6 +1282,14 @@ func (o *OKX) SetAnswerPings(answer bool) {
 	defer o.mu.Unlock()
 	o.answerPings = answer
 }
+
+// SetStallHandshake with true makes the fake accept TCP connections to the
+// WebSocket path and read the upgrade request but never answer it; false
+// drops the held connections and accepts upgrades again.
+func (o *OKX) SetStallHandshake(stall bool) { o.stall.set(stall) }
+
+// StalledHandshakes returns how many upgrade requests were left unanswered.
+func (o *OKX) StalledHandshakes() int { return o.stall.count() }
 
 // SetRefuseConnections with true answers WebSocket upgrades with HTTP 503
 // (a venue that cannot be reached); false accepts them again.

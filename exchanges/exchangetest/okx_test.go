@@ -452,3 +452,96 @@ func TestOKXLongShortAccountRatio(t *testing.T) {
 		t.Errorf("ETH requests %d, want 2", n)
 	}
 }
+
+// okxWaitTotal waits until the fake has accepted n connections in all.
+func okxWaitTotal(t *testing.T, o *OKX, n int) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for o.TotalConnections() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("TotalConnections = %d, want %d", o.TotalConnections(), n)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func TestOKXStallHandshake(t *testing.T) {
+	o := newTestOKX(t)
+	// A connection made before the stall keeps working during it.
+	live := okxDial(t, o)
+	okxWaitTotal(t, o, 1)
+	o.SetStallHandshake(true)
+	d := websocket.Dialer{HandshakeTimeout: 200 * time.Millisecond}
+	start := time.Now()
+	if c, resp, err := d.Dial(o.WSURL(), nil); err == nil {
+		_ = c.Close()
+		t.Fatal("the handshake completed while stalled")
+	} else if resp != nil {
+		_ = resp.Body.Close()
+		t.Errorf("a stalled handshake was answered %d", resp.StatusCode)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the dial took %v, want the handshake timeout", took)
+	}
+	if n := o.StalledHandshakes(); n != 1 {
+		t.Errorf("StalledHandshakes = %d, want 1", n)
+	}
+	if n := o.TotalConnections(); n != 1 {
+		t.Errorf("TotalConnections = %d while stalled, want the one from before", n)
+	}
+	_ = live.WriteMessage(websocket.TextMessage, []byte("ping"))
+	if _, data, err := live.ReadMessage(); err != nil || string(data) != "pong" {
+		t.Errorf("live connection during the stall: %q %v", data, err)
+	}
+	// REST is not stalled.
+	if status, env, _ := okxGet(t, o, "/api/v5/public/mark-price?instType=SWAP"); status != http.StatusOK || env.Code != "0" {
+		t.Errorf("mark-price during the stall: %d %+v", status, env)
+	}
+	// The stall comes before a refusal: the request is held, not answered 503.
+	o.SetRefuseConnections(true)
+	if c, resp, err := d.Dial(o.WSURL(), nil); err == nil {
+		_ = c.Close()
+		t.Fatal("the handshake completed while stalled and refused")
+	} else if resp != nil {
+		_ = resp.Body.Close()
+		t.Errorf("a stalled handshake was answered %d", resp.StatusCode)
+	}
+	o.SetRefuseConnections(false)
+
+	o.SetStallHandshake(false)
+	okxDial(t, o)
+	okxWaitTotal(t, o, 2)
+	if n := o.StalledHandshakes(); n != 2 {
+		t.Errorf("StalledHandshakes = %d after the stall, want 2", n)
+	}
+
+	// A held request does not keep Close waiting.
+	o.SetStallHandshake(true)
+	dialed := make(chan struct{})
+	go func() {
+		defer close(dialed)
+		d := websocket.Dialer{HandshakeTimeout: time.Minute}
+		if c, resp, err := d.Dial(o.WSURL(), nil); err == nil {
+			_ = c.Close()
+		} else if resp != nil {
+			_ = resp.Body.Close()
+		}
+	}()
+	deadline := time.Now().Add(3 * time.Second)
+	for o.StalledHandshakes() != 3 {
+		if time.Now().After(deadline) {
+			t.Fatal("the handshake was not held")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	start = time.Now()
+	o.Close()
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("Close took %v with a held handshake", took)
+	}
+	select {
+	case <-dialed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the held dial did not end after Close")
+	}
+}
