@@ -1040,14 +1040,25 @@ scrape_configs:
 		return resp.StatusCode == 200, resp.Status
 	}, procs...)
 
-	// Every liquidation counter scraped at 0 and both streams subscribed.
+	// Every liquidation stream of every simulated venue subscribed, and
+	// every liquidation counter scraped at 0 with the streams up.
+	subCtx, cancelSub := context.WithTimeout(context.Background(), 30*time.Second)
+	if err := s.WaitSubscribed(subCtx); err != nil {
+		t.Fatal(err)
+	}
+	cancelSub()
 	eventually(t, 30*time.Second, "liquidation counters scraped at 0 with the streams up", func() (bool, string) {
 		n, err := pc.value(`count(crypto_liquidations_total == 0)`, time.Time{})
 		if err != nil {
 			return false, err.Error()
 		}
 		up, err := pc.value(`sum(crypto_exporter_stream_up)`, time.Time{})
-		return err == nil && n == float64(2*len(s.Instruments())) && up == 2, fmt.Sprintf("%v zero counters, %v streams up, err %v", n, up, err)
+		if err != nil {
+			return false, err.Error()
+		}
+		streams, err := pc.value(`count(crypto_exporter_stream_up)`, time.Time{})
+		return err == nil && n == float64(2*len(s.Instruments())) && up == streams && up >= float64(len(s.VenueNames())),
+			fmt.Sprintf("%v zero counters, %v of %v streams up, err %v", n, up, streams, err)
 	}, procs...)
 	firstScrape := time.Now()
 
@@ -1361,6 +1372,15 @@ func checkAccuracy(t *testing.T, s *sim.Sim, pc *promClient, exporterAddr string
 	for k, v := range truth {
 		want[ecs{k.Exchange, k.Coin, k.Side}] += v.NotionalUSD
 	}
+	// Every simulated venue took part (the per exchange, coin and side
+	// comparison below then covers it).
+	for _, ex := range s.VenueNames() {
+		v := truth.Sum(func(k sim.Key) bool { return k.Exchange == ex })
+		t.Logf("ground truth %s: %d liquidations, $%.2f", ex, v.Count, v.NotionalUSD)
+		if v.Count == 0 {
+			t.Errorf("no %s liquidation delivered", ex)
+		}
+	}
 	r, err := pc.query(`exchange_coin_side:crypto_liquidation_notional_usd:increase1h > 0`, time.Time{})
 	if err != nil {
 		t.Fatal(err)
@@ -1395,7 +1415,7 @@ func checkAccuracy(t *testing.T, s *sim.Sim, pc *promClient, exporterAddr string
 		t.Fatal(err)
 	}
 	// The covered interval t2 - t1: from the first sample in the window.
-	fr, err := pc.query(`crypto_liquidation_notional_usd_total{symbol="BTCUSDT",side="long"}[1h]`, lastScrape)
+	fr, err := pc.query(`crypto_liquidation_notional_usd_total{exchange="binance",symbol="BTCUSDT",side="long"}[1h]`, lastScrape)
 	if err != nil || len(fr.Samples) != 1 || len(fr.Samples[0].Values) < 2 {
 		t.Fatalf("samples of one counter: %v %v", fr, err)
 	}

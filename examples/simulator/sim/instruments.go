@@ -8,7 +8,7 @@ import (
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest"
 )
 
-// Market names of the two fake Binance futures markets.
+// Market names of the two fake Binance futures markets (Instrument.Market).
 const (
 	USDM  = "usdm"  // USDⓈ-M: linear, quantities in the base asset
 	COINM = "coinm" // COIN-M: inverse, quantities in USD contracts
@@ -78,24 +78,37 @@ var coins = []coinSpec{
 
 // instrument is one simulated contract and its evolving state.
 type instrument struct {
-	market       string // USDM or COINM
+	venue        *venue
+	market       string // the fake's market: USDM or COINM (Binance), a Bybit category, an OKX instType, a Gate settle currency, dYdX
 	symbol       string
-	pair         string
+	pair         string // Binance pair, OKX instFamily
 	coin         *coinState
 	quote        string
 	contractType string  // PERPETUAL, CURRENT_QUARTER, NEXT_QUARTER
+	inverse      bool    // coin-margined: quantities are contracts of contractSize USD
 	mult         float64 // coins per quoted unit (1000 for 1000PEPEUSDT)
-	contractSize float64 // COIN-M: USD per contract
+	lot          float64 // linear: quoted units per unit of quantity (OKX ctVal, Gate quanto multiplier; 1 elsewhere)
+	contractSize float64 // inverse: USD per contract
 	qtyDP        int
 	priceDP      int
 	delivery     time.Time // dated contracts
-	share        float64   // share of the coin's liquidation flow
+	share        float64   // share of the coin's liquidation flow (Binance's instruments add up to about 1)
 	fundingHours int       // perpetuals: funding interval
+	fundingScale float64   // funding per interval relative to an 8 h interval's; 0 = 1
 
 	// State, changed by the market loop only.
-	oi      float64 // USDⓈ-M: in quoted units; COIN-M: contracts
+	oi      float64 // in units of quantity: linear lots, inverse contracts
 	funding float64 // per interval, perpetuals only
 	volUSD  float64 // rolling 24 h turnover
+	lastTS  int64   // OKX: ms of the last order, kept increasing so that orders stay distinct
+	used    map[gateKey]struct{}
+}
+
+// gateKey is what Gate's dedupe compares (contract, second, signed size,
+// price); the simulator keeps its orders distinct on it.
+type gateKey struct {
+	sec         int64
+	size, price float64
 }
 
 // perpetual reports whether the instrument pays funding.
@@ -113,16 +126,45 @@ func (in *instrument) mark(now time.Time) float64 {
 	return roundTo(p, in.priceDP)
 }
 
-// notionalUSD is what the project's notional rules make of a fill:
-// USDⓈ-M filled quantity x average price, COIN-M contracts x contract size.
-func (in *instrument) notionalUSD(qty, avgPrice float64) float64 {
-	if in.market == COINM {
+// notionalUSD is what the project's notional rules make of a fill: linear
+// quantity x lot x price (USDⓈ-M filled quantity x average price, OKX sz x
+// ctVal x bkPx, Gate size x quanto multiplier x price, Bybit and dYdX size
+// x price), inverse contracts x contract size.
+func (in *instrument) notionalUSD(qty, price float64) float64 {
+	if in.inverse {
 		return qty * in.contractSize
 	}
-	return qty * avgPrice
+	return qty * in.lot * price
 }
 
-// fake renders the instrument as the fake venue serves it.
+// quantity is the size of a fill of about usd at price: whole contracts for
+// inverse contracts, the contract's quantity precision for linear ones, at
+// least one unit.
+func (in *instrument) quantity(usd, price float64) float64 {
+	if in.inverse {
+		return math.Max(1, math.Round(usd/in.contractSize))
+	}
+	step := math.Pow10(-in.qtyDP)
+	return math.Max(step, roundTo(usd/(price*in.lot), in.qtyDP))
+}
+
+// oiUSD is the open interest in USD at mark.
+func (in *instrument) oiUSD(mark float64) float64 {
+	if in.inverse {
+		return in.oi * in.contractSize
+	}
+	return in.oi * in.lot * mark
+}
+
+// fundingTimes returns the current funding period's start and the next
+// funding time.
+func (in *instrument) fundingTimes(now time.Time) (last, next time.Time) {
+	step := time.Duration(in.fundingHours) * time.Hour
+	last = now.UTC().Truncate(step)
+	return last, last.Add(step)
+}
+
+// fake renders a Binance instrument as the fake venue serves it.
 func (in *instrument) fake(now time.Time) exchangetest.BinanceSymbol {
 	mark := in.mark(now)
 	index := roundTo(in.coin.price*in.mult, in.priceDP)
@@ -203,28 +245,43 @@ func quarterly(now time.Time, next bool) time.Time {
 	}
 }
 
-// buildInstruments lists the synthetic market: a USDT perpetual for every
-// coin, USDC perpetuals and quarterlies for the majors on USDⓈ-M, and
-// COIN-M perpetuals and quarterlies.
-func buildInstruments(states map[string]*coinState, now time.Time) []*instrument {
+// setup completes a new instrument: price precision, funding, and open
+// interest and turnover in proportion to its flow share.
+func (in *instrument) setup(v *venue, now time.Time) {
+	in.venue = v
+	if in.mult == 0 {
+		in.mult = 1
+	}
+	if in.lot == 0 {
+		in.lot = 1
+	}
+	in.priceDP = pricePrecision(in.coin.price * in.mult)
+	if in.fundingHours == 0 {
+		in.fundingHours = 8
+	}
+	if in.fundingScale == 0 {
+		in.fundingScale = 1
+	}
+	if in.perpetual() {
+		in.funding = in.coin.spec.funding * in.fundingScale
+	}
+	oiUSD := in.coin.spec.oiUSD * in.share / 0.7
+	in.volUSD = in.coin.spec.volUSD * in.share / 0.7
+	if in.inverse {
+		in.oi = math.Round(oiUSD / in.contractSize)
+	} else {
+		in.oi = roundTo(oiUSD/(in.mark(now)*in.lot), in.qtyDP)
+	}
+}
+
+// buildInstruments lists Binance's side of the synthetic market: a USDT
+// perpetual for every coin, USDC perpetuals and quarterlies for the majors
+// on USDⓈ-M, and COIN-M perpetuals and quarterlies.
+func buildInstruments(v *venue, states map[string]*coinState, now time.Time) []*instrument {
 	q1, q2 := quarterly(now, false), quarterly(now, true)
 	var out []*instrument
 	add := func(in *instrument) {
-		in.priceDP = pricePrecision(in.coin.price * in.mult)
-		if in.fundingHours == 0 {
-			in.fundingHours = 8
-		}
-		if in.perpetual() {
-			in.funding = in.coin.spec.funding
-		}
-		// Open interest and turnover in proportion to the flow share.
-		oiUSD := in.coin.spec.oiUSD * in.share / 0.7
-		in.volUSD = in.coin.spec.volUSD * in.share / 0.7
-		if in.market == COINM {
-			in.oi = math.Round(oiUSD / in.contractSize)
-		} else {
-			in.oi = roundTo(oiUSD/in.mark(now), in.qtyDP)
-		}
+		in.setup(v, now)
 		out = append(out, in)
 	}
 	for _, c := range coins {
@@ -258,19 +315,21 @@ func buildInstruments(states map[string]*coinState, now time.Time) []*instrument
 			continue
 		}
 		pair := c.coin + "USD"
-		add(&instrument{market: COINM, symbol: pair + "_PERP", pair: pair, coin: st, quote: "USD",
+		add(&instrument{market: COINM, symbol: pair + "_PERP", pair: pair, coin: st, quote: "USD", inverse: true,
 			contractType: "PERPETUAL", mult: 1, contractSize: c.coinm, share: 0.12})
 		switch c.coin {
 		case "BTC", "ETH":
-			add(&instrument{market: COINM, symbol: pair + "_" + q1.Format("060102"), pair: pair, coin: st, quote: "USD",
+			add(&instrument{market: COINM, symbol: pair + "_" + q1.Format("060102"), pair: pair, coin: st, quote: "USD", inverse: true,
 				contractType: "CURRENT_QUARTER", mult: 1, contractSize: c.coinm, delivery: q1, share: 0.03})
 		}
 		if c.coin == "BTC" {
-			add(&instrument{market: COINM, symbol: pair + "_" + q2.Format("060102"), pair: pair, coin: st, quote: "USD",
+			add(&instrument{market: COINM, symbol: pair + "_" + q2.Format("060102"), pair: pair, coin: st, quote: "USD", inverse: true,
 				contractType: "NEXT_QUARTER", mult: 1, contractSize: c.coinm, delivery: q2, share: 0.02})
 		}
 	}
 	return out
 }
 
-func (in *instrument) String() string { return fmt.Sprintf("%s %s", in.market, in.symbol) }
+func (in *instrument) String() string {
+	return fmt.Sprintf("%s %s %s", in.venue.name, in.market, in.symbol)
+}

@@ -1,9 +1,13 @@
 // Package sim runs a synthetic crypto-derivatives market on the project's
-// fake venues (exchangetest): a Binance USDⓈ-M and a COIN-M market with a
-// realistic instrument list, random-walk prices, open interest building up
-// between liquidation cascades, drifting funding, 24 h turnover, a Fear &
-// Greed reading, and liquidation cascades in both directions pushed on the
-// !forceOrder@arr streams.
+// fake venues (exchangetest): Binance USDⓈ-M and COIN-M, Bybit linear and
+// inverse, OKX SWAP and FUTURES, Gate USDT- and BTC-settled futures and dYdX,
+// each with its own instrument list for the simulated coins, random-walk
+// prices shared by every venue, open interest building up between
+// liquidation cascades, drifting funding, 24 h turnover, a Fear & Greed
+// reading, and liquidation cascades in both directions, each venue taking
+// its share of the flow and pushing it in its own format (Binance's
+// !forceOrder@arr, Bybit's allLiquidation, OKX's liquidation-orders, Gate's
+// futures.public_liquidates, dYdX's v4_trades).
 //
 // Everything is seeded: two runs with the same seed generate the same
 // market (price paths, cascades, the sequence of liquidations and their USD
@@ -11,9 +15,11 @@
 // their basis). Pausing the flow and Inject are part of that script:
 // they change what the generator draws next. What reaches an exporter depends on when it connects, so the
 // simulator keeps the ground truth of every liquidation it delivered, with
-// the USD notional computed by the project's notional rules (USDⓈ-M z x ap,
-// COIN-M z x contractSize), for tests to compare with what Prometheus
-// computes.
+// the USD notional computed by the project's notional rules (linear
+// quantity x contract value x price, inverse contracts x contract size),
+// for tests to compare with what Prometheus computes. Each venue draws from
+// its own random generator, so a seed's Binance market is the same whatever
+// other venues run.
 //
 // The package does not import testing; examples/simulator is the program
 // around it.
@@ -24,8 +30,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -43,9 +51,12 @@ type Config struct {
 	// test). 0 means 1.
 	Rate float64
 	// Unthrottled pushes every liquidation. By default the simulator pushes
-	// at most one liquidation per symbol per second, as Binance's public
-	// stream does, so the feed is the same kind of sample the live one is.
+	// at most one liquidation per symbol per second on Binance, OKX and
+	// Gate, as their public streams do, so the feed is the same kind of
+	// sample the live one is (Bybit and dYdX publish every liquidation).
 	Unthrottled bool
+	// Venues lists the venues to run (see Venues); nil runs all of them.
+	Venues []string
 	// FirstCascade is when the first liquidation cascade starts after Run;
 	// 0 means 20 s, so a demo shows one within its first minute.
 	FirstCascade time.Duration
@@ -61,8 +72,8 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Exchange is the exchange label of everything the simulator serves.
-const Exchange = "binance"
+// Exchange is the exchange label of the simulator's first venue, Binance.
+const Exchange = Binance
 
 const (
 	// step is the market's time step. The per-symbol throttle allows one
@@ -129,18 +140,40 @@ type Stats struct {
 
 // Instrument describes one listed contract.
 type Instrument struct {
-	Market       string // USDM or COINM
+	Exchange string // the exchange label
+	// Market is the fake's market: USDM or COINM on Binance, the category
+	// (linear, inverse) on Bybit, the instType (SWAP, FUTURES) on OKX, the
+	// settle currency (usdt, btc) on Gate, dydx on dYdX.
+	Market       string
 	Symbol, Coin string
 	Quote        string
 	ContractType string // PERPETUAL, CURRENT_QUARTER, NEXT_QUARTER
+	Inverse      bool
+	// ContractSize is the USD value of an inverse contract, and the
+	// contract value of a linear OKX or Gate contract in coins (ctVal,
+	// quanto multiplier); 0 where linear quantities are in the base asset.
 	ContractSize float64
 }
 
 // Endpoints are the base URLs of the fakes, in the form the exporter's
-// configuration takes them.
+// configuration takes them; those of venues not simulated are empty.
 type Endpoints struct {
-	USDMREST, USDMWS, CoinMREST, CoinMWS string
-	FearGreed                            string
+	USDMREST, USDMWS, CoinMREST, CoinMWS     string
+	BybitREST, BybitLinearWS, BybitInverseWS string
+	OKXREST, OKXWS                           string
+	GateREST, GateUSDTWS, GateBTCWS          string
+	DydxREST, DydxWS                         string
+	FearGreed                                string
+}
+
+// Fakes are the fake venues of a simulation, for callers that script
+// faults or inspect connections; those of venues not simulated are nil.
+type Fakes struct {
+	USDM, CoinM *exchangetest.BinanceMarket
+	Bybit       *exchangetest.Bybit
+	OKX         *exchangetest.OKX
+	Gate        *exchangetest.Gate
+	Dydx        *exchangetest.Dydx
 }
 
 // coinState is the evolving state of one underlying.
@@ -181,11 +214,18 @@ func (c *cascade) shape(t time.Time) (v float64, done bool) {
 
 // Sim is a running synthetic market.
 type Sim struct {
-	cfg   Config
-	log   *slog.Logger
-	usdm  *exchangetest.BinanceMarket
-	coinm *exchangetest.BinanceMarket
-	fg    *exchangetest.FearGreed
+	cfg    Config
+	log    *slog.Logger
+	venues []*venue
+	usdm   *exchangetest.BinanceMarket
+	coinm  *exchangetest.BinanceMarket
+	bybit  *exchangetest.Bybit
+	okx    *exchangetest.OKX
+	gate   *exchangetest.Gate
+	dydx   *exchangetest.Dydx
+	fg     *exchangetest.FearGreed
+	runID  string // prefix of dYdX trade ids
+	nextID uint64
 
 	levels map[string][]float64 // price levels for the exporter config
 
@@ -195,8 +235,8 @@ type Sim struct {
 	rng         *rand.Rand
 	coins       []*coinState
 	insts       []*instrument
-	bySymbol    map[string]*instrument
-	totalWeight float64 // of the calm liquidation flow
+	bySymbol    map[string]*instrument // exchange + "/" + symbol
+	totalWeight float64                // of the calm liquidation flow
 	// totalCascadeWeight normalises coinState.cascadeWeight.
 	totalCascadeWeight float64
 	cascade            *cascade
@@ -226,8 +266,13 @@ type Sim struct {
 
 // New starts the fake venues on 127.0.0.1 with free ports and lists the
 // synthetic market on them. Call Run to make the market move and Close to
-// stop everything.
+// stop everything. It panics on a venue that is not one of Venues (see
+// ParseVenues).
 func New(cfg Config) *Sim {
+	names, err := selectVenues(cfg.Venues)
+	if err != nil {
+		panic(err)
+	}
 	if cfg.Seed == 0 {
 		cfg.Seed = 1
 	}
@@ -270,21 +315,20 @@ func New(cfg Config) *Sim {
 		s.totalWeight += c.weight
 		s.totalCascadeWeight += st.cascadeWeight
 	}
-	s.insts = buildInstruments(states, now)
+	s.runID = fmt.Sprintf("sim%d-%x", cfg.Seed, now.UnixNano())
+	for _, name := range names {
+		v, insts := s.newVenue(name, states, now)
+		s.venues = append(s.venues, v)
+		s.insts = append(s.insts, insts...)
+	}
 	for _, in := range s.insts {
-		s.bySymbol[in.symbol] = in
+		s.bySymbol[in.venue.name+"/"+in.symbol] = in
 	}
 	btc, eth := states["BTC"].price, states["ETH"].price
 	s.levels["BTC"] = []float64{math.Round(btc*0.985/100) * 100, math.Round(btc*1.015/100) * 100}
 	s.levels["ETH"] = []float64{math.Round(eth*0.98/10) * 10}
 
-	s.usdm = exchangetest.NewBinanceMarket(exchangetest.BinanceUSDM)
-	s.coinm = exchangetest.NewBinanceMarket(exchangetest.BinanceCoinM)
 	s.fg = exchangetest.NewFearGreed()
-	for _, m := range []*exchangetest.BinanceMarket{s.usdm, s.coinm} {
-		m.SetWeightLimit(weightLimit)
-		m.SetPlayTimeout(playTimeout)
-	}
 	s.publish(now)
 
 	// Fear & Greed: yesterday's reading and today's, at midnight UTC as
@@ -296,16 +340,86 @@ func New(cfg Config) *Sim {
 	s.fg.Push(s.fgValue, classify(s.fgValue), midnight)
 	s.lastFG = now
 
-	for name, m := range map[string]*exchangetest.BinanceMarket{USDM: s.usdm, COINM: s.coinm} {
-		p := &player{s: s, m: m, ch: make(chan *batch, playerQueue)}
-		s.players[name] = p
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			p.run()
-		}()
+	for _, v := range s.venues {
+		for _, market := range v.markets {
+			p := &player{s: s, v: v, market: market, ch: make(chan *batch, playerQueue)}
+			s.players[playerKey(v.name, market)] = p
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				p.run()
+			}()
+		}
 	}
 	return s
+}
+
+func playerKey(venue, market string) string { return venue + "/" + market }
+
+// ParseVenues parses a comma-separated list of venues ("" or "all" = every
+// venue of Venues) for Config.Venues.
+func ParseVenues(list string) ([]string, error) {
+	if l := strings.TrimSpace(list); l == "" || l == "all" {
+		return slices.Clone(Venues), nil
+	}
+	var out []string
+	for _, v := range strings.Split(list, ",") {
+		out = append(out, strings.ToLower(strings.TrimSpace(v)))
+	}
+	return selectVenues(out)
+}
+
+// selectVenues validates a venue list and returns it in Venues order,
+// without repeats; nil is every venue.
+func selectVenues(list []string) ([]string, error) {
+	if list == nil {
+		return slices.Clone(Venues), nil
+	}
+	want := map[string]bool{}
+	for _, v := range list {
+		if !slices.Contains(Venues, v) {
+			return nil, fmt.Errorf("sim: unknown venue %q (simulated: %s)", v, strings.Join(Venues, ", "))
+		}
+		want[v] = true
+	}
+	if len(want) == 0 {
+		return nil, errors.New("sim: no venue to simulate")
+	}
+	var out []string
+	for _, v := range Venues {
+		if want[v] {
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+// VenueNames returns the simulated venues, in Venues order.
+func (s *Sim) VenueNames() []string {
+	out := make([]string, len(s.venues))
+	for i, v := range s.venues {
+		out[i] = v.name
+	}
+	return out
+}
+
+// WaitSubscribed waits until an exporter has subscribed to every
+// liquidation stream of every simulated venue (every Bybit topic and dYdX
+// market, both OKX instTypes, both Gate settle currencies, both Binance
+// markets), so that no liquidation pushed from then on is missed.
+func (s *Sim) WaitSubscribed(ctx context.Context) error {
+	for _, v := range s.venues {
+		var insts []*instrument
+		for _, in := range s.insts {
+			if in.venue == v {
+				insts = append(insts, in)
+			}
+		}
+		if err := v.wait(ctx, insts); err != nil {
+			return fmt.Errorf("sim: %s: %w", v.name, err)
+		}
+	}
+	return nil
 }
 
 // Close stops the players and the fake venues. It is safe to call more
@@ -313,8 +427,9 @@ func New(cfg Config) *Sim {
 func (s *Sim) Close() {
 	s.closeOnce.Do(func() {
 		close(s.quit)
-		s.usdm.Close()
-		s.coinm.Close()
+		for _, v := range s.venues {
+			v.close()
+		}
 		s.fg.Close()
 		s.wg.Wait()
 	})
@@ -322,23 +437,51 @@ func (s *Sim) Close() {
 
 // Endpoints returns the fakes' base URLs.
 func (s *Sim) Endpoints() Endpoints {
-	return Endpoints{
-		USDMREST: s.usdm.RESTURL(), USDMWS: s.usdm.WSURL(),
-		CoinMREST: s.coinm.RESTURL(), CoinMWS: s.coinm.WSURL(),
-		FearGreed: s.fg.URL(),
+	e := Endpoints{FearGreed: s.fg.URL()}
+	if s.usdm != nil {
+		e.USDMREST, e.USDMWS = s.usdm.RESTURL(), s.usdm.WSURL()
+		e.CoinMREST, e.CoinMWS = s.coinm.RESTURL(), s.coinm.WSURL()
 	}
+	if s.bybit != nil {
+		e.BybitREST, e.BybitLinearWS, e.BybitInverseWS = s.bybit.RESTURL(), s.bybit.LinearWSURL(), s.bybit.InverseWSURL()
+	}
+	if s.okx != nil {
+		e.OKXREST, e.OKXWS = s.okx.RESTURL(), s.okx.WSURL()
+	}
+	if s.gate != nil {
+		e.GateREST, e.GateUSDTWS, e.GateBTCWS = s.gate.RESTURL(), s.gate.WSURL(exchangetest.GateUSDT), s.gate.WSURL(exchangetest.GateBTC)
+	}
+	if s.dydx != nil {
+		e.DydxREST, e.DydxWS = s.dydx.RESTURL(), s.dydx.WSURL()
+	}
+	return e
 }
 
 // Markets returns the fake Binance markets (USDⓈ-M, COIN-M), for callers
-// that script faults or inspect connections.
+// that script faults or inspect connections; nil when Binance is not
+// simulated.
 func (s *Sim) Markets() (usdm, coinm *exchangetest.BinanceMarket) { return s.usdm, s.coinm }
 
+// Fakes returns every fake venue of the simulation.
+func (s *Sim) Fakes() Fakes {
+	return Fakes{USDM: s.usdm, CoinM: s.coinm, Bybit: s.bybit, OKX: s.okx, Gate: s.gate, Dydx: s.dydx}
+}
+
 // ExporterConfig returns an exporter configuration that reads the
-// simulator: Binance endpoints and Fear & Greed pointing at the fakes,
-// every other venue disabled, polling every 5 s, Fear & Greed every
-// minute, and price levels near the start prices of BTC and ETH.
+// simulator: the endpoints of every simulated venue and Fear & Greed
+// pointing at the fakes, every other venue disabled, polling every 5 s,
+// Fear & Greed every minute, and price levels near the start prices of BTC
+// and ETH.
 func (s *Sim) ExporterConfig() string {
-	e := s.Endpoints()
+	var ex strings.Builder
+	for _, name := range configOrder {
+		i := slices.IndexFunc(s.venues, func(v *venue) bool { return v.name == name })
+		if i < 0 {
+			fmt.Fprintf(&ex, "  %s: {enabled: false}\n", name)
+			continue
+		}
+		fmt.Fprintf(&ex, "  %s:%s\n", name, s.venues[i].config())
+	}
 	levels := func(v []float64) string {
 		parts := make([]string, len(v))
 		for i, x := range v {
@@ -350,22 +493,7 @@ func (s *Sim) ExporterConfig() string {
 # The endpoints are loopback ports of this simulator run only; the venues
 # the simulator does not serve are disabled.
 exchanges:
-  binance:
-    endpoints:
-      usdm_rest: %s
-      usdm_ws: %s
-      coinm_rest: %s
-      coinm_ws: %s
-  bybit: {enabled: false}
-  okx: {enabled: false}
-  bitmex: {enabled: false}
-  deribit: {enabled: false}
-  gate: {enabled: false}
-  bitget: {enabled: false}
-  kraken: {enabled: false}
-  dydx: {enabled: false}
-  hyperliquid: {enabled: false}
-fear_greed:
+%sfear_greed:
   url: %s
   interval: 1m
 polling:
@@ -373,15 +501,19 @@ polling:
 price_levels:
   BTC: %s
   ETH: %s
-`, s.cfg.Seed, e.USDMREST, e.USDMWS, e.CoinMREST, e.CoinMWS, e.FearGreed, levels(s.levels["BTC"]), levels(s.levels["ETH"]))
+`, s.cfg.Seed, ex.String(), s.fg.URL(), levels(s.levels["BTC"]), levels(s.levels["ETH"]))
 }
 
 // Instruments lists the simulated contracts.
 func (s *Sim) Instruments() []Instrument {
 	out := make([]Instrument, 0, len(s.insts))
 	for _, in := range s.insts {
-		out = append(out, Instrument{Market: in.market, Symbol: in.symbol, Coin: in.coin.spec.coin,
-			Quote: in.quote, ContractType: in.contractType, ContractSize: in.contractSize})
+		size := in.contractSize
+		if !in.inverse && (in.venue.name == OKX || in.venue.name == Gate) {
+			size = in.lot // ctVal, quanto multiplier
+		}
+		out = append(out, Instrument{Exchange: in.venue.name, Market: in.market, Symbol: in.symbol, Coin: in.coin.spec.coin,
+			Quote: in.quote, ContractType: in.contractType, Inverse: in.inverse, ContractSize: size})
 	}
 	return out
 }
@@ -462,12 +594,21 @@ func (s *Sim) Run(ctx context.Context) error {
 			}
 			btc := s.coins[0].price
 			s.stateMu.Unlock()
-			s.log.Info("simulator",
-				"pushed_last_period", st.Delivered-last.Delivered,
-				"not_taken_last_period", st.Undelivered-last.Undelivered+st.Dropped-last.Dropped,
+			attrs := []any{
+				"pushed_last_period", st.Delivered - last.Delivered,
+				"not_taken_last_period", st.Undelivered - last.Undelivered + st.Dropped - last.Dropped,
 				"delivered_total", sum.Count, "delivered_usd", math.Round(sum.NotionalUSD),
 				"regime", regime, "btc", math.Round(btc),
-				"usdm_subscribers", s.usdm.Subscribed(), "coinm_subscribers", s.coinm.Subscribed())
+			}
+			if s.usdm != nil {
+				attrs = append(attrs, "usdm_subscribers", s.usdm.Subscribed(), "coinm_subscribers", s.coinm.Subscribed())
+			}
+			truth := s.Truth()
+			for _, v := range s.venues {
+				n := truth.Sum(func(k Key) bool { return k.Exchange == v.name }).Count
+				attrs = append(attrs, v.name+"_delivered", n)
+			}
+			s.log.Info("simulator", attrs...)
 			last = st
 		}
 	}
@@ -524,20 +665,21 @@ func (s *Sim) step(wall time.Time) {
 	// Liquidations of this step, then open interest, funding and turnover.
 	liquidated := s.liquidations(wall, dt, active, shape)
 	for _, in := range s.insts {
+		rng := in.venue.rng
 		// Open interest builds up in calm markets and is cut by
 		// deleveraging and by the liquidations themselves.
 		g := 2e-5*dt + 2e-4*math.Sqrt(dt)*rng.NormFloat64() - 8e-4*shape*dt
 		in.oi = max(in.oi*math.Exp(g)-liquidated[in].qty, 0)
-		if in.market == COINM {
+		if in.inverse {
 			in.oi = math.Round(in.oi)
 		} else {
 			in.oi = roundTo(in.oi, in.qtyDP)
 		}
 		if in.perpetual() {
 			// Funding follows the coin's recent move: a 5 % rally adds
-			// 0.05 % per interval.
-			target := in.coin.spec.funding + 0.01*in.coin.momentum
-			in.funding += 0.01*(target-in.funding)*dt + 3e-6*math.Sqrt(dt)*rng.NormFloat64()
+			// 0.05 % per 8 h.
+			target := (in.coin.spec.funding + 0.01*in.coin.momentum) * in.fundingScale
+			in.funding += 0.01*(target-in.funding)*dt + 3e-6*in.fundingScale*math.Sqrt(dt)*rng.NormFloat64()
 			in.funding = math.Max(-0.003, math.Min(0.003, in.funding))
 		}
 		base := in.coin.spec.volUSD * in.share / 0.7
@@ -579,16 +721,15 @@ func (s *Sim) newCascade(now time.Time) *cascade {
 
 // publish writes every instrument's state into the fakes.
 func (s *Sim) publish(now time.Time) {
-	var u, c []exchangetest.BinanceSymbol
-	for _, in := range s.insts {
-		if in.market == USDM {
-			u = append(u, in.fake(now))
-		} else {
-			c = append(c, in.fake(now))
+	for _, v := range s.venues {
+		var insts []*instrument
+		for _, in := range s.insts {
+			if in.venue == v {
+				insts = append(insts, in)
+			}
 		}
+		v.publish(now, insts)
 	}
-	s.usdm.SetSymbols(u)
-	s.coinm.SetSymbols(c)
 }
 
 // filled is what one step liquidated on an instrument.
@@ -601,10 +742,10 @@ func (s *Sim) liquidations(now time.Time, dt float64, c *cascade, shape float64)
 	if s.paused.Load() {
 		return out
 	}
-	rng := s.rng
-	batches := map[string]*batch{USDM: {}, COINM: {}}
+	batches := map[string]*batch{}
 	whaleDone := false
 	for _, in := range s.insts {
+		rng := in.venue.rng
 		var orders []pending
 		for _, side := range []string{"long", "short"} {
 			// Calm flow in proportion to each coin's weight; a cascade's
@@ -634,8 +775,9 @@ func (s *Sim) liquidations(now time.Time, dt float64, c *cascade, shape float64)
 		if len(orders) == 0 {
 			continue
 		}
-		if !s.cfg.Unthrottled {
-			// Binance publishes the latest liquidation per symbol and second.
+		if !s.cfg.Unthrottled && in.venue.throttled {
+			// Binance, OKX and Gate publish the latest liquidation per
+			// symbol and second.
 			latest := orders[0]
 			for _, o := range orders[1:] {
 				if o.at > latest.at || o.usd >= 1e6 {
@@ -644,21 +786,25 @@ func (s *Sim) liquidations(now time.Time, dt float64, c *cascade, shape float64)
 			}
 			orders = []pending{latest}
 		}
-		b := batches[in.market]
+		key := playerKey(in.venue.name, in.market)
+		b := batches[key]
+		if b == nil {
+			b = &batch{}
+			batches[key] = b
+		}
 		for _, o := range orders {
 			f := s.fill(in, o.side, o.usd, now.Add(o.at))
-			b.items = append(b.items, item{at: o.at, frame: f.frame, key: f.key, usd: f.usd})
+			b.items = append(b.items, item{at: o.at, frame: f.frame, route: f.route, key: f.key, usd: f.usd})
 			v := out[in]
 			v.qty += f.qty
 			v.usd += f.usd
 			out[in] = v
 		}
 	}
-	for _, name := range []string{USDM, COINM} {
-		if b := batches[name]; len(b.items) > 0 {
-			sort.SliceStable(b.items, func(i, j int) bool { return b.items[i].at < b.items[j].at })
-			s.players[name].offer(b)
-		}
+	for _, name := range slices.Sorted(maps.Keys(batches)) {
+		b := batches[name]
+		sort.SliceStable(b.items, func(i, j int) bool { return b.items[i].at < b.items[j].at })
+		s.players[name].offer(b)
 	}
 	return out
 }
@@ -672,55 +818,48 @@ type pending struct {
 // fillResult is one liquidation as pushed.
 type fillResult struct {
 	frame []byte
+	route string
 	key   Key
-	qty   float64 // quoted units (USDⓈ-M) or contracts (COIN-M)
+	qty   float64 // units of quantity: linear lots, inverse contracts
 	usd   float64 // notional by the project's rules
 }
 
-// fill turns a liquidation of about usd on in into a forceOrder frame.
-// Callers hold stateMu.
+// fill turns a liquidation of about usd on in into a frame of the venue's
+// liquidation stream. Callers hold stateMu.
 func (s *Sim) fill(in *instrument, side string, usd float64, at time.Time) fillResult {
 	mark := in.mark(at)
 	// The liquidation engine sells a long below the mark, buys back a short
 	// above it.
-	slip := 0.004 * s.rng.Float64()
-	orderSide, sign := "SELL", -1.0
+	slip := 0.004 * in.venue.rng.Float64()
+	sign := -1.0
 	if side == "short" {
-		orderSide, sign = "BUY", 1
+		sign = 1
 	}
-	avg := roundTo(mark*(1+sign*slip), in.priceDP)
-	price := roundTo(avg*(1+sign*0.002), in.priceDP)
-	var qty float64
-	if in.market == COINM {
-		qty = math.Max(1, math.Round(usd/in.contractSize))
-	} else {
-		step := math.Pow10(-in.qtyDP)
-		qty = math.Max(step, roundTo(usd/avg, in.qtyDP))
-	}
-	fo := exchangetest.ForceOrder{
-		Symbol: in.symbol, Side: orderSide, OrderType: "LIMIT", TimeInForce: "IOC",
-		Qty: qty, Price: price, AvgPrice: avg, FilledQty: qty, LastFilledQty: qty,
-		EventTime: at.UnixMilli(),
-	}
+	price := roundTo(mark*(1+sign*slip), in.priceDP)
+	s.nextID++
+	o := &order{in: in, side: side, qty: in.quantity(usd, price), price: price, at: at, id: s.nextID}
+	frame := in.venue.render(o)
 	market := "linear"
-	if in.market == COINM {
-		fo.Pair = in.pair
+	if in.inverse {
 		market = "inverse"
 	}
 	return fillResult{
-		frame: exchangetest.ForceOrderFrame(fo),
-		key:   Key{Exchange: Exchange, Market: market, Symbol: in.symbol, Coin: in.coin.spec.coin, Side: side},
-		qty:   qty,
-		usd:   in.notionalUSD(qty, avg),
+		frame: frame,
+		route: o.route,
+		key:   Key{Exchange: in.venue.name, Market: market, Symbol: in.symbol, Coin: in.coin.spec.coin, Side: side},
+		qty:   o.qty,
+		usd:   in.notionalUSD(o.qty, o.price),
 	}
 }
 
 // Order is one liquidation to push on demand.
 type Order struct {
-	Symbol string // a listed symbol of either market
-	Side   string // long or short: the position liquidated
+	Exchange string // a simulated venue; "" = binance
+	Symbol   string // a listed symbol of one of the venue's markets
+	Side     string // long or short: the position liquidated
 	// NotionalUSD is the intended size; the pushed fill is rounded to the
-	// contract's quantity precision (COIN-M: whole contracts).
+	// contract's quantity precision (inverse and OKX and Gate contracts:
+	// whole contracts).
 	NotionalUSD float64
 }
 
@@ -732,22 +871,27 @@ func (s *Sim) Inject(ctx context.Context, orders ...Order) (Truth, error) {
 	batches := map[string]*batch{}
 	s.stateMu.Lock()
 	for _, o := range orders {
-		in, ok := s.bySymbol[o.Symbol]
+		ex := o.Exchange
+		if ex == "" {
+			ex = Binance
+		}
+		in, ok := s.bySymbol[ex+"/"+o.Symbol]
 		if !ok {
 			s.stateMu.Unlock()
-			return nil, fmt.Errorf("sim: unknown symbol %q", o.Symbol)
+			return nil, fmt.Errorf("sim: unknown symbol %q on %s", o.Symbol, ex)
 		}
 		if o.Side != "long" && o.Side != "short" {
 			s.stateMu.Unlock()
 			return nil, fmt.Errorf("sim: side %q is neither long nor short", o.Side)
 		}
 		f := s.fill(in, o.Side, o.NotionalUSD, now)
-		b := batches[in.market]
+		key := playerKey(in.venue.name, in.market)
+		b := batches[key]
 		if b == nil {
 			b = &batch{force: true, done: make(chan Truth, 1)}
-			batches[in.market] = b
+			batches[key] = b
 		}
-		b.items = append(b.items, item{frame: f.frame, key: f.key, usd: f.usd})
+		b.items = append(b.items, item{frame: f.frame, route: f.route, key: f.key, usd: f.usd})
 	}
 	s.stateMu.Unlock()
 	out := Truth{}
@@ -774,7 +918,7 @@ func (s *Sim) Inject(ctx context.Context, orders ...Order) (Truth, error) {
 	return out, nil
 }
 
-// batch is one step's liquidations on one market.
+// batch is one step's liquidations on one market of a venue.
 type batch struct {
 	items []item
 	force bool       // play even without a subscriber (injected orders)
@@ -784,17 +928,19 @@ type batch struct {
 type item struct {
 	at    time.Duration // offset within the step
 	frame []byte
+	route string // see order.route
 	key   Key
 	usd   float64
 }
 
-// player pushes batches on one fake market, one at a time, so that frames
-// keep their order and Play's per-frame wait for a subscriber never blocks
-// the market loop.
+// player pushes batches on one market of a fake venue, one at a time, so
+// that frames keep their order and Play's per-frame wait for a subscriber
+// never blocks the market loop.
 type player struct {
-	s  *Sim
-	m  *exchangetest.BinanceMarket
-	ch chan *batch
+	s      *Sim
+	v      *venue
+	market string
+	ch     chan *batch
 }
 
 // offer queues a batch without blocking; a batch that does not fit is
@@ -857,22 +1003,37 @@ func (p *player) run() {
 	}
 }
 
+// play pushes the items of a batch that have a subscriber (all of them
+// for injected orders) and records those a connection took. Frames without
+// a subscriber are not pushed at all: the venues that serve a history
+// (OKX, Gate) would otherwise let an exporter backfill orders the truth
+// does not count.
 func (p *player) play(b *batch) {
 	defer p.s.done()
 	got := Truth{}
-	var delivered []exchangetest.Delivered
-	if b.force || p.m.Subscribed() > 0 {
-		events := make([]exchangetest.Event, len(b.items))
-		var prev time.Duration
-		for i, it := range b.items {
-			events[i] = exchangetest.Event{Delay: it.at - prev, Frame: it.frame}
-			prev = it.at
+	ready := func(string) bool { return true }
+	if !b.force {
+		ready = p.v.ready(p.market)
+	}
+	var events []exchangetest.Event
+	var played []int // index in b.items of each event
+	var prev time.Duration
+	for i, it := range b.items {
+		if !ready(it.route) {
+			continue
 		}
-		delivered = p.m.Play(events)
+		events = append(events, exchangetest.Event{Delay: it.at - prev, Frame: it.frame})
+		played = append(played, i)
+		prev = it.at
+	}
+	var delivered []exchangetest.Delivered
+	if len(events) > 0 {
+		delivered = p.v.play(p.market, events)
 	}
 	n := 0
-	for i, it := range b.items {
-		if i < len(delivered) && delivered[i].Conns > 0 {
+	for j, d := range delivered {
+		if j < len(played) && d.Conns > 0 {
+			it := b.items[played[j]]
 			got.add(it.key, it.usd)
 			n++
 		}

@@ -32,8 +32,9 @@ func simulate(t *testing.T, cfg Config, minutes int) (perMinute []int, s *Sim) {
 	return perMinute, s
 }
 
+// TestRatesAreRealistic checks Binance's flow, whose throttle bounds it.
 func TestRatesAreRealistic(t *testing.T) {
-	perMinute, _ := simulate(t, Config{Seed: 7}, 30)
+	perMinute, _ := simulate(t, Config{Seed: 7, Venues: []string{Binance}}, 30)
 	peak, calm := 0, math.MaxInt
 	for _, n := range perMinute {
 		peak, calm = max(peak, n), min(calm, n)
@@ -47,6 +48,28 @@ func TestRatesAreRealistic(t *testing.T) {
 	}
 	if peak > 60*55 {
 		t.Errorf("busiest minute has %d liquidations, more than one per symbol and second", peak)
+	}
+}
+
+// TestRatesAllVenues checks the flow of every venue together: Bybit and
+// dYdX publish every liquidation, so bursts are larger.
+func TestRatesAllVenues(t *testing.T) {
+	perMinute, _ := simulate(t, Config{Seed: 7}, 30)
+	binance, _ := simulate(t, Config{Seed: 7, Venues: []string{Binance}}, 30)
+	peak, calm, more := 0, math.MaxInt, 0
+	for i, n := range perMinute {
+		peak, calm = max(peak, n), min(calm, n)
+		more += n - binance[i]
+	}
+	t.Logf("liquidations per minute: %v", perMinute)
+	if peak < 2000 {
+		t.Errorf("busiest minute has %d liquidations, want a burst of at least 2000", peak)
+	}
+	if calm > 300 {
+		t.Errorf("calmest minute has %d liquidations, want a calm period", calm)
+	}
+	if more <= 0 {
+		t.Errorf("the other venues add %d liquidations to Binance's", more)
 	}
 }
 
@@ -127,6 +150,35 @@ func TestInstrumentsAndConfig(t *testing.T) {
 	for k, v := range map[string]string{"usdm_rest": e.USDMREST, "usdm_ws": e.USDMWS, "coinm_rest": e.CoinMREST, "coinm_ws": e.CoinMWS} {
 		if cfg.Exchanges.Binance.Endpoints[k] != v {
 			t.Errorf("endpoint %s = %q, want %q", k, cfg.Exchanges.Binance.Endpoints[k], v)
+		}
+	}
+	var all struct {
+		Exchanges map[string]struct {
+			Endpoints map[string]string `yaml:"endpoints"`
+		} `yaml:"exchanges"`
+	}
+	if err := yaml.Unmarshal([]byte(s.ExporterConfig()), &all); err != nil {
+		t.Fatal(err)
+	}
+	for ex, want := range map[string]map[string]string{
+		Bybit: {"rest": e.BybitREST, "linear_ws": e.BybitLinearWS, "inverse_ws": e.BybitInverseWS},
+		OKX:   {"rest": e.OKXREST, "ws": e.OKXWS},
+		Gate:  {"rest": e.GateREST, "usdt_ws": e.GateUSDTWS, "btc_ws": e.GateBTCWS},
+		Dydx:  {"rest": e.DydxREST, "ws": e.DydxWS},
+	} {
+		for k, v := range want {
+			if got := all.Exchanges[ex].Endpoints[k]; v == "" || got != v {
+				t.Errorf("%s endpoint %s = %q, want %q", ex, k, got, v)
+			}
+		}
+	}
+	perVenue := map[string]int{}
+	for _, in := range insts {
+		perVenue[in.Exchange]++
+	}
+	for _, v := range Venues {
+		if perVenue[v] < 5 {
+			t.Errorf("%s lists %d instruments", v, perVenue[v])
 		}
 	}
 	if cfg.FearGreed.URL != e.FearGreed || cfg.FearGreed.Interval != "1m" || cfg.Polling.Interval != "5s" {
