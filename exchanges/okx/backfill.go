@@ -84,7 +84,7 @@ func (b *backfiller) family(ctx context.Context, fam string, from int64, first *
 	cfg := &k.v.cfg
 	after := int64(0)
 	prevOldest := int64(0)
-	emit := func(d detail) { k.handle(d, fromBackfill) }
+	emit := func(d detail) { k.handle(d, fromBackfill, time.Now()) }
 	for page := 0; page < cfg.BackfillMaxPages; page++ {
 		path := "/api/v5/public/liquidation-orders?instType=" + k.name + "&instFamily=" + query(fam) +
 			"&state=filled&limit=" + strconv.Itoa(backfillLimit)

@@ -32,10 +32,13 @@ type key struct {
 // every new order evicts the oldest key: the keys live in a slab whose slots
 // are reused, an open-addressing hash table (linear probing, at most half
 // full, deletion by backward shift, so no tombstones build up) maps them,
-// and a 4-ary min-heap of (ts, slot) orders them. Once the set has reached
-// its cap nothing allocates, and a new order costs one probe to find its
-// place, one probe and backward shift to drop the oldest key, and one heap
-// push and pop over 16-byte entries.
+// and their (ts, slot) entries are kept by ts in two queues. Orders mostly
+// arrive in ts order; those that do are appended to a ring, which is then
+// sorted oldest first, and the others go to a 4-ary min-heap. The oldest key
+// is the older of the two heads. Once the set has reached its cap nothing
+// allocates, and a new order costs one probe to find its place, one probe
+// and backward shift to drop the oldest key, and, in ts order, a ring push
+// and pop that touch memory sequentially (a heap push and pop otherwise).
 type dedupe struct {
 	mu     sync.Mutex
 	window time.Duration
@@ -43,13 +46,14 @@ type dedupe struct {
 	floor  int64 // ms; orders with ts <= floor are never counted
 
 	seed  maphash.Seed
-	keys  []key      // slab; a slot is in use while the heap holds it
+	keys  []key      // slab; a slot is in use while ring or late holds it
 	free  []int32    // slab slots not in use
 	table []uint64   // 0 = empty, else the hash's low 32 bits << 32 | slot+1
-	order []heapSlot // the slots in use, oldest ts first
+	ring  ring       // slots that arrived in ts order, oldest first
+	late  []heapSlot // the other slots in use, a min-heap by ts
 }
 
-// heapSlot is a heap entry: a key's ts, slab slot and the low 32 bits of
+// heapSlot is a queue entry: a key's ts, slab slot and the low 32 bits of
 // its hash (its table entry's tag, so that dropping the oldest key needs
 // neither the key nor its hash again).
 type heapSlot struct {
@@ -93,7 +97,7 @@ func (d *dedupe) admit(k key, now time.Time) verdict {
 	if found {
 		return duplicate
 	}
-	if len(d.order) >= d.max {
+	if d.len() >= d.max {
 		ts := d.removeOldest()
 		d.floor = max(d.floor, ts)
 		if k.ts <= d.floor {
@@ -101,7 +105,7 @@ func (d *dedupe) admit(k key, now time.Time) verdict {
 		}
 		pos, _ = d.find(k, h) // the backward shift may have moved the free slot
 	}
-	if 2*(len(d.order)+1) > len(d.table) {
+	if 2*(d.len()+1) > len(d.table) {
 		d.grow()
 		pos, _ = d.find(k, h)
 	}
@@ -115,8 +119,30 @@ func (d *dedupe) admit(k key, now time.Time) verdict {
 		d.keys = append(d.keys, k)
 	}
 	d.table[pos] = uint64(uint32(h))<<32 | uint64(slot+1)
-	d.push(heapSlot{ts: k.ts, slot: slot, tag: uint32(h)})
+	e := heapSlot{ts: k.ts, slot: slot, tag: uint32(h)}
+	if d.ring.n == 0 || e.ts >= d.ring.last().ts {
+		d.ring.push(e)
+	} else {
+		d.push(e)
+	}
 	return admitted
+}
+
+// len returns the number of keys held.
+func (d *dedupe) len() int { return d.ring.n + len(d.late) }
+
+// oldestInRing reports whether the ring's first entry has the smallest ts
+// of the set; the set must not be empty.
+func (d *dedupe) oldestInRing() bool {
+	return d.ring.n > 0 && (len(d.late) == 0 || d.ring.first().ts <= d.late[0].ts)
+}
+
+// oldest returns the entry with the smallest ts; the set must not be empty.
+func (d *dedupe) oldest() heapSlot {
+	if d.oldestInRing() {
+		return *d.ring.first()
+	}
+	return d.late[0]
 }
 
 // evictLocked drops the keys with ts <= cut and raises the floor to cut.
@@ -125,7 +151,7 @@ func (d *dedupe) evictLocked(cut int64) {
 		return
 	}
 	d.floor = cut
-	for len(d.order) > 0 && d.order[0].ts <= cut {
+	for d.len() > 0 && d.oldest().ts <= cut {
 		d.removeOldest()
 	}
 }
@@ -141,7 +167,7 @@ func (d *dedupe) Floor() int64 {
 func (d *dedupe) Len() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return len(d.order)
+	return d.len()
 }
 
 // hash hashes a key consistently with ==: sizes and prices by value (+0 and
@@ -185,7 +211,12 @@ func (d *dedupe) find(k key, h uint64) (pos int, found bool) {
 // removeOldest drops the key with the smallest ts and returns its ts; the
 // set must not be empty.
 func (d *dedupe) removeOldest() int64 {
-	top := d.pop()
+	var top heapSlot
+	if d.oldestInRing() {
+		top = d.ring.pop()
+	} else {
+		top = d.pop()
+	}
 	mask := len(d.table) - 1
 	want := uint64(top.slot + 1)
 	i := int(top.tag) & mask
@@ -236,11 +267,11 @@ func (d *dedupe) grow() {
 	}
 }
 
-// push adds an entry to the 4-ary min-heap by ts. A 4-ary heap has half
+// push adds an entry to the 4-ary min-heap late. A 4-ary heap has half
 // the depth of a binary one and a node's children share a cache line.
 func (d *dedupe) push(x heapSlot) {
-	d.order = append(d.order, x)
-	h := d.order
+	d.late = append(d.late, x)
+	h := d.late
 	i := len(h) - 1
 	for i > 0 {
 		p := (i - 1) / 4
@@ -253,15 +284,15 @@ func (d *dedupe) push(x heapSlot) {
 	h[i] = x
 }
 
-// pop removes and returns the entry with the smallest ts; the heap must not
-// be empty.
+// pop removes and returns the entry of late with the smallest ts; late must
+// not be empty.
 func (d *dedupe) pop() heapSlot {
-	h := d.order
+	h := d.late
 	top := h[0]
 	n := len(h) - 1
 	last := h[n]
 	h = h[:n]
-	d.order = h
+	d.late = h
 	if n == 0 {
 		return top
 	}
@@ -285,4 +316,37 @@ func (d *dedupe) pop() heapSlot {
 	}
 	h[i] = last
 	return top
+}
+
+// ring is a growable FIFO queue of entries.
+type ring struct {
+	buf  []heapSlot // its length is zero or a power of two
+	head int        // index of the first entry
+	n    int        // number of entries
+}
+
+// first returns the first entry; the ring must not be empty.
+func (r *ring) first() *heapSlot { return &r.buf[r.head] }
+
+// last returns the last entry; the ring must not be empty.
+func (r *ring) last() *heapSlot { return &r.buf[(r.head+r.n-1)&(len(r.buf)-1)] }
+
+// push appends x.
+func (r *ring) push(x heapSlot) {
+	if r.n == len(r.buf) {
+		buf := make([]heapSlot, max(2*len(r.buf), minTable))
+		copy(buf, r.buf[r.head:])
+		copy(buf[len(r.buf)-r.head:], r.buf[:r.head])
+		r.buf, r.head = buf, 0
+	}
+	r.buf[(r.head+r.n)&(len(r.buf)-1)] = x
+	r.n++
+}
+
+// pop removes and returns the first entry; the ring must not be empty.
+func (r *ring) pop() heapSlot {
+	x := r.buf[r.head]
+	r.head = (r.head + 1) & (len(r.buf) - 1)
+	r.n--
+	return x
 }

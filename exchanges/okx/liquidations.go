@@ -3,8 +3,10 @@ package okx
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"time"
 
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
@@ -114,8 +116,13 @@ type pushItem struct {
 // validated only after the whole frame has proved well-formed, so that
 // nothing is emitted from a frame decodeGeneric would reject. It declines
 // (ok false, nothing emitted) anything that is not such a push with every
-// order valid, and frames of more than maxPushOrders orders or items.
+// order valid, and frames of more than maxPushOrders orders or items. A
+// push in the documented layout is matched by decodeDocumented first.
 func decodePush(data []byte, emit func(detail)) (f frame, ok bool) {
+	if f, d, ok := decodeDocumented(data); ok {
+		emit(d)
+		return f, true
+	}
 	var sc pushScan
 	end, err := jsonx.Members(data, func(k, rest []byte) int {
 		switch string(k) {
@@ -175,6 +182,94 @@ func decodePush(data []byte, emit func(detail)) (f frame, ok bool) {
 	f.kind = kindPush
 	f.events = sc.orders
 	return f, true
+}
+
+// decodeDocumented decodes a push of one order laid out exactly as in the
+// documentation's sample, the frame OKX nearly always sends:
+//
+//	{"arg":{"channel":"liquidation-orders","instType":"SWAP"},"data":[{"details":[{"bkLoss":"0",
+//	"bkPx":"0.007831","ccy":"","posSide":"short","side":"buy","sz":"13","ts":"1692266434010"}],
+//	"instFamily":"IOST-USDT","instId":"IOST-USDT-SWAP","instType":"SWAP","uly":"IOST-USDT"}]}
+//
+// (compact, every value a plain string), by comparing its fixed parts
+// instead of walking it member by member. It declines anything else, and
+// an order decodeGeneric would reject, emitting nothing.
+func decodeDocumented(data []byte) (f frame, d detail, ok bool) {
+	const head = `{"arg":{"channel":"` + Channel + `","instType":`
+	l := layout{b: data, ok: true}
+	l.lit(head)
+	instType := l.str()
+	l.lit(`},"data":[{"details":[{"bkLoss":`)
+	l.str()
+	var raw detailFields
+	l.lit(`,"bkPx":`)
+	raw.px = l.str()
+	l.lit(`,"ccy":`)
+	l.str()
+	l.lit(`,"posSide":`)
+	raw.posSide = l.str()
+	l.lit(`,"side":`)
+	raw.side = l.str()
+	l.lit(`,"sz":`)
+	raw.sz = l.str()
+	l.lit(`,"ts":`)
+	raw.ts = l.str()
+	l.lit(`}],"instFamily":`)
+	l.str()
+	l.lit(`,"instId":`)
+	instID := l.str()
+	l.lit(`,"instType":`)
+	typ := l.str()
+	l.lit(`,"uly":`)
+	l.str()
+	l.lit(`}]}`)
+	if !l.ok || l.i != len(data) {
+		return frame{}, detail{}, false
+	}
+	channel := data[len(`{"arg":{"channel":"`):][:len(Channel)]
+	f = frame{kind: kindPush, events: 1, channel: channel, instType: unquote(instType)}
+	id := unquote(instID)
+	if checkItem(id, true, unquote(typ), true, f.instType, true) != nil {
+		return frame{}, detail{}, false
+	}
+	d, err := raw.detail(id)
+	if err != nil {
+		return frame{}, detail{}, false
+	}
+	return f, d, true
+}
+
+// layout matches a frame against a fixed layout, piece by piece; ok turns
+// false at the first piece that does not match, and stays false.
+type layout struct {
+	b  []byte
+	i  int // the next byte to match
+	ok bool
+}
+
+// lit matches the text s.
+func (l *layout) lit(s string) {
+	if l.ok && len(l.b)-l.i >= len(s) && string(l.b[l.i:l.i+len(s)]) == s {
+		l.i += len(s)
+		return
+	}
+	l.ok = false
+}
+
+// str matches a plain string (see plainString) and returns it with its
+// quotes, as a raw value.
+func (l *layout) str() []byte {
+	if !l.ok {
+		return nil
+	}
+	n := plainString(l.b, l.i)
+	if n < 0 {
+		l.ok = false
+		return nil
+	}
+	v := l.b[l.i:n]
+	l.i = n
+	return v
 }
 
 // data parses the data array at the start of rest and returns its length,
@@ -253,6 +348,40 @@ func scalar(rest []byte) int {
 		return -1
 	}
 	return n
+}
+
+// plainString returns the index just past the JSON string that starts at
+// b[i] when it holds neither an escape nor a control character, the strings
+// OKX sends; -1 otherwise. It looks at eight bytes at a time.
+func plainString(b []byte, i int) int {
+	if i >= len(b) || b[i] != '"' {
+		return -1
+	}
+	j := i + 1
+	for ; j+8 <= len(b); j += 8 {
+		if m := stringStops(binary.LittleEndian.Uint64(b[j:])); m != 0 {
+			j += bits.TrailingZeros64(m) / 8
+			break
+		}
+	}
+	for j < len(b) && b[j] != '"' && b[j] != '\\' && b[j] >= 0x20 {
+		j++
+	}
+	if j < len(b) && b[j] == '"' {
+		return j + 1
+	}
+	return -1
+}
+
+// stringStops sets the high bit of the lowest byte of x (little endian)
+// that is '"', '\\' or below 0x20, and possibly of higher bytes, or
+// returns 0 when there is no such byte (the classic SWAR zero-byte and
+// less-than tests; a borrow can mark only bytes above a marked one).
+func stringStops(x uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q := x ^ (ones * '"')
+	e := x ^ (ones * '\\')
+	return ((q-ones)&^q | (e-ones)&^e | (x-ones*0x20)&^x) & highs
 }
 
 // elements walks the JSON array at the start of b in place: fn gets the
@@ -534,16 +663,71 @@ func (f *detailFields) detail(instID []byte) (detail, error) {
 		d.Side = exchanges.Short
 	}
 	var err error
-	if d.Sz, err = jsonx.Float(f.sz); err != nil || !(d.Sz > 0) {
+	if d.Sz, err = decimal(f.sz); err != nil || !(d.Sz > 0) {
 		return detail{}, errBadSize
 	}
-	if d.Px, err = jsonx.Float(f.px); err != nil || !(d.Px > 0) {
+	if d.Px, err = decimal(f.px); err != nil || !(d.Px > 0) {
 		return detail{}, errBadPrice
 	}
-	if d.TS, err = jsonx.Int(f.ts); err != nil || d.TS <= 0 {
+	if d.TS, err = integer(f.ts); err != nil || d.TS <= 0 {
 		return detail{}, errBadTime
 	}
 	return d, nil
+}
+
+// decimal is jsonx.Float with a shortcut for the numbers OKX sends, plain
+// decimals ("13", "0.007831") of at most 15 digits, quoted or bare: their
+// digits and the power of ten are exact in float64, so one division, which
+// rounds correctly, gives what strconv.ParseFloat gives.
+func decimal(v []byte) (float64, error) {
+	s := v
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		s = s[1 : len(s)-1]
+	}
+	var m uint64
+	digits, point := 0, -1
+	for i, c := range s {
+		switch {
+		case c >= '0' && c <= '9':
+			m = m*10 + uint64(c-'0')
+			digits++
+		case c == '.' && point < 0 && i > 0 && i < len(s)-1:
+			point = i
+		default:
+			return jsonx.Float(v)
+		}
+	}
+	if digits == 0 || digits > 15 {
+		return jsonx.Float(v)
+	}
+	f := float64(m)
+	if point >= 0 {
+		f /= pow10[len(s)-1-point]
+	}
+	return f, nil
+}
+
+// pow10 holds the powers of ten that decimal divides by.
+var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
+
+// integer is jsonx.Int with a shortcut for ts values, up to 18 digits,
+// quoted or bare.
+func integer(v []byte) (int64, error) {
+	s := v
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		s = s[1 : len(s)-1]
+	}
+	if len(s) == 0 || len(s) > 18 {
+		return jsonx.Int(v)
+	}
+	var n int64
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return jsonx.Int(v)
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, nil
 }
 
 // notional returns the USD notional of an order per the project's rules:
@@ -564,9 +748,9 @@ const (
 	fromBackfill
 )
 
-// handle counts one decoded order unless it was counted before or is too
-// old (see dedupe).
-func (k *kind) handle(d detail, src source) {
+// handle counts one decoded order, received at now, unless it was counted
+// before or is too old (see dedupe).
+func (k *kind) handle(d detail, src source, now time.Time) {
 	v := k.v
 	in, _ := v.lookup(d.InstID)
 	switch {
@@ -586,7 +770,7 @@ func (k *kind) handle(d detail, src source) {
 	case in.inst == nil:
 		return // excluded by the coin allowlist
 	}
-	switch v.dedupe.admit(key{instID: in.id, side: d.side, posSide: d.posSide, sz: d.Sz, px: d.Px, ts: d.TS}, time.Now()) {
+	switch v.dedupe.admit(key{instID: in.id, side: d.side, posSide: d.posSide, sz: d.Sz, px: d.Px, ts: d.TS}, now) {
 	case duplicate:
 		v.stats.duplicates.Add(1)
 		return
@@ -609,8 +793,15 @@ func (k *kind) handle(d detail, src source) {
 }
 
 // emitLive is handle for pushed orders, bound once so that decoding does
-// not allocate a closure per frame.
-func (k *kind) emitLive(d detail) { k.handle(d, fromStream) }
+// not allocate a closure per frame. The orders of a frame share the time
+// onMessage read when the frame arrived.
+func (k *kind) emitLive(d detail) {
+	now := k.frameTime
+	if now.IsZero() { // decoded outside onMessage (tests)
+		now = time.Now()
+	}
+	k.handle(d, fromStream, now)
+}
 
 // streamConfig returns the runner configuration of the kind's stream.
 func (k *kind) streamConfig() wsconn.Config {
@@ -652,10 +843,13 @@ func (k *kind) onConnect(_ context.Context, s *wsconn.Session) error {
 
 // onMessage is the frame handler of a liquidation connection.
 func (k *kind) onMessage(s *wsconn.Session, data []byte, emit func(detail)) {
-	f, err := decodeFrame(data, emit)
+	now := time.Now() // the one clock read per frame
 	if k.sessionUp {
-		k.lastLive = time.Now()
+		k.lastLive = now
 	}
+	k.frameTime = now
+	f, err := decodeFrame(data, emit)
+	k.frameTime = time.Time{}
 	switch f.kind {
 	case kindPing:
 		_ = s.Send(pongFrame)

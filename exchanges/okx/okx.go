@@ -355,6 +355,7 @@ type kind struct {
 	// (OnConnect and OnMessage).
 	subscribedOnce bool
 	lastLive       time.Time // the last frame of a subscribed connection
+	frameTime      time.Time // when the frame being decoded arrived; zero between frames
 	gapStart       time.Time // lastLive when the current connection started
 	sessionUp      bool
 
