@@ -61,3 +61,44 @@ func (t *LogThrottle) Allow(key string) bool {
 	t.last[key] = now
 	return true
 }
+
+// LenientNumber is a Number that never fails decoding: a value that is not
+// a finite number is left unset and marked Bad, so one unusable field of a
+// large answer costs only its own gauge, not the whole poll.
+type LenientNumber struct {
+	Number
+	Bad bool
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (n *LenientNumber) UnmarshalJSON(b []byte) error {
+	*n = LenientNumber{}
+	if err := n.Number.UnmarshalJSON(b); err != nil {
+		n.Number, n.Bad = Number{}, true
+	}
+	return nil
+}
+
+// Truncate returns b as a string of at most n bytes (with "..." when cut),
+// for log lines that quote a frame.
+func Truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "..."
+	}
+	return string(b)
+}
+
+// NextBoundary returns the first multiple of interval after now (counted
+// from the Unix epoch, so whole hours and 8 h blocks fall on UTC
+// boundaries), in Unix seconds: the next funding time of venues that settle
+// on a fixed grid without publishing it.
+func NextBoundary(now time.Time, interval time.Duration) float64 {
+	return float64(now.Truncate(interval).Add(interval).Unix())
+}
+
+// RetryInterval is the delay before a failed poll of period interval is
+// retried: the exporter's poll interval (at least 5 s), never longer than
+// the period itself.
+func RetryInterval(interval, pollInterval time.Duration) time.Duration {
+	return min(interval, max(pollInterval, 5*time.Second))
+}

@@ -290,7 +290,7 @@ func (m *market) run(ctx context.Context) {
 func (m *market) poller(ep string, interval time.Duration, poll func(context.Context) error, trigger <-chan struct{}) exchanges.Poller {
 	return exchanges.Poller{
 		Interval:      interval,
-		RetryInterval: min(interval, max(m.v.cfg.PollInterval, 5*time.Second)),
+		RetryInterval: exchanges.RetryInterval(interval, m.v.cfg.PollInterval),
 		Observer:      m.polls[ep],
 		Logger:        m.log.With("endpoint", m.endpoint(ep)),
 		Poll:          poll,

@@ -274,7 +274,7 @@ func (m *market) onMessage(s *wsconn.Session, data []byte) {
 	}
 	if f.bad > 0 && m.logThrottle.Allow("decode") {
 		m.log.Warn("dropped malformed liquidation frame or event (logged once a minute; all are counted in crypto_exporter_stream_decode_errors_total)",
-			"err", err, "frame", truncate(data, 256))
+			"err", err, "frame", exchanges.Truncate(data, 256))
 	}
 }
 
@@ -299,11 +299,4 @@ func (m *market) handleForceOrder(fo forceOrder) {
 			m.log.Warn("liquidation with an implausible notional was dropped", "symbol", inst.Symbol, "notional_usd", n)
 		}
 	}
-}
-
-func truncate(b []byte, n int) string {
-	if len(b) > n {
-		return string(b[:n]) + "..."
-	}
-	return string(b)
 }

@@ -406,7 +406,7 @@ func (v *Venue) onMessage(s *wsconn.Session, st *streamState, data []byte, emit 
 	}
 	if f.bad > 0 && v.throttle.Allow("decode") {
 		v.log.Warn("dropped malformed liquidation frame or event (logged once a minute; all are counted in crypto_exporter_stream_decode_errors_total)",
-			"err", err, "frame", truncate(data, 256))
+			"err", err, "frame", exchanges.Truncate(data, 256))
 	}
 }
 
@@ -427,14 +427,7 @@ func (v *Venue) onEvent(s *wsconn.Session, st *streamState, f frame) {
 		}
 	case "error":
 		v.streamObs.DecodeError()
-		v.log.Error("Bitget answered with an error event; reconnecting", "code", string(f.code), "msg", truncate(f.msg, 512))
-		s.Close(fmt.Errorf("error event %s: %s", f.code, truncate(f.msg, 256)))
+		v.log.Error("Bitget answered with an error event; reconnecting", "code", string(f.code), "msg", exchanges.Truncate(f.msg, 512))
+		s.Close(fmt.Errorf("error event %s: %s", f.code, exchanges.Truncate(f.msg, 256)))
 	}
-}
-
-func truncate(b []byte, n int) string {
-	if len(b) > n {
-		return string(b[:n]) + "..."
-	}
-	return string(b)
 }

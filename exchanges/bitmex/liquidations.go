@@ -282,8 +282,8 @@ func (v *Venue) onMessage(s *wsconn.Session, data []byte, insert, rest, remove f
 		}
 	case kindError:
 		v.obs.DecodeError()
-		v.log.Error("BitMEX answered with an error; reconnecting", "status", string(f.status), "error", truncate(f.errMsg, 512))
-		s.Close(fmt.Errorf("BitMEX error %s: %s", f.status, truncate(f.errMsg, 256)))
+		v.log.Error("BitMEX answered with an error; reconnecting", "status", string(f.status), "error", exchanges.Truncate(f.errMsg, 512))
+		s.Close(fmt.Errorf("BitMEX error %s: %s", f.status, exchanges.Truncate(f.errMsg, 256)))
 	case kindTable:
 		if err != nil {
 			break
@@ -318,7 +318,7 @@ func (v *Venue) onMessage(s *wsconn.Session, data []byte, insert, rest, remove f
 	}
 	if bad > 0 && v.throttle.Allow("decode") {
 		v.log.Warn("dropped malformed liquidation frame or order (logged once a minute; all are counted in crypto_exporter_stream_decode_errors_total)",
-			"err", err, "frame", truncate(data, 256))
+			"err", err, "frame", exchanges.Truncate(data, 256))
 	}
 }
 
@@ -370,11 +370,4 @@ func (v *Venue) insert(o order) {
 	}
 	v.rest(o)
 	v.counted.Add(1)
-}
-
-func truncate(b []byte, n int) string {
-	if len(b) > n {
-		return string(b[:n]) + "..."
-	}
-	return string(b)
 }

@@ -202,7 +202,7 @@ func (sh *shard) onMessage(s *wsconn.Session, data []byte) {
 	}
 	if f.bad > 0 && m.logThrottle.Allow("decode") {
 		m.log.Warn("dropped malformed liquidation frame or event (logged once a minute; all are counted in crypto_exporter_stream_decode_errors_total)",
-			"stream", sh.name, "err", err, "frame", truncate(data, 256))
+			"stream", sh.name, "err", err, "frame", exchanges.Truncate(data, 256))
 	}
 }
 
@@ -214,9 +214,9 @@ func (sh *shard) onReply(s *wsconn.Session, f frame) {
 	if !f.success {
 		sh.obs.DecodeError()
 		sh.m.log.Error("Bybit rejected a request; reconnecting", "stream", sh.name,
-			"op", string(f.op), "req_id", string(f.reqID), "ret_msg", truncate(f.retMsg, 512))
+			"op", string(f.op), "req_id", string(f.reqID), "ret_msg", exchanges.Truncate(f.retMsg, 512))
 		sh.m.requestRefresh()
-		s.Close(fmt.Errorf("%s rejected: %s", f.op, truncate(f.retMsg, 256)))
+		s.Close(fmt.Errorf("%s rejected: %s", f.op, exchanges.Truncate(f.retMsg, 256)))
 		return
 	}
 	// Acks of the subscriptions sent on connect mark the stream up once all
@@ -252,11 +252,4 @@ func (sh *shard) handle(ev liquidation) {
 			m.log.Warn("liquidation with an implausible notional was dropped", "symbol", inst.Symbol, "notional_usd", n)
 		}
 	}
-}
-
-func truncate(b []byte, n int) string {
-	if len(b) > n {
-		return string(b[:n]) + "..."
-	}
-	return string(b)
 }

@@ -419,7 +419,7 @@ func (st *stream) onMessage(s *wsconn.Session, data []byte) {
 	}
 	if f.bad > 0 && v.throttle.Allow("decode") {
 		v.log.Warn("dropped malformed trades frame or trade (logged once a minute; all are counted in crypto_exporter_stream_decode_errors_total)",
-			"stream", StreamName, "err", err, "frame", truncate(data, 256))
+			"stream", StreamName, "err", err, "frame", exchanges.Truncate(data, 256))
 	}
 }
 
@@ -439,9 +439,9 @@ func (st *stream) onReply(s *wsconn.Session, f frame) {
 		case st.hbID:
 			what = "public/set_heartbeat"
 		}
-		v.log.Error("Deribit rejected a request", "stream", StreamName, "method", what, "code", f.errCode, "message", truncate(f.errMsg, 256))
+		v.log.Error("Deribit rejected a request", "stream", StreamName, "method", what, "code", f.errCode, "message", exchanges.Truncate(f.errMsg, 256))
 		if f.id == st.subID || f.id == st.hbID {
-			s.Close(fmt.Errorf("%s rejected: error %d: %s", what, f.errCode, truncate(f.errMsg, 256)))
+			s.Close(fmt.Errorf("%s rejected: error %d: %s", what, f.errCode, exchanges.Truncate(f.errMsg, 256)))
 		}
 		return
 	}
@@ -456,7 +456,7 @@ func (st *stream) onReply(s *wsconn.Session, f frame) {
 		return true
 	}); err != nil {
 		st.obs.DecodeError()
-		v.log.Error("unexpected public/subscribe result; reconnecting", "stream", StreamName, "result", truncate(f.result, 256))
+		v.log.Error("unexpected public/subscribe result; reconnecting", "stream", StreamName, "result", exchanges.Truncate(f.result, 256))
 		s.Close(errors.New("public/subscribe: result is not a list of channels"))
 		return
 	}
@@ -529,11 +529,4 @@ func currencyOf(name []byte) []byte {
 		return settle
 	}
 	return head
-}
-
-func truncate(b []byte, n int) string {
-	if len(b) > n {
-		return string(b[:n]) + "..."
-	}
-	return string(b)
 }

@@ -47,13 +47,6 @@ func (v *Venue) pollBookSummary(ctx context.Context, c *currency) error {
 	return nil
 }
 
-// nextFunding returns the next 8 h UTC boundary after now (00:00, 08:00,
-// 16:00). Deribit has no next-funding field and funding accrues
-// continuously; this is the exporter's convention (UNVERIFIED).
-func nextFunding(now time.Time) time.Time {
-	return now.UTC().Truncate(FundingInterval).Add(FundingInterval)
-}
-
 // summaryValues appends the gauges of one book summary row by the
 // project's rules.
 func summaryValues(out []exchanges.MarketValue, inst *exchanges.Instrument, r summary, ttl time.Duration, now time.Time) []exchanges.MarketValue {
@@ -67,7 +60,10 @@ func summaryValues(out []exchanges.MarketValue, inst *exchanges.Instrument, r su
 	if inst.ContractType == exchanges.Perpetual && r.Funding8h.Set {
 		add(exchanges.FundingRate, r.Funding8h.Value)
 		add(exchanges.FundingIntervalSeconds, FundingInterval.Seconds())
-		add(exchanges.FundingNextTimestamp, float64(nextFunding(now).Unix()))
+		// Deribit has no next-funding field and funding accrues
+		// continuously: the next 8 h UTC boundary (00:00, 08:00, 16:00) is
+		// the exporter's convention (UNVERIFIED).
+		add(exchanges.FundingNextTimestamp, exchanges.NextBoundary(now, FundingInterval))
 	}
 	if r.OpenInterest.Set && r.OpenInterest.Value >= 0 {
 		oi := r.OpenInterest.Value

@@ -344,7 +344,7 @@ func TestVenueGauges(t *testing.T) {
 		}
 	}
 	next := val(s, "crypto_funding_next_timestamp_seconds", inst("inverse", "BTC-PERPETUAL", "BTC")...)
-	if want := float64(nextFunding(time.Now()).Unix()); math.Abs(next-want) > 8*3600 || int64(next)%(8*3600) != 0 {
+	if want := exchanges.NextBoundary(time.Now(), FundingInterval); math.Abs(next-want) > 8*3600 || int64(next)%(8*3600) != 0 {
 		t.Errorf("next funding %v, want an 8 h boundary near %v", next, want)
 	}
 	// The gauges follow the fake.

@@ -42,22 +42,8 @@ type perpetualMarket struct {
 	Volume24H       number `json:"volume24H"`       // USD
 }
 
-// number is an exchanges.Number that never fails decoding: a value that is
-// not a finite number is left unset and marked bad, so one unusable field
-// costs only its own gauge, not the poll.
-type number struct {
-	exchanges.Number
-	Bad bool
-}
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (n *number) UnmarshalJSON(b []byte) error {
-	*n = number{}
-	if err := n.Number.UnmarshalJSON(b); err != nil {
-		n.Number, n.Bad = exchanges.Number{}, true
-	}
-	return nil
-}
+// number is a field that never fails the decoding of the whole answer.
+type number = exchanges.LenientNumber
 
 var errNoMarkets = errors.New("perpetualMarkets: answer has no markets object")
 
@@ -153,11 +139,6 @@ func sameInstruments(a, b []*exchanges.Instrument) bool {
 	return slices.EqualFunc(a, b, func(x, y *exchanges.Instrument) bool { return *x == *y })
 }
 
-// nextFundingAt returns the next top of the hour after now, in Unix seconds.
-func nextFundingAt(now time.Time) float64 {
-	return float64(now.Truncate(FundingInterval).Add(FundingInterval).Unix())
-}
-
 // marketValues turns the markets into gauges by the project's rules: mark
 // price oraclePrice; funding rate nextFundingRate per hour (interval
 // 3600 s, next funding the next top of the hour); open interest in coins
@@ -167,7 +148,7 @@ func nextFundingAt(now time.Time) float64 {
 // that were present but unusable.
 func marketValues(assets []asset, now time.Time, ttl time.Duration) (out []exchanges.MarketValue, bad int) {
 	out = make([]exchanges.MarketValue, 0, 7*len(assets))
-	next := nextFundingAt(now)
+	next := exchanges.NextBoundary(now, FundingInterval)
 	for _, a := range assets {
 		add := func(f exchanges.Field, val float64) {
 			if math.IsInf(val, 0) || math.IsNaN(val) {

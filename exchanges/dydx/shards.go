@@ -217,7 +217,7 @@ func (sh *shard) onMessage(s *wsconn.Session, data []byte) {
 	}
 	if f.bad > 0 && v.logThrottle.Allow("decode") {
 		v.log.Warn("dropped malformed trade frame or trade (logged once a minute; all are counted in crypto_exporter_stream_decode_errors_total)",
-			"stream", sh.name, "err", err, "frame", truncate(data, 256))
+			"stream", sh.name, "err", err, "frame", exchanges.Truncate(data, 256))
 	}
 }
 
@@ -268,14 +268,7 @@ func (sh *shard) acked(s *wsconn.Session, id []byte) {
 func (sh *shard) onError(s *wsconn.Session, f frame) {
 	sh.obs.DecodeError()
 	sh.v.log.Error("dYdX Indexer answered with an error; reconnecting", "stream", sh.name,
-		"id", string(f.id), "message", truncate(f.message, 512))
+		"id", string(f.id), "message", exchanges.Truncate(f.message, 512))
 	sh.v.requestRefresh()
-	s.Close(fmt.Errorf("indexer error: %s", truncate(f.message, 256)))
-}
-
-func truncate(b []byte, n int) string {
-	if len(b) > n {
-		return string(b[:n]) + "..."
-	}
-	return string(b)
+	s.Close(fmt.Errorf("indexer error: %s", exchanges.Truncate(f.message, 256)))
 }

@@ -232,7 +232,7 @@ const (
 func (v *Venue) poller(ep string, obs exchanges.PollObserver, interval time.Duration, poll func(context.Context) error, trigger <-chan struct{}) exchanges.Poller {
 	return exchanges.Poller{
 		Interval:      interval,
-		RetryInterval: min(interval, max(v.cfg.PollInterval, 5*time.Second)),
+		RetryInterval: exchanges.RetryInterval(interval, v.cfg.PollInterval),
 		Observer:      obs,
 		Logger:        v.log.With("endpoint", ep),
 		Poll:          poll,

@@ -152,12 +152,12 @@ func subscribeAnswer(result, errv []byte) frame {
 				}
 				return true
 			})
-			f.errText = "code " + truncate(code, 32) + ": " + truncate(msg, 256)
+			f.errText = "code " + exchanges.Truncate(code, 32) + ": " + exchanges.Truncate(msg, 256)
 		} else {
-			f.errText = truncate(errv, 256)
+			f.errText = exchanges.Truncate(errv, 256)
 		}
 	} else {
-		f.errText = "status " + truncate(status, 64)
+		f.errText = "status " + exchanges.Truncate(status, 64)
 	}
 	return f
 }
@@ -338,7 +338,7 @@ func (s *settle) onMessage(ss *wsconn.Session, data []byte, emit func(liq)) {
 	}
 	if f.bad > 0 && s.v.throttle.Allow("decode:"+s.name) {
 		s.log.Warn("dropped malformed liquidation frame or order (logged once a minute; all are counted in crypto_exporter_stream_decode_errors_total)",
-			"err", err, "frame", truncate(data, 256))
+			"err", err, "frame", exchanges.Truncate(data, 256))
 	}
 }
 
@@ -360,11 +360,4 @@ func (s *settle) onSubscribed(ss *wsconn.Session) {
 	if !s.v.cfg.DisableBackfill {
 		s.backfill.request(from)
 	}
-}
-
-func truncate(b []byte, n int) string {
-	if len(b) > n {
-		return string(b[:n]) + "..."
-	}
-	return string(b)
 }

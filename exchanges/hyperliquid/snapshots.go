@@ -45,22 +45,8 @@ type assetCtx struct {
 	MarkPx       number `json:"markPx"`       // USDC per venue unit
 }
 
-// number is an exchanges.Number that never fails decoding: a value that is
-// not a finite number (e.g. "NaN", "", an object) is left unset and marked
-// bad, so one unusable field costs only its own gauge, not the poll.
-type number struct {
-	exchanges.Number
-	Bad bool
-}
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (n *number) UnmarshalJSON(b []byte) error {
-	*n = number{}
-	if err := n.Number.UnmarshalJSON(b); err != nil {
-		n.Number, n.Bad = exchanges.Number{}, true
-	}
-	return nil
-}
+// number is a field that never fails the decoding of the whole answer.
+type number = exchanges.LenientNumber
 
 // errShape is wrapped by every decoding error of the answer's structure.
 var errShape = errors.New("not the documented [meta, assetCtxs] shape")
@@ -144,13 +130,6 @@ func (v *Venue) instrumentsFrom(r *metaAndAssetCtxs) (out []asset, skipped int) 
 	return out, skipped
 }
 
-// nextFundingAt returns the next top of the hour after now, in Unix
-// seconds: Hyperliquid funding is hourly; that it settles on the hour is
-// UNVERIFIED.
-func nextFundingAt(now time.Time) float64 {
-	return float64(now.Truncate(FundingInterval).Add(FundingInterval).Unix())
-}
-
 // marketValues turns the contexts into gauges by the project's rules:
 // mark price markPx; funding rate funding per hour (interval 3600 s, next
 // funding the next top of the hour); open interest in coins openInterest x
@@ -160,7 +139,7 @@ func nextFundingAt(now time.Time) float64 {
 // bad counts the skipped values that were present but unusable.
 func marketValues(assets []asset, now time.Time, ttl time.Duration) (out []exchanges.MarketValue, bad int) {
 	out = make([]exchanges.MarketValue, 0, 7*len(assets))
-	next := nextFundingAt(now)
+	next := exchanges.NextBoundary(now, FundingInterval)
 	for _, a := range assets {
 		add := func(f exchanges.Field, val float64) {
 			if math.IsInf(val, 0) { // a product of huge inputs

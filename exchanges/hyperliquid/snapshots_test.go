@@ -272,8 +272,8 @@ func TestNextFundingAt(t *testing.T) {
 		// A zone with a half-hour offset still gets the next UTC hour.
 		{time.Date(2026, 1, 1, 10, 10, 0, 0, time.FixedZone("IST", 5*3600+1800)), time.Date(2026, 1, 1, 5, 0, 0, 0, time.UTC)},
 	} {
-		if got := nextFundingAt(tc.now); got != float64(tc.want.Unix()) {
-			t.Errorf("nextFundingAt(%v) = %v, want %v", tc.now, time.Unix(int64(got), 0).UTC(), tc.want)
+		if got := exchanges.NextBoundary(tc.now, FundingInterval); got != float64(tc.want.Unix()) {
+			t.Errorf("NextBoundary(%v, 1h) = %v, want %v", tc.now, time.Unix(int64(got), 0).UTC(), tc.want)
 		}
 	}
 }

@@ -210,7 +210,7 @@ func (v *Venue) Run(ctx context.Context, sink exchanges.Sink) error {
 func (v *Venue) poller(ep string, interval time.Duration, poll func(context.Context) error, trigger <-chan struct{}) exchanges.Poller {
 	return exchanges.Poller{
 		Interval:      interval,
-		RetryInterval: min(interval, max(v.cfg.PollInterval, 5*time.Second)),
+		RetryInterval: exchanges.RetryInterval(interval, v.cfg.PollInterval),
 		Observer:      v.polls[ep],
 		Logger:        v.log.With("endpoint", ep),
 		Poll:          poll,

@@ -306,7 +306,7 @@ func (ts *tradeStream) onMessage(s *wsconn.Session, data []byte) {
 		ts.obs.DecodeError()
 		if ts.v.logThrottle.Allow("decode") {
 			ts.v.log.Warn("dropped a malformed frame (logged once a minute; all are counted in crypto_exporter_stream_decode_errors_total)",
-				"stream", StreamTrades, "err", err, "frame", truncate(data, 256))
+				"stream", StreamTrades, "err", err, "frame", exchanges.Truncate(data, 256))
 		}
 	case f.kind == kindLiquidation:
 		ts.handle(ev)
@@ -368,14 +368,7 @@ func (ts *tradeStream) acked(s *wsconn.Session, products []byte) {
 func (ts *tradeStream) onFailed(s *wsconn.Session, f frame) {
 	ts.obs.DecodeError()
 	ts.v.log.Error("Kraken refused a subscription or request; reconnecting", "stream", StreamTrades,
-		"feed", string(f.feed), "product_ids", truncate(f.products, 256), "message", truncate(f.message, 512))
+		"feed", string(f.feed), "product_ids", exchanges.Truncate(f.products, 256), "message", exchanges.Truncate(f.message, 512))
 	ts.v.requestRefresh()
-	s.Close(fmt.Errorf("kraken refused: %s", truncate(f.message, 256)))
-}
-
-func truncate(b []byte, n int) string {
-	if len(b) > n {
-		return string(b[:n]) + "..."
-	}
-	return string(b)
+	s.Close(fmt.Errorf("kraken refused: %s", exchanges.Truncate(f.message, 256)))
 }

@@ -29,22 +29,8 @@ type ticker struct {
 	RelativeFundingRate number `json:"relativeFundingRate"` // ratio, per hour; sometimes absent
 }
 
-// number is an exchanges.Number that never fails decoding: a value that is
-// not a finite number is left unset and marked bad, so one unusable field
-// costs only its own gauge, not the poll.
-type number struct {
-	exchanges.Number
-	Bad bool
-}
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (n *number) UnmarshalJSON(b []byte) error {
-	*n = number{}
-	if err := n.Number.UnmarshalJSON(b); err != nil {
-		n.Number, n.Bad = exchanges.Number{}, true
-	}
-	return nil
-}
+// number is a field that never fails the decoding of the whole answer.
+type number = exchanges.LenientNumber
 
 // pollTickers fetches every ticker and stores the gauges of the discovered,
 // non-suspended products. A failed request or an error envelope stores
@@ -63,11 +49,6 @@ func (v *Venue) pollTickers(ctx context.Context) error {
 	}
 	v.sink.SetMarketValues(values)
 	return nil
-}
-
-// nextFundingAt returns the next top of the hour after now, in Unix seconds.
-func nextFundingAt(now time.Time) float64 {
-	return float64(now.Truncate(FundingInterval).Add(FundingInterval).Unix())
 }
 
 // marketValues turns tickers into gauges by the project's rules. Tickers of
@@ -90,7 +71,7 @@ func nextFundingAt(now time.Time) float64 {
 // bad counts values that were present but unusable.
 func (v *Venue) marketValues(tickers []ticker, now time.Time, ttl time.Duration) (out []exchanges.MarketValue, bad int) {
 	out = make([]exchanges.MarketValue, 0, 8*len(tickers))
-	next := nextFundingAt(now)
+	next := exchanges.NextBoundary(now, FundingInterval)
 	for _, t := range tickers {
 		inst, _ := v.lookup([]byte(t.Symbol))
 		if inst == nil || t.Suspended {

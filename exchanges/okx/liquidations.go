@@ -861,7 +861,7 @@ func (k *kind) onMessage(s *wsconn.Session, data []byte, emit func(detail)) {
 	}
 	if f.bad > 0 && k.v.throttle.Allow("decode:"+k.name) {
 		k.log.Warn("dropped malformed liquidation frame or order (logged once a minute; all are counted in crypto_exporter_stream_decode_errors_total)",
-			"err", err, "frame", truncate(data, 256))
+			"err", err, "frame", exchanges.Truncate(data, 256))
 	}
 }
 
@@ -890,17 +890,10 @@ func (k *kind) onEvent(s *wsconn.Session, f frame) {
 		}
 	case "error":
 		k.obs.DecodeError()
-		k.log.Error("OKX answered with an error event; reconnecting", "code", string(f.code), "msg", truncate(f.msg, 512))
-		s.Close(fmt.Errorf("error event %s: %s", f.code, truncate(f.msg, 256)))
+		k.log.Error("OKX answered with an error event; reconnecting", "code", string(f.code), "msg", exchanges.Truncate(f.msg, 512))
+		s.Close(fmt.Errorf("error event %s: %s", f.code, exchanges.Truncate(f.msg, 256)))
 	case "notice":
 		// e.g. code 64008, a service upgrade will close the connection.
-		k.log.Info("OKX notice", "code", string(f.code), "msg", truncate(f.msg, 512))
+		k.log.Info("OKX notice", "code", string(f.code), "msg", exchanges.Truncate(f.msg, 512))
 	}
-}
-
-func truncate(b []byte, n int) string {
-	if len(b) > n {
-		return string(b[:n]) + "..."
-	}
-	return string(b)
 }
