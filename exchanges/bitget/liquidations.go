@@ -102,7 +102,7 @@ func decodeFrame(data []byte, emit func(event)) (f frame, lastErr error) {
 		if f.event, ok = jsonx.String(ev); !ok {
 			return frame{bad: 1}, errBadEvent
 		}
-		f.code, f.msg = unquote(code), unquote(msg)
+		f.code, f.msg = jsonx.Unquote(code), jsonx.Unquote(msg)
 		return f, nil
 	}
 	switch {
@@ -202,13 +202,6 @@ func decodeEvent(v []byte, emit func(event)) error {
 // notional is amount x price for every product type: amount is taken to
 // be in base coin, inverse (COIN-FUTURES) included (UNVERIFIED).
 func notional(e event) float64 { return e.Amount * e.Price }
-
-func unquote(v []byte) []byte {
-	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-		return v[1 : len(v)-1]
-	}
-	return v
-}
 
 // Dedupe bounds: a liquidation is counted at most once, so a replay of
 // recent liquidations after a (re)subscribe (whether Bitget sends one is

@@ -108,9 +108,9 @@ func decodeFrame(data []byte) (f frame, err error) {
 	}
 	switch {
 	case errv != nil || string(success) == "false":
-		return frame{kind: kindError, status: status, errMsg: unquote(errv), subscribe: unquote(subscribe)}, nil
+		return frame{kind: kindError, status: status, errMsg: jsonx.Unquote(errv), subscribe: jsonx.Unquote(subscribe)}, nil
 	case string(success) == "true":
-		return frame{kind: kindAck, subscribe: unquote(subscribe)}, nil
+		return frame{kind: kindAck, subscribe: jsonx.Unquote(subscribe)}, nil
 	case table != nil:
 	case info != nil:
 		return frame{kind: kindInfo}, nil
@@ -221,15 +221,6 @@ func decodeOrder(item []byte, full bool) (order, error) {
 		}
 	}
 	return o, nil
-}
-
-// unquote returns the contents of a JSON string (escapes left as they are;
-// used for logs only), or the raw value.
-func unquote(v []byte) []byte {
-	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-		return v[1 : len(v)-1]
-	}
-	return v
 }
 
 var (

@@ -340,6 +340,16 @@ func String(v []byte) ([]byte, bool) {
 	return s, true
 }
 
+// Unquote returns v without its surrounding quotes if it is a JSON string,
+// else v as it is (a code sent as 7 or "7"); escapes are left as they are.
+// For log lines and error codes, not for values that are counted.
+func Unquote(v []byte) []byte {
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		return v[1 : len(v)-1]
+	}
+	return v
+}
+
 // Float parses a JSON number, bare or quoted ("0.014"), rejecting NaN,
 // infinities and anything that is not a plain decimal number.
 func Float(v []byte) (float64, error) {

@@ -114,3 +114,11 @@ func FuzzValid(f *testing.F) {
 		_ = ObjectEach(b, func(k, v []byte) bool { _, _ = Float(v); _, _ = String(v); return true })
 	})
 }
+
+func TestUnquote(t *testing.T) {
+	for in, want := range map[string]string{`"abc"`: "abc", `7`: "7", `""`: "", `"`: `"`, `"a\"b"`: `a\"b`} {
+		if got := string(Unquote([]byte(in))); got != want {
+			t.Errorf("Unquote(%s) = %s, want %s", in, got, want)
+		}
+	}
+}

@@ -227,9 +227,9 @@ func decodeDocumented(data []byte) (f frame, d detail, ok bool) {
 		return frame{}, detail{}, false
 	}
 	channel := data[len(`{"arg":{"channel":"`):][:len(Channel)]
-	f = frame{kind: kindPush, events: 1, channel: channel, instType: unquote(instType)}
-	id := unquote(instID)
-	if checkItem(id, true, unquote(typ), true, f.instType, true) != nil {
+	f = frame{kind: kindPush, events: 1, channel: channel, instType: jsonx.Unquote(instType)}
+	id := jsonx.Unquote(instID)
+	if checkItem(id, true, jsonx.Unquote(typ), true, f.instType, true) != nil {
 		return frame{}, detail{}, false
 	}
 	d, err := raw.detail(id)
@@ -468,8 +468,8 @@ func decodeGeneric(data []byte, emit func(detail)) (f frame, lastErr error) {
 		if f.event, ok = jsonx.String(event); !ok {
 			return frame{bad: 1}, errBadEvent
 		}
-		f.code = unquote(code)
-		f.msg = unquote(msg)
+		f.code = jsonx.Unquote(code)
+		f.msg = jsonx.Unquote(msg)
 		return f, nil
 	}
 	switch {
@@ -502,15 +502,6 @@ func decodeArg(arg []byte) (channel, instType []byte, err error) {
 		return nil, nil, errBadArg
 	}
 	return channel, instType, nil
-}
-
-// unquote returns the contents of a JSON string (escapes left as they
-// are; used for logs only), or the raw value.
-func unquote(v []byte) []byte {
-	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-		return v[1 : len(v)-1]
-	}
-	return v
 }
 
 // decodeItems decodes the data array of a push or of a REST
