@@ -67,8 +67,10 @@ func benchStream(tb testing.TB, n int) (func(*wsconn.Session, []byte), *collecto
 	}
 	coll.SetInstruments(Name, exchanges.Linear, list)
 	m.instruments.Store(&byName)
-	m.shards.assign(symbols) // no runner is started: shards.start is nil
-	handler := m.shards.shards[0].streamConfig().OnMessage
+	// The frame handler of one shard, as the runner calls it; no runner is
+	// started.
+	sh := m.shards.newShard("bench", m.sink.Stream(Name, "bench"), map[string]bool{})
+	handler := sh.streamConfig().OnMessage
 
 	events := make([]benchEvent, 0, benchFrames)
 	frames := make([][]byte, 0, benchFrames)

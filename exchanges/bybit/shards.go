@@ -35,8 +35,6 @@ import (
 type shardSet struct {
 	m   *market
 	set exchanges.ShardSet[*shard] // set.Start runs a shard's connection; set before the first discovery
-
-	shards []*shard // shard n at index n, as set.New creates them
 }
 
 // declareFirst wires the set to the market and declares the market's first
@@ -86,7 +84,6 @@ type shard struct {
 func (ss *shardSet) newShard(name string, obs exchanges.StreamObserver, want map[string]bool) *shard {
 	sh := &shard{m: ss.m, name: name, obs: obs, want: want}
 	sh.emit = sh.handle
-	ss.shards = append(ss.shards, sh)
 	return sh
 }
 
