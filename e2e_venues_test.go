@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -680,5 +682,74 @@ func newVenueTapes(t *testing.T, p *exporterProcess, dr *exchangetest.Deribit, d
 				t.Errorf("%s feed_complete %s = %v (present %v), want %v", c.exchange, m, v, ok, c.want)
 			}
 		}
+	}
+
+	checkREADMELabelTable(t, s)
+}
+
+// checkREADMELabelTable checks that every stream and endpoint label value the
+// exporter exported is listed in the README's table of health label values,
+// in the row of its exchange: literally, as `name_N` for numbered streams,
+// or as "the same with `prefix_`" of a listed value.
+func checkREADMELabelTable(t *testing.T, s collectortest.Samples) {
+	t.Helper()
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string][]string{} // exchange -> backticked tokens of its row
+	for _, line := range strings.Split(string(readme), "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) != 5 || strings.TrimSpace(cells[0]) != "" {
+			continue
+		}
+		ex := strings.TrimSpace(cells[1])
+		if ex == "" || strings.Contains(ex, " ") {
+			continue
+		}
+		parts := strings.Split(cells[2]+cells[3], "`")
+		for i := 1; i < len(parts); i += 2 {
+			rows[ex] = append(rows[ex], parts[i])
+		}
+	}
+	documented := func(ex, v string) bool {
+		toks := rows[ex]
+		numbered := regexp.MustCompile(`_[0-9]+$`).ReplaceAllString(v, "_N")
+		for _, tok := range toks {
+			if tok == v || tok == numbered {
+				return true
+			}
+		}
+		for _, p := range toks { // "the same with `p_`"
+			if !strings.HasSuffix(p, "_") || !strings.HasPrefix(v, p) {
+				continue
+			}
+			rest := v[len(p):]
+			for _, tok := range toks {
+				if tok != v && strings.HasSuffix(tok, "_"+rest) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	exchange := regexp.MustCompile(`exchange="([^"]+)"`)
+	seen := 0
+	for name, kind := range map[string]string{"crypto_exporter_stream_up": "stream", "crypto_exporter_poll_success": "endpoint"} {
+		value := regexp.MustCompile(kind + `="([^"]+)"`)
+		for _, k := range s.Names(name) {
+			ex, v := exchange.FindStringSubmatch(k), value.FindStringSubmatch(k)
+			if ex == nil || v == nil {
+				t.Errorf("cannot read the labels of %s", k)
+				continue
+			}
+			seen++
+			if !documented(ex[1], v[1]) {
+				t.Errorf("README's label table does not list %s %q of %s", kind, v[1], ex[1])
+			}
+		}
+	}
+	if seen < 40 {
+		t.Errorf("only %d stream and endpoint series checked against the README", seen)
 	}
 }
