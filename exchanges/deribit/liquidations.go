@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -307,25 +308,31 @@ func notional(inst *exchanges.Instrument, t trade) float64 {
 const seenCapacity = 8192
 
 // seenSet is a bounded set of counted trade keys, oldest evicted first.
+// Keys are kept as 64-bit hashes, so adding one allocates nothing; two
+// trade ids colliding among the last seenCapacity is a 1-in-2^50 event.
 type seenSet struct {
-	keys map[string]struct{}
-	ring []string
+	seed maphash.Seed
+	keys map[uint64]struct{}
+	ring []uint64
+	used int // slots of ring filled so far
 	next int
 }
 
 func newSeenSet(n int) *seenSet {
-	return &seenSet{keys: make(map[string]struct{}, n), ring: make([]string, n)}
+	return &seenSet{seed: maphash.MakeSeed(), keys: make(map[uint64]struct{}, n), ring: make([]uint64, n)}
 }
 
-func (s *seenSet) has(k []byte) bool { _, ok := s.keys[string(k)]; return ok }
+func (s *seenSet) has(k []byte) bool { _, ok := s.keys[maphash.Bytes(s.seed, k)]; return ok }
 
 func (s *seenSet) add(k []byte) {
-	key := string(k)
-	if old := s.ring[s.next]; old != "" {
-		delete(s.keys, old)
+	h := maphash.Bytes(s.seed, k)
+	if s.used == len(s.ring) {
+		delete(s.keys, s.ring[s.next])
+	} else {
+		s.used++
 	}
-	s.ring[s.next] = key
-	s.keys[key] = struct{}{}
+	s.ring[s.next] = h
+	s.keys[h] = struct{}{}
 	s.next = (s.next + 1) % len(s.ring)
 }
 

@@ -223,6 +223,25 @@ func TestSeenSetEvicts(t *testing.T) {
 	if s.has([]byte("a")) || !s.has([]byte("b")) || !s.has([]byte("c")) {
 		t.Errorf("%v", s.keys)
 	}
+	if len(s.keys) != 2 {
+		t.Errorf("%d keys held, want 2", len(s.keys))
+	}
+	// Once full, adding and looking up allocate nothing.
+	big := newSeenSet(64)
+	key := []byte("480000000")
+	for i := range 64 {
+		key[len(key)-1] = byte('0' + i%10)
+		key[len(key)-2] = byte('0' + i/10)
+		big.add(key)
+	}
+	if n := testing.AllocsPerRun(1000, func() {
+		key[0]++
+		if !big.has(key) {
+			big.add(key)
+		}
+	}); n != 0 {
+		t.Errorf("%v allocations per add, want 0", n)
+	}
 }
 
 func FuzzDecodeFrame(f *testing.F) {
