@@ -56,14 +56,12 @@ func benchStream(tb testing.TB, n int) (func(*wsconn.Session, []byte), *collecto
 	m.declare(coll)
 	list := make([]*exchanges.Instrument, 0, n)
 	byName := make(map[string]*exchanges.Instrument, n)
-	symbols := make([]string, 0, n)
 	for i := range n {
 		sym := fmt.Sprintf("C%dUSDT", i)
 		inst := &exchanges.Instrument{Exchange: Name, Market: exchanges.Linear, Symbol: sym, Coin: fmt.Sprintf("C%d", i),
 			Quote: "USDT", ContractType: exchanges.Perpetual, ContractSize: 1, Multiplier: 1}
 		list = append(list, inst)
 		byName[sym] = inst
-		symbols = append(symbols, sym)
 	}
 	coll.SetInstruments(Name, exchanges.Linear, list)
 	m.instruments.Store(&byName)
