@@ -3,7 +3,13 @@
 // the exporter-health metrics. It knows nothing about any venue's protocol.
 package collector
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
+)
 
 // Label sets.
 var (
@@ -19,18 +25,18 @@ var (
 var (
 	famLiquidations = newFamily("crypto_liquidations_total",
 		"Liquidation events received from the venue's public feed, by the side of the position liquidated. Lower bound where crypto_exporter_liquidation_feed_complete is 0.",
-		true, instSideLabels)
+		true, kindCount, instSideLabels)
 	famLiquidationNotional = newFamily("crypto_liquidation_notional_usd_total",
 		"USD notional of liquidations received from the venue's public feed, by the side of the position liquidated (stablecoins at par). Lower bound where crypto_exporter_liquidation_feed_complete is 0.",
-		true, instSideLabels)
+		true, kindNotional, instSideLabels)
 	famLiquidationLargest = newFamily("crypto_liquidation_largest_usd",
 		"USD notional of the largest single liquidation received in the trailing 60 seconds (0 if none).",
-		false, instSideLabels)
+		false, kindLargest, instSideLabels)
 	// crypto_liquidation_size_usd is a HistogramVec, see newSizeHistogram.
 
 	famMarketInfo = newFamily("crypto_market_info",
 		"Instruments discovered on each venue (value is always 1).",
-		false, infoLabelNames)
+		false, kindInfo, infoLabelNames)
 	descFeedComplete = prometheus.NewDesc("crypto_exporter_liquidation_feed_complete",
 		"1 if the venue publishes every liquidation, 0 if its public feed is a throttled sample (totals are lower bounds).",
 		[]string{"exchange", "market"}, nil)
@@ -38,21 +44,21 @@ var (
 	// Market gauges, indexed by exchanges.Field.
 	famMarket = [...]*family{
 		newFamily("crypto_open_interest_usd",
-			"Open interest in USD, as last polled from the venue (cached between polls).", false, instLabels),
+			"Open interest in USD, as last polled from the venue (cached between polls).", false, kindField, instLabels),
 		newFamily("crypto_open_interest_coins",
-			"Open interest in units of coin, as last polled from the venue (cached between polls).", false, instLabels),
+			"Open interest in units of coin, as last polled from the venue (cached between polls).", false, kindField, instLabels),
 		newFamily("crypto_funding_rate_ratio",
-			"Current funding rate per funding interval (0.0001 = 0.01 %), as last polled from the venue (cached between polls).", false, instLabels),
+			"Current funding rate per funding interval (0.0001 = 0.01 %), as last polled from the venue (cached between polls).", false, kindField, instLabels),
 		newFamily("crypto_funding_interval_seconds",
-			"Funding interval of the instrument, as published by the venue (cached between polls).", false, instLabels),
+			"Funding interval of the instrument, as published by the venue (cached between polls).", false, kindField, instLabels),
 		newFamily("crypto_funding_next_timestamp_seconds",
-			"Unix time of the next funding settlement, as last polled from the venue (cached between polls).", false, instLabels),
+			"Unix time of the next funding settlement, as last polled from the venue (cached between polls).", false, kindField, instLabels),
 		newFamily("crypto_mark_price_usd",
-			"Mark price of the instrument as quoted by the venue, as last polled (cached between polls).", false, instLabels),
+			"Mark price of the instrument as quoted by the venue, as last polled (cached between polls).", false, kindField, instLabels),
 		newFamily("crypto_volume_24h_usd",
-			"Venue-reported rolling 24 h turnover in USD, as last polled (cached between polls).", false, instLabels),
+			"Venue-reported rolling 24 h turnover in USD, as last polled (cached between polls).", false, kindField, instLabels),
 		newFamily("crypto_long_short_account_ratio",
-			"Longs/shorts among accounts as the venue publishes it, as last polled (cached between polls).", false, instLabels),
+			"Longs/shorts among accounts as the venue publishes it, as last polled (cached between polls).", false, kindField, instLabels),
 	}
 
 	descPriceLevel = prometheus.NewDesc("crypto_price_level_usd",
@@ -92,16 +98,43 @@ var (
 )
 
 // family is a metric of the instrument-level series: the collector emits it
-// both through Collect and, for large scrapes, as text written directly
-// from cached label strings (see WriteInstrumentText).
+// both through Collect and, for /metrics, as text written directly from
+// the label strings cached per series (see appendFamily).
 type family struct {
 	name, help string
 	counter    bool
+	kind       seriesKind
+	field      exchanges.Field // of a kindField family
+	labels     []string
 	desc       *prometheus.Desc
+	header     string // the HELP and TYPE lines
 }
 
-func newFamily(name, help string, counter bool, labels []string) *family {
-	return &family{name: name, help: help, counter: counter, desc: prometheus.NewDesc(name, help, labels, nil)}
+// seriesKind says where a family's series and values come from.
+type seriesKind uint8
+
+const (
+	kindInfo     seriesKind = iota // crypto_market_info: one series per instrument, value 1
+	kindCount                      // liquidations by side
+	kindNotional                   // liquidation notional by side
+	kindLargest                    // largest liquidation of the trailing window by side
+	kindField                      // a market gauge (family.field)
+)
+
+func newFamily(name, help string, counter bool, kind seriesKind, labels []string) *family {
+	typ := "gauge"
+	if counter {
+		typ = "counter"
+	}
+	return &family{name: name, help: help, counter: counter, kind: kind, labels: labels,
+		desc:   prometheus.NewDesc(name, help, labels, nil),
+		header: fmt.Sprintf("# HELP %s %s\n# TYPE %s %s\n", name, escapeHelp(help), name, typ)}
+}
+
+func init() {
+	for i, f := range famMarket {
+		f.field = exchanges.Field(i)
+	}
 }
 
 // SizeBuckets are the upper bounds of crypto_liquidation_size_usd, from retail

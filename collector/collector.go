@@ -50,10 +50,10 @@ type marketKey struct {
 
 // instSeries holds every series of one instrument.
 type instSeries struct {
-	inst   exchanges.Instrument
-	labels labelSet    // exchange, market, symbol, coin
-	side   [2]labelSet // the same with side
-	info   labelSet    // crypto_market_info's (guarded by mu)
+	inst   exchanges.Instrument // guarded by mu (contract size, quote or type may change)
+	labels string               // label text: exchange, market, symbol, coin
+	side   [2]string            // the same with side
+	info   string               // crypto_market_info's (guarded by mu)
 	sides  [2]sideSeries
 	noFeed bool // no liquidation series (set at creation, never changed)
 
@@ -225,7 +225,7 @@ func (c *Collector) SetInstruments(exchange string, market exchanges.Market, lis
 func (c *Collector) newInstSeries(inst *exchanges.Instrument) *instSeries {
 	s := &instSeries{
 		inst:   *inst,
-		labels: newLabelSet(instLabels, inst.Exchange, string(inst.Market), inst.Symbol, inst.Coin),
+		labels: labelText(instLabels, inst.Exchange, string(inst.Market), inst.Symbol, inst.Coin),
 		info:   infoLabels(inst),
 		noFeed: inst.NoLiquidationFeed,
 	}
@@ -233,14 +233,18 @@ func (c *Collector) newInstSeries(inst *exchanges.Instrument) *instSeries {
 		return s
 	}
 	for _, side := range exchanges.Sides {
-		s.side[side] = newLabelSet(instSideLabels, inst.Exchange, string(inst.Market), inst.Symbol, inst.Coin, side.String())
+		s.side[side] = labelText(instSideLabels, inst.Exchange, string(inst.Market), inst.Symbol, inst.Coin, side.String())
 		s.sides[side].sizes = c.sizes.WithLabelValues(inst.Exchange, side.String())
 	}
 	return s
 }
 
-func infoLabels(inst *exchanges.Instrument) labelSet {
-	return newLabelSet(infoLabelNames, inst.Exchange, string(inst.Market), inst.Symbol, inst.Coin, inst.Quote, inst.ContractType)
+func infoLabels(inst *exchanges.Instrument) string {
+	return labelText(infoLabelNames, infoValues(inst)...)
+}
+
+func infoValues(inst *exchanges.Instrument) []string {
+	return []string{inst.Exchange, string(inst.Market), inst.Symbol, inst.Coin, inst.Quote, inst.ContractType}
 }
 
 // ValidNotional reports whether v can be a real liquidation's USD notional.
@@ -424,30 +428,43 @@ func instrumentFamilies() []*family {
 	return append(fams, famMarket[:]...)
 }
 
-// eachInstrumentSeries calls fn for every per-instrument series with its
-// value at now. fn runs under the collector's read lock.
-func (c *Collector) eachInstrumentSeries(fn func(f *family, ls labelSet, v float64)) {
-	now := c.now()
+// eachSeries calls fn for every series of the per-instrument family f with
+// its label text and its value at now (side is that of a by-side family).
+// fn runs under the collector's read lock, not under the instrument's.
+func (c *Collector) eachSeries(f *family, now time.Time, fn func(s *instSeries, side exchanges.Side, text string, v float64)) {
 	oldest := now.Unix() - largestWindow + 1
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	for _, s := range c.instruments {
-		s.mu.Lock()
-		info := s.info
-		values, expiry := s.values, s.expiry
-		s.mu.Unlock()
-		fn(famMarketInfo, info, 1)
-		if !s.noFeed {
+		switch f.kind {
+		case kindInfo:
+			s.mu.Lock()
+			text := s.info
+			s.mu.Unlock()
+			fn(s, 0, text, 1)
+		case kindField:
+			s.mu.Lock()
+			v, expiry := s.values[f.field], s.expiry[f.field]
+			s.mu.Unlock()
+			if !expiry.IsZero() && now.Before(expiry) {
+				fn(s, 0, s.labels, v)
+			}
+		default:
+			if s.noFeed {
+				continue
+			}
 			for _, side := range exchanges.Sides {
 				ss := &s.sides[side]
-				fn(famLiquidations, s.side[side], float64(ss.count.Load()))
-				fn(famLiquidationNotional, s.side[side], ss.notional.Load())
-				fn(famLiquidationLargest, s.side[side], ss.largestSince(oldest))
-			}
-		}
-		for f, fam := range famMarket {
-			if !expiry[f].IsZero() && now.Before(expiry[f]) {
-				fn(fam, s.labels, values[f])
+				var v float64
+				switch f.kind {
+				case kindCount:
+					v = float64(ss.count.Load())
+				case kindNotional:
+					v = ss.notional.Load()
+				default:
+					v = ss.largestSince(oldest)
+				}
+				fn(s, side, s.side[side], v)
 			}
 		}
 	}
@@ -456,8 +473,37 @@ func (c *Collector) eachInstrumentSeries(fn func(f *family, ls labelSet, v float
 // Collect implements prometheus.Collector: every series, including the
 // per-instrument ones that the /metrics handler writes directly.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	c.eachInstrumentSeries(func(f *family, ls labelSet, v float64) { ch <- metricOf(f, ls, v) })
+	now := c.now()
+	for _, f := range instrumentFamilies() {
+		c.eachSeries(f, now, func(s *instSeries, side exchanges.Side, _ string, v float64) {
+			ch <- f.metric(s, side, v)
+		})
+	}
 	c.collectOthers(ch)
+}
+
+// metric is one series of f as a client_golang metric (the Collect path;
+// /metrics writes the cached label text instead).
+func (f *family) metric(s *instSeries, side exchanges.Side, v float64) prometheus.Metric {
+	s.mu.Lock()
+	values := infoValues(&s.inst)
+	s.mu.Unlock()
+	switch f.kind {
+	case kindInfo:
+	case kindField:
+		values = values[:len(instLabels)]
+	default:
+		values = append(values[:len(instLabels)], side.String())
+	}
+	typ := prometheus.GaugeValue
+	if f.counter {
+		typ = prometheus.CounterValue
+	}
+	m, err := prometheus.NewConstMetric(f.desc, typ, v, values...)
+	if err != nil {
+		return prometheus.NewInvalidMetric(f.desc, err)
+	}
+	return m
 }
 
 // Others returns a prometheus.Collector of every series except the

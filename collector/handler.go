@@ -11,67 +11,39 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
 )
 
-// WriteInstrumentText writes every per-instrument series (liquidation
-// counters, the largest-liquidation gauge, market gauges and
-// crypto_market_info) in the Prometheus text format, straight from the
-// label strings cached per series. With every venue enabled these are tens
-// of thousands of series; writing them directly keeps a scrape in tens of
-// milliseconds, where building a client_golang metric per series and
-// checking each one costs several times that.
-func (c *Collector) WriteInstrumentText(w io.Writer) error {
-	bufs := textBufs.Get().(*[][]byte)
-	defer textBufs.Put(bufs)
-	*bufs = c.appendInstrumentText(*bufs)
-	for _, b := range *bufs {
-		if _, err := w.Write(b); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// appendInstrumentText fills bufs, reusing their memory, with one buffer
-// per instrument family: its HELP and TYPE lines and its series, or
-// nothing when the family has no series.
-func (c *Collector) appendInstrumentText(bufs [][]byte) [][]byte {
-	fams := instrumentFamilies()
-	index := make(map[*family]int, len(fams))
-	if cap(bufs) < len(fams) {
-		bufs = append(bufs[:cap(bufs)], make([][]byte, len(fams)-cap(bufs))...)
-	}
-	bufs = bufs[:len(fams)]
-	header := make([]int, len(fams))
-	for i, f := range fams {
-		index[f] = i
-		typ := "gauge"
-		if f.counter {
-			typ = "counter"
-		}
-		bufs[i] = fmt.Appendf(bufs[i][:0], "# HELP %s %s\n# TYPE %s %s\n", f.name, escapeHelp(f.help), f.name, typ)
-		header[i] = len(bufs[i])
-	}
-	c.eachInstrumentSeries(func(f *family, ls labelSet, v float64) {
-		b := &bufs[index[f]]
-		*b = append(*b, f.name...)
-		*b = append(*b, ls.text...)
-		*b = append(*b, ' ')
-		*b = appendValue(*b, v)
-		*b = append(*b, '\n')
+// appendFamily appends the per-instrument family f in the Prometheus text
+// format (its HELP and TYPE lines and every series, values at now) to b,
+// straight from the label text cached per series; nothing when the family
+// has no series. With every venue enabled these are tens of thousands of
+// series; writing them directly keeps a scrape in milliseconds, where
+// building a client_golang metric per series and checking each one costs
+// tens of times that.
+func (c *Collector) appendFamily(b []byte, f *family, now time.Time) []byte {
+	start := len(b)
+	b = append(b, f.header...)
+	n := 0
+	c.eachSeries(f, now, func(_ *instSeries, _ exchanges.Side, text string, v float64) {
+		b = append(b, f.name...)
+		b = append(b, text...)
+		b = append(b, ' ')
+		b = appendValue(b, v)
+		b = append(b, '\n')
+		n++
 	})
-	for i := range bufs {
-		if len(bufs[i]) == header[i] {
-			bufs[i] = bufs[i][:0]
-		}
+	if n == 0 {
+		return b[:start]
 	}
-	return bufs
+	return b
 }
-
-var textBufs = sync.Pool{New: func() any { return new([][]byte) }}
 
 func appendValue(b []byte, v float64) []byte {
 	switch {
@@ -131,19 +103,20 @@ func Handler(c *Collector, g prometheus.Gatherer, opts HandlerOpts) http.Handler
 				return
 			}
 		}
-		rd := rg.get()
+		gz := acceptsGzip(r)
+		rd := rg.get(gz)
 		defer rg.release(rd)
 		h := w.Header()
 		h.Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
 		var err error
-		if acceptsGzip(r) {
+		if gz {
 			body := rd.gzipped()
 			h.Set("Content-Encoding", "gzip")
 			h.Set("Content-Length", strconv.Itoa(len(body)))
 			_, err = w.Write(body)
 		} else {
 			h.Set("Content-Length", strconv.Itoa(rd.size))
-			err = rd.writeTo(w)
+			err = rd.writePlain(w)
 		}
 		if err != nil {
 			logger.Debug("writing metrics", "err", err)
@@ -153,45 +126,49 @@ func Handler(c *Collector, g prometheus.Gatherer, opts HandlerOpts) http.Handler
 
 // renderGroup renders the /metrics body once for every scrape that arrives
 // while it is being rendered.
+//
+// A render takes the form its first scrape asks for. Rendered compressed
+// (what Prometheus asks for), the plain body never exists whole: each
+// family is written into a scratch buffer and compressed, so a scrape
+// holds the compressed body (about 600 KiB with every venue) instead of
+// the plain one (about 5 MiB). A plain scrape sharing a compressed render
+// gets it decompressed as it is written; a compressed scrape sharing a
+// plain render gets it compressed once for all of them.
 type renderGroup struct {
 	c      *Collector
 	g      prometheus.Gatherer
 	logger *slog.Logger
 
-	mu  sync.Mutex
-	cur *rendering // being rendered; nil when none is
+	mu   sync.Mutex
+	cur  *rendering // being rendered; nil when none is
+	last int        // plain size of the last render, to size the next one
 }
 
-// rendering is one rendered body, shared by the scrapes that asked for it:
-// the per-instrument families (one buffer each, written as rendered, not
-// copied into one) followed by tail, the gathered metrics.
+// rendering is one rendered body, shared by the scrapes that asked for it.
 type rendering struct {
 	ready chan struct{} // closed when the body is complete
-	parts *[][]byte
-	tail  *bytes.Buffer
-	size  int
-	refs  int // scrapes using it; guarded by renderGroup.mu
+	plain *[]byte       // the plain body; nil when rendered compressed
+	size  int           // length of the plain body
+	refs  int           // scrapes using it; guarded by renderGroup.mu
 
 	gzOnce sync.Once
-	gz     *bytes.Buffer
+	gz     *bytes.Buffer // the compressed body, once made
 }
 
-// writeTo writes the plain body.
-func (rd *rendering) writeTo(w io.Writer) error {
-	for _, b := range *rd.parts {
-		if _, err := w.Write(b); err != nil {
-			return err
-		}
-	}
-	_, err := w.Write(rd.tail.Bytes())
-	return err
-}
+var (
+	plainBufs   = sync.Pool{New: func() any { return new([]byte) }}
+	scratchBufs = sync.Pool{New: func() any { return new([]byte) }}
+	gzBufs      = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+	gzipWriters = sync.Pool{New: func() any {
+		gz, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
+		return gz
+	}}
+	gzipReaders = sync.Pool{New: func() any { return new(gzip.Reader) }}
+)
 
-var bodyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-// get returns the body of the render in progress, or renders a new one.
-// Every get must be followed by a release.
-func (rg *renderGroup) get() *rendering {
+// get returns the body of the render in progress, or renders a new one,
+// compressed if gz. Every get must be followed by a release.
+func (rg *renderGroup) get(gz bool) *rendering {
 	rg.mu.Lock()
 	if rd := rg.cur; rd != nil {
 		rd.refs++
@@ -199,14 +176,16 @@ func (rg *renderGroup) get() *rendering {
 		<-rd.ready
 		return rd
 	}
-	rd := &rendering{ready: make(chan struct{}), refs: 1, parts: textBufs.Get().(*[][]byte), tail: bodyBufs.Get().(*bytes.Buffer)}
+	rd := &rendering{ready: make(chan struct{}), refs: 1}
 	rg.cur = rd
+	hint := rg.last + rg.last/16
 	rg.mu.Unlock()
 
-	rg.render(rd)
+	rg.render(rd, gz, hint)
 
 	rg.mu.Lock()
 	rg.cur = nil
+	rg.last = rd.size
 	rg.mu.Unlock()
 	close(rd.ready)
 	return rd
@@ -221,53 +200,114 @@ func (rg *renderGroup) release(rd *rendering) {
 	if !last {
 		return
 	}
-	textBufs.Put(rd.parts)
-	bodyBufs.Put(rd.tail)
+	if rd.plain != nil {
+		plainBufs.Put(rd.plain)
+	}
 	if rd.gz != nil {
-		bodyBufs.Put(rd.gz)
+		gzBufs.Put(rd.gz)
 	}
 }
 
-// render renders the whole text body into rd.
-func (rg *renderGroup) render(rd *rendering) {
+// render renders the body into rd: the per-instrument families followed by
+// everything gathered, plain (in one buffer of about hint bytes) or
+// compressed.
+func (rg *renderGroup) render(rd *rendering, gz bool, hint int) {
+	now := rg.c.now()
 	mfs, err := rg.g.Gather()
 	if err != nil {
 		// As promhttp's ContinueOnError: serve what was gathered.
 		rg.logger.Error("error gathering metrics", "err", err)
 	}
-	*rd.parts = rg.c.appendInstrumentText(*rd.parts)
-	rd.tail.Reset()
-	enc := expfmt.NewEncoder(rd.tail, expfmt.NewFormat(expfmt.TypeTextPlain))
+	fams := instrumentFamilies()
+	if !gz {
+		rd.plain = plainBufs.Get().(*[]byte)
+		b := (*rd.plain)[:0]
+		if cap(b) < hint {
+			b = make([]byte, 0, hint)
+		}
+		for _, f := range fams {
+			b = rg.c.appendFamily(b, f, now)
+		}
+		b = rg.appendGathered(b, mfs)
+		*rd.plain, rd.size = b, len(b)
+		return
+	}
+	rd.gzOnce.Do(func() {
+		scratch := scratchBufs.Get().(*[]byte)
+		zw := rd.startGzip()
+		for _, f := range fams {
+			*scratch = rg.c.appendFamily((*scratch)[:0], f, now)
+			rd.size += len(*scratch)
+			_, _ = zw.Write(*scratch)
+		}
+		*scratch = rg.appendGathered((*scratch)[:0], mfs)
+		rd.size += len(*scratch)
+		_, _ = zw.Write(*scratch)
+		scratchBufs.Put(scratch)
+		finishGzip(zw)
+	})
+}
+
+// appendGathered appends the gathered families in the text format.
+func (rg *renderGroup) appendGathered(b []byte, mfs []*dto.MetricFamily) []byte {
+	w := &appendWriter{b: b}
+	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
 	for _, mf := range mfs {
 		if err := enc.Encode(mf); err != nil {
 			rg.logger.Error("rendering metrics", "family", mf.GetName(), "err", err)
 		}
 	}
-	rd.size = rd.tail.Len()
-	for _, b := range *rd.parts {
-		rd.size += len(b)
-	}
+	return w.b
 }
 
-// gzipped returns the body compressed, compressing it once for every
-// scrape that shares it.
+type appendWriter struct{ b []byte }
+
+func (w *appendWriter) Write(p []byte) (int, error) {
+	w.b = append(w.b, p...)
+	return len(p), nil
+}
+
+// startGzip sets rd.gz to an empty buffer and returns a writer compressing
+// into it; finishGzip ends it.
+func (rd *rendering) startGzip() *gzip.Writer {
+	rd.gz = gzBufs.Get().(*bytes.Buffer)
+	rd.gz.Reset()
+	zw := gzipWriters.Get().(*gzip.Writer)
+	zw.Reset(rd.gz)
+	return zw
+}
+
+func finishGzip(zw *gzip.Writer) {
+	_ = zw.Close()
+	zw.Reset(io.Discard) // drop the reference to the body buffer
+	gzipWriters.Put(zw)
+}
+
+// gzipped returns the body compressed, compressing a plain render once for
+// every scrape that shares it.
 func (rd *rendering) gzipped() []byte {
 	rd.gzOnce.Do(func() {
-		rd.gz = bodyBufs.Get().(*bytes.Buffer)
-		rd.gz.Reset()
-		gz := gzipWriters.Get().(*gzip.Writer)
-		gz.Reset(rd.gz)
-		_ = rd.writeTo(gz)
-		_ = gz.Close()
-		gzipWriters.Put(gz)
+		zw := rd.startGzip()
+		_, _ = zw.Write(*rd.plain)
+		finishGzip(zw)
 	})
 	return rd.gz.Bytes()
 }
 
-var gzipWriters = sync.Pool{New: func() any {
-	gz, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
-	return gz
-}}
+// writePlain writes the plain body, decompressing a compressed render.
+func (rd *rendering) writePlain(w io.Writer) error {
+	if rd.plain != nil {
+		_, err := w.Write(*rd.plain)
+		return err
+	}
+	zr := gzipReaders.Get().(*gzip.Reader)
+	defer gzipReaders.Put(zr)
+	if err := zr.Reset(bytes.NewReader(rd.gz.Bytes())); err != nil {
+		return err
+	}
+	_, err := io.Copy(w, zr)
+	return err
+}
 
 func acceptsGzip(r *http.Request) bool {
 	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {

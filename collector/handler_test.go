@@ -3,6 +3,7 @@ package collector
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -124,70 +125,110 @@ func TestHandlerLimitsConcurrentScrapes(t *testing.T) {
 }
 
 // Scrapes that arrive during a render share it: one Gather, one render,
-// one gzip compression, and every scrape gets the complete body.
+// at most one gzip compression, and every scrape gets the complete body in
+// the form it asked for, whichever form the render took (that of its first
+// scrape).
 func TestConcurrentScrapesShareOneRender(t *testing.T) {
-	c, _ := newTestCollector()
-	c.SetInstruments("binance", exchanges.Linear, []*exchanges.Instrument{btc, eth})
-	var gathers atomic.Int32
-	block := make(chan struct{})
-	g := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
-		if gathers.Add(1) == 1 {
-			<-block
-		}
-		return nil, nil
-	})
-	rg := &renderGroup{c: c, g: g, logger: slog.New(slog.DiscardHandler)}
-	const n = 8
-	bodies := make(chan []byte, n)
-	for range n {
-		go func() {
-			rd := rg.get()
-			bodies <- append([]byte(nil), rd.gzipped()...)
+	for _, firstGzip := range []bool{false, true} {
+		t.Run(fmt.Sprintf("first gzip=%v", firstGzip), func(t *testing.T) {
+			c, _ := newTestCollector()
+			c.SetInstruments("binance", exchanges.Linear, []*exchanges.Instrument{btc, eth})
+			c.Liquidation(exchanges.Liquidation{Instrument: btc, Side: exchanges.Long, NotionalUSD: 1234.5678})
+			var gathers atomic.Int32
+			block := make(chan struct{})
+			g := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+				if gathers.Add(1) == 1 {
+					<-block
+				}
+				return nil, nil
+			})
+			rg := &renderGroup{c: c, g: g, logger: slog.New(slog.DiscardHandler)}
+			const n = 8
+			type body struct {
+				gz   bool
+				data []byte
+			}
+			bodies := make(chan body, n)
+			scrape := func(gz bool) {
+				rd := rg.get(gz)
+				var b bytes.Buffer
+				if gz {
+					b.Write(rd.gzipped())
+				} else if err := rd.writePlain(&b); err != nil {
+					t.Error(err)
+				}
+				if !gz && b.Len() != rd.size {
+					t.Errorf("plain body of %d bytes, size says %d", b.Len(), rd.size)
+				}
+				bodies <- body{gz, b.Bytes()}
+				rg.release(rd)
+			}
+			refs := func() int {
+				rg.mu.Lock()
+				defer rg.mu.Unlock()
+				if rg.cur == nil {
+					return 0
+				}
+				return rg.cur.refs
+			}
+			waitRefs := func(want int) {
+				deadline := time.Now().Add(5 * time.Second)
+				for refs() != want {
+					if time.Now().After(deadline) {
+						t.Fatalf("%d scrapes joined the render, want %d", refs(), want)
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}
+			go scrape(firstGzip)
+			waitRefs(1)
+			for i := 1; i < n; i++ {
+				go scrape(i%2 == 0)
+			}
+			// Wait until all n have joined the first render, then let it finish.
+			waitRefs(n)
+			close(block)
+			var plain, gzipped [][]byte
+			for range n {
+				b := <-bodies
+				if b.gz {
+					zr, err := gzip.NewReader(bytes.NewReader(b.data))
+					if err != nil {
+						t.Fatal(err)
+					}
+					p, err := io.ReadAll(zr)
+					if err != nil {
+						t.Fatal(err)
+					}
+					gzipped = append(gzipped, b.data)
+					b.data = p
+				}
+				plain = append(plain, b.data)
+			}
+			for _, p := range plain[1:] {
+				if !bytes.Equal(p, plain[0]) {
+					t.Errorf("scrapes of one render got different bodies:\n%s\n---\n%s", p, plain[0])
+				}
+			}
+			for _, z := range gzipped[1:] {
+				if !bytes.Equal(z, gzipped[0]) {
+					t.Error("gzip scrapes of one render got different compressed bodies (compressed more than once)")
+				}
+			}
+			for _, want := range []string{`symbol="ETHUSDT"`, `crypto_liquidation_notional_usd_total{coin="BTC",exchange="binance",market="linear",side="long",symbol="BTCUSDT"} 1234.5678`} {
+				if !strings.Contains(string(plain[0]), want) {
+					t.Errorf("shared body lacks %s:\n%s", want, plain[0])
+				}
+			}
+			if got := gathers.Load(); got != 1 {
+				t.Errorf("%d gathers for %d concurrent scrapes, want 1", got, n)
+			}
+			// The next scrape renders anew.
+			rd := rg.get(true)
 			rg.release(rd)
-		}()
-	}
-	// Wait until all n have joined the first render, then let it finish.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		rg.mu.Lock()
-		refs := 0
-		if rg.cur != nil {
-			refs = rg.cur.refs
-		}
-		rg.mu.Unlock()
-		if refs == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d scrapes joined the render, want %d", refs, n)
-		}
-		time.Sleep(time.Millisecond)
-	}
-	close(block)
-	var first []byte
-	for range n {
-		b := <-bodies
-		if first == nil {
-			first = b
-		} else if !bytes.Equal(b, first) {
-			t.Error("scrapes of one render got different bodies")
-		}
-	}
-	if got := gathers.Load(); got != 1 {
-		t.Errorf("%d gathers for %d concurrent scrapes, want 1", got, n)
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(first))
-	if err != nil {
-		t.Fatal(err)
-	}
-	plain, err := io.ReadAll(zr)
-	if err != nil || !strings.Contains(string(plain), `symbol="ETHUSDT"`) {
-		t.Errorf("shared gzip body incomplete (err %v):\n%s", err, plain)
-	}
-	// The next scrape renders anew.
-	rd := rg.get()
-	rg.release(rd)
-	if got := gathers.Load(); got != 2 {
-		t.Errorf("%d gathers after a later scrape, want 2", got)
+			if got := gathers.Load(); got != 2 {
+				t.Errorf("%d gathers after a later scrape, want 2", got)
+			}
+		})
 	}
 }

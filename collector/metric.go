@@ -3,42 +3,37 @@ package collector
 import (
 	"sort"
 	"strings"
-
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 )
 
-// labelSet is a sorted, immutable set of label pairs built once per series
-// and shared by every scrape, both as client_golang label pairs and as the
-// text `{name="value",...}` of the exposition format, so a scrape neither
-// rebuilds nor re-validates the labels of tens of thousands of series.
-type labelSet struct {
-	pairs []*dto.LabelPair
-	text  string
-}
-
-// newLabelSet pairs names with values; the values come from venue
-// instrument lists.
-func newLabelSet(names []string, values ...string) labelSet {
-	pairs := make([]*dto.LabelPair, len(names))
-	for i, n := range names {
-		name, value := n, values[i]
-		pairs[i] = &dto.LabelPair{Name: &name, Value: &value}
+// labelText builds the text `{name="value",...}` of one series' labels in
+// the exposition format, sorted by name. It is built once per series and
+// shared by every scrape, so a scrape neither rebuilds nor re-validates the
+// labels of tens of thousands of series; only the text is kept (no
+// client_golang label pairs), which is what the /metrics handler writes.
+func labelText(names []string, values ...string) string {
+	idx := make([]int, len(names))
+	for i := range idx {
+		idx[i] = i
 	}
-	sort.Slice(pairs, func(i, j int) bool { return pairs[i].GetName() < pairs[j].GetName() })
+	sort.Slice(idx, func(a, b int) bool { return names[idx[a]] < names[idx[b]] })
+	n := 2
+	for i := range names {
+		n += len(names[i]) + len(values[i]) + 4
+	}
 	var b strings.Builder
+	b.Grow(n)
 	b.WriteByte('{')
-	for i, p := range pairs {
-		if i > 0 {
+	for j, i := range idx {
+		if j > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString(p.GetName())
+		b.WriteString(names[i])
 		b.WriteString(`="`)
-		b.WriteString(escapeLabelValue(p.GetValue()))
+		b.WriteString(escapeLabelValue(values[i]))
 		b.WriteByte('"')
 	}
 	b.WriteByte('}')
-	return labelSet{pairs: pairs, text: b.String()}
+	return b.String()
 }
 
 // escapeLabelValue escapes a label value for the text exposition format.
@@ -47,33 +42,4 @@ func escapeLabelValue(v string) string {
 		return v
 	}
 	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(v)
-}
-
-// cachedMetric is a constant metric with precomputed labels.
-type cachedMetric struct {
-	desc    *prometheus.Desc
-	labels  []*dto.LabelPair
-	value   float64
-	counter bool
-	// storage for Write, so one scrape of one series is one allocation
-	c dto.Counter
-	g dto.Gauge
-}
-
-func (m *cachedMetric) Desc() *prometheus.Desc { return m.desc }
-
-func (m *cachedMetric) Write(out *dto.Metric) error {
-	out.Label = m.labels
-	if m.counter {
-		m.c.Value = &m.value
-		out.Counter = &m.c
-	} else {
-		m.g.Value = &m.value
-		out.Gauge = &m.g
-	}
-	return nil
-}
-
-func metricOf(f *family, ls labelSet, v float64) prometheus.Metric {
-	return &cachedMetric{desc: f.desc, labels: ls.pairs, value: v, counter: f.counter}
 }
