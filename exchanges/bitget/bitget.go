@@ -108,7 +108,7 @@ type Venue struct {
 	streamObs  exchanges.StreamObserver
 	fundingObs exchanges.PollObserver
 	fundingCur int // round-robin cursor of funding-time; funding poller only
-	dedupe     *dedupe
+	dedupe     *exchanges.Dedupe
 	counted    atomic.Int64 // liquidations handed to the sink
 	history    atomic.Int64 // liquidations skipped as history or repeats
 	throttle   exchanges.LogThrottle
@@ -123,6 +123,7 @@ type instrument struct {
 // kind is one product type: its discovery, tickers poll and instruments.
 type kind struct {
 	v            *Venue
+	index        int    // in Venue.kinds
 	productType  string // USDT-FUTURES ...
 	wsInstType   string // usdt-futures ... (v3 naming, UNVERIFIED for coin/usdc)
 	label        string // usdt_futures ...
@@ -162,7 +163,7 @@ func New(cfg Config) *Venue {
 		quote  string
 	}{{USDTFutures, exchanges.Linear, "USDT"}, {CoinFutures, exchanges.Inverse, "USD"}, {USDCFutures, exchanges.Linear, "USDC"}} {
 		k := &kind{
-			v: v, productType: pt.name, wsInstType: strings.ToLower(pt.name),
+			v: v, index: len(v.kinds), productType: pt.name, wsInstType: strings.ToLower(pt.name),
 			label:  strings.ReplaceAll(strings.ToLower(pt.name), "-", "_"),
 			market: pt.market, defaultQuote: pt.quote,
 			log:     v.log.With("product_type", pt.name),
@@ -173,7 +174,7 @@ func New(cfg Config) *Venue {
 		k.instruments.Store(&empty)
 		v.kinds = append(v.kinds, k)
 	}
-	v.dedupe = newDedupe(dedupeWindow, dedupeMaxKeys)
+	v.dedupe = exchanges.NewDedupe(dedupeWindow, dedupeMaxKeys, v.epoch)
 	return v
 }
 
@@ -206,7 +207,7 @@ func Endpoints() []string {
 func (v *Venue) Run(ctx context.Context, sink exchanges.Sink) error {
 	v.sink = sink
 	v.epoch = time.Now()
-	v.dedupe = newDedupe(dedupeWindow, dedupeMaxKeys)
+	v.dedupe = exchanges.NewDedupe(dedupeWindow, dedupeMaxKeys, v.epoch)
 	if v.cfg.Liquidations {
 		for _, mk := range []exchanges.Market{exchanges.Linear, exchanges.Inverse} {
 			sink.SetFeedComplete(Name, mk, false)

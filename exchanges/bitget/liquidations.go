@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
@@ -212,66 +211,6 @@ const (
 	dedupeMaxKeys = 50_000
 )
 
-type dedupeKey struct {
-	instType string
-	symbol   string
-	side     exchanges.Side
-	amount   float64
-	price    float64
-	ts       int64
-}
-
-// dedupe is a bounded set of the keys counted in the last window.
-type dedupe struct {
-	window time.Duration
-	max    int
-	mu     sync.Mutex
-	seen   map[dedupeKey]struct{}
-	order  []dedupeKey // insertion order, for eviction; live from head on
-	head   int
-	floor  int64 // ts at or below which keys were evicted by size
-}
-
-func newDedupe(window time.Duration, maxKeys int) *dedupe {
-	return &dedupe{window: window, max: maxKeys, seen: map[dedupeKey]struct{}{}}
-}
-
-// admit reports whether k is new (and records it). Keys older than the
-// window, or at or before an evicted key's ts, are not admitted.
-func (d *dedupe) admit(k dedupeKey, now time.Time) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	horizon := now.Add(-d.window).UnixMilli()
-	if k.ts < horizon || k.ts <= d.floor {
-		return false
-	}
-	if _, dup := d.seen[k]; dup {
-		return false
-	}
-	// Evict what fell out of the window (roughly in ts order), then by size.
-	for d.head < len(d.order) && (d.order[d.head].ts < horizon || len(d.order)-d.head >= d.max) {
-		old := d.order[d.head]
-		if old.ts >= horizon {
-			d.floor = max(d.floor, old.ts)
-		}
-		delete(d.seen, old)
-		d.order[d.head] = dedupeKey{}
-		d.head++
-	}
-	// Compact once the evicted prefix is half the slice: amortised O(1)
-	// per key, where moving the live keys on every eviction would copy the
-	// whole set each time once it is full.
-	if d.head > 0 && d.head >= len(d.order)/2 {
-		n := copy(d.order, d.order[d.head:])
-		clear(d.order[n:])
-		d.order = d.order[:n]
-		d.head = 0
-	}
-	d.seen[k] = struct{}{}
-	d.order = append(d.order, k)
-	return true
-}
-
 // handle counts one decoded liquidation of the given product type.
 func (v *Venue) handle(k *kind, e event) {
 	in, known := (*k.instruments.Load())[string(e.Symbol)]
@@ -285,11 +224,11 @@ func (v *Venue) handle(k *kind, e event) {
 		return
 	case in.inst == nil:
 		return // excluded by the coin allowlist
-	case e.TS < v.epoch.UnixMilli():
-		v.history.Add(1)
-		return
 	}
-	if !v.dedupe.admit(dedupeKey{instType: k.productType, symbol: in.symbol, side: e.Side, amount: e.Amount, price: e.Price, ts: e.TS}, time.Now()) {
+	// Bitget's liquidation push carries no id: the liquidation is named by
+	// what it carries.
+	name := v.dedupe.Hash(in.symbol, uint64(k.index), uint64(e.Side), exchanges.FloatWord(e.Amount), exchanges.FloatWord(e.Price), uint64(e.TS))
+	if v.dedupe.Admit(name, e.TS, time.Now()) != exchanges.Admitted {
 		v.history.Add(1)
 		return
 	}

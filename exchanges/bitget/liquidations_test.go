@@ -2,10 +2,8 @@ package bitget
 
 import (
 	"math"
-	"math/rand/v2"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
 )
@@ -108,33 +106,6 @@ func TestDecodeBadInput(t *testing.T) {
 	}
 }
 
-func TestDedupe(t *testing.T) {
-	d := newDedupe(dedupeWindow, 3)
-	now := time.Now()
-	k := dedupeKey{instType: USDTFutures, symbol: "BTCUSDT", amount: 1, price: 2, ts: now.UnixMilli()}
-	if !d.admit(k, now) || d.admit(k, now) {
-		t.Fatal("a key was admitted twice or not at all")
-	}
-	old := k
-	old.ts = now.Add(-2 * dedupeWindow).UnixMilli()
-	if d.admit(old, now) {
-		t.Error("a key older than the window was admitted")
-	}
-	for i := range 5 {
-		k2 := k
-		k2.ts += int64(i + 1)
-		if !d.admit(k2, now) {
-			t.Errorf("key %d not admitted", i)
-		}
-	}
-	if len(d.seen) > 3 {
-		t.Errorf("dedupe holds %d keys, max 3", len(d.seen))
-	}
-	if d.admit(k, now) {
-		t.Error("an evicted key at or before the floor was admitted again")
-	}
-}
-
 func FuzzDecodeFrame(f *testing.F) {
 	seed, err := os.ReadFile("testdata/liquidation_sample.json")
 	if err != nil {
@@ -150,84 +121,4 @@ func FuzzDecodeFrame(f *testing.F) {
 			}
 		})
 	})
-}
-
-// refDedupe is the dedupe's rule written the plain way (evict from the front
-// of a slice that is moved on every eviction), to check the amortised one
-// against.
-type refDedupe struct {
-	window time.Duration
-	max    int
-	seen   map[dedupeKey]struct{}
-	order  []dedupeKey
-	floor  int64
-}
-
-func (d *refDedupe) admit(k dedupeKey, now time.Time) bool {
-	horizon := now.Add(-d.window).UnixMilli()
-	if k.ts < horizon || k.ts <= d.floor {
-		return false
-	}
-	if _, dup := d.seen[k]; dup {
-		return false
-	}
-	for len(d.order) > 0 && (d.order[0].ts < horizon || len(d.order) >= d.max) {
-		if d.order[0].ts >= horizon {
-			d.floor = max(d.floor, d.order[0].ts)
-		}
-		delete(d.seen, d.order[0])
-		d.order = d.order[1:]
-	}
-	d.seen[k] = struct{}{}
-	d.order = append(d.order, k)
-	return true
-}
-
-func TestDedupeMatchesPlainRule(t *testing.T) {
-	for seed := range uint64(10) {
-		rng := rand.New(rand.NewPCG(seed, 7))
-		d := newDedupe(time.Second, 50)
-		ref := &refDedupe{window: time.Second, max: 50, seen: map[dedupeKey]struct{}{}}
-		now := time.Unix(1_800_000_000, 0)
-		var recent []dedupeKey
-		for i := range 5000 {
-			now = now.Add(time.Duration(rng.IntN(5)) * time.Millisecond)
-			var k dedupeKey
-			if len(recent) > 0 && rng.IntN(4) == 0 { // a replay of a recent key
-				k = recent[rng.IntN(len(recent))]
-			} else {
-				k = dedupeKey{instType: USDTFutures, symbol: []string{"BTCUSDT", "ETHUSDT"}[rng.IntN(2)], amount: float64(rng.IntN(3) + 1),
-					price: 100, ts: now.Add(-time.Duration(rng.IntN(1500)) * time.Millisecond).UnixMilli()}
-				recent = append(recent, k)
-				if len(recent) > 200 {
-					recent = recent[1:]
-				}
-			}
-			if got, want := d.admit(k, now), ref.admit(k, now); got != want {
-				t.Fatalf("seed %d step %d: admit(%+v) = %v, the plain rule says %v", seed, i, k, got, want)
-			}
-			if len(d.seen) > 50 {
-				t.Fatalf("seed %d: %d keys held, max 50", seed, len(d.seen))
-			}
-		}
-	}
-}
-
-// BenchmarkDedupeFull admits new keys into a full set: constant time per
-// key, not a copy of the whole set.
-func BenchmarkDedupeFull(b *testing.B) {
-	d := newDedupe(time.Hour, dedupeMaxKeys)
-	now := time.Now()
-	k := dedupeKey{instType: USDTFutures, symbol: "BTCUSDT", amount: 1, price: 2, ts: now.UnixMilli()}
-	for range dedupeMaxKeys { // distinct times, as liquidations have
-		k.ts++
-		d.admit(k, now)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		k.ts++
-		if !d.admit(k, now) {
-			b.Fatal("new key refused")
-		}
-	}
 }

@@ -9,7 +9,7 @@
 // so the venue reports crypto_exporter_liquidation_feed_complete 0 for both
 // markets.
 //
-// Counting rules (see dedupe.go and backfill.go):
+// Counting rules (see exchanges.Dedupe and backfill.go):
 //   - Every liquidation counts at most once, whether it arrives live or from
 //     the REST backfill: a bounded, age-evicted set of the keys (contract,
 //     second, signed order size, order price) counted in the last

@@ -254,11 +254,11 @@ func (s *settle) handle(l liq, src source) {
 	case c.inst == nil:
 		return // excluded by the coin allowlist
 	}
-	switch v.dedupe.admit(key{contract: c.name, sec: l.TimeMs / 1000, size: l.Size, price: l.Price}, l.TimeMs, time.Now()) {
-	case duplicate:
+	switch v.dedupe.admit(c.name, l.Size, l.Price, l.TimeMs, time.Now()) {
+	case exchanges.Duplicate:
 		v.stats.duplicates.Add(1)
 		return
-	case tooOld:
+	case exchanges.TooOld:
 		v.stats.history.Add(1)
 		return
 	}

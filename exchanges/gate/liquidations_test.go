@@ -183,36 +183,50 @@ func TestDedupe(t *testing.T) {
 	start := time.Unix(1_700_000_000, 500e6)
 	d := newDedupe(time.Hour, 3, start)
 	now := start.Add(time.Minute)
-	k := func(sec int64, size float64) key { return key{contract: "BTC_USDT", sec: sec, size: size, price: 1} }
+	admit := func(sec int64, size float64, tsMs int64, at time.Time) exchanges.Verdict {
+		if tsMs/1000 != sec {
+			t.Fatalf("bad case: %d ms is not in second %d", tsMs, sec)
+		}
+		return d.admit("BTC_USDT", size, 1, tsMs, at)
+	}
 	ms := func(sec int64) int64 { return sec * 1000 }
-	if v := d.admit(k(1_700_000_000, 1), start.UnixMilli(), now); v != tooOld {
+	if v := admit(1_700_000_000, 1, start.UnixMilli(), now); v != exchanges.TooOld {
 		t.Errorf("an order at the start: %v", v)
 	}
 	// A live order in the start second after the start counts; its REST
 	// copy (whole second, possibly before the start) does not count again.
-	if v := d.admit(k(1_700_000_000, 2), start.UnixMilli()+100, now); v != admitted {
+	if v := admit(1_700_000_000, 2, start.UnixMilli()+100, now); v != exchanges.Admitted {
 		t.Errorf("live order after the start: %v", v)
 	}
-	if v := d.admit(k(1_700_000_000, 2), ms(1_700_000_000), now); v == admitted {
-		t.Error("REST copy of a counted order admitted")
+	if v := d.Admit(d.Hash("BTC_USDT", 1_700_000_000, exchanges.FloatWord(2), exchanges.FloatWord(1)), ms(1_700_000_000), now); v != exchanges.Duplicate {
+		t.Errorf("REST copy of a counted order: %v", v)
 	}
-	if v := d.admit(k(1_700_000_001, 3), ms(1_700_000_001), now); v != admitted {
+	if v := admit(1_700_000_001, 3, ms(1_700_000_001), now); v != exchanges.Admitted {
 		t.Errorf("REST order: %v", v)
 	}
-	if v := d.admit(k(1_700_000_001, 3), ms(1_700_000_001)+999, now); v != duplicate {
+	if v := admit(1_700_000_001, 3, ms(1_700_000_001)+999, now); v != exchanges.Duplicate {
 		t.Errorf("live copy of a backfilled order: %v", v)
 	}
-	_ = d.admit(k(1_700_000_002, 4), ms(1_700_000_002), now)
+	if e := d.earliest(); !e.Equal(start) {
+		t.Errorf("earliest %v, want the start %v", e, start)
+	}
+	_ = admit(1_700_000_002, 4, ms(1_700_000_002), now)
 	// Full: the oldest key goes and the floor rises to its second.
-	if v := d.admit(k(1_700_000_003, 5), ms(1_700_000_003), now); v != admitted || d.Len() != 3 {
+	if v := admit(1_700_000_003, 5, ms(1_700_000_003), now); v != exchanges.Admitted || d.Len() != 3 {
 		t.Errorf("admit when full: %v, len %d", v, d.Len())
 	}
-	if v := d.admit(k(1_700_000_000, 2), start.UnixMilli()+100, now); v != tooOld {
+	if v := admit(1_700_000_000, 2, start.UnixMilli()+100, now); v != exchanges.TooOld {
 		t.Errorf("evicted key readmitted: %v", v)
+	}
+	if v := admit(1_700_000_000, 7, start.UnixMilli()+300, now); v != exchanges.TooOld {
+		t.Errorf("an order in the evicted second: %v", v)
+	}
+	if e, want := d.earliest(), time.Unix(1_700_000_001, 0); !e.Equal(want) {
+		t.Errorf("earliest %v after eviction, want %v (the second after the evicted one)", e, want)
 	}
 	// Age: an hour later everything is older than the window.
 	later := start.Add(2 * time.Hour)
-	if v := d.admit(k(1_700_000_003, 5), ms(1_700_000_003), later); v != tooOld || d.Len() != 0 {
+	if v := admit(1_700_000_003, 5, ms(1_700_000_003), later); v != exchanges.TooOld || d.Len() != 0 {
 		t.Errorf("aged key: %v, len %d", v, d.Len())
 	}
 	if e := d.earliest(); e.Before(later.Add(-time.Hour)) {

@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -372,76 +370,4 @@ func FuzzDecodePush(f *testing.F) {
 			}
 		}
 	})
-}
-
-// TestDedupeMatchesModel drives the dedupe and a plain map-and-scan model
-// of its rules with the same random orders (replays, out-of-order ts, a
-// clock that jumps) and checks every verdict, the floor and the size.
-func TestDedupeMatchesModel(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	for round := range 20 {
-		start := time.UnixMilli(1_000_000)
-		window := time.Duration(50+rng.IntN(500)) * time.Millisecond
-		maxKeys := 1 + rng.IntN(300)
-		d := newDedupe(window, maxKeys, start)
-		floor := start.UnixMilli() - 1
-		set := map[key]bool{}
-		now := start
-		var recent []key
-		for op := range 20_000 {
-			if rng.IntN(50) == 0 {
-				now = now.Add(time.Duration(rng.IntN(100)) * time.Millisecond)
-			}
-			var k key
-			if len(recent) > 0 && rng.IntN(4) == 0 {
-				k = recent[rng.IntN(len(recent))] // a replay
-			} else {
-				k = key{instID: []string{"A", "B", "C-USDT-SWAP"}[rng.IntN(3)], side: "bs"[rng.IntN(2)], posSide: "lsn"[rng.IntN(3)],
-					sz: float64(rng.IntN(4)) / 2, px: float64(1 + rng.IntN(3)), ts: now.UnixMilli() - int64(rng.IntN(200)) + 20}
-				recent = append(recent, k)
-				if len(recent) > 500 {
-					recent = recent[1:]
-				}
-			}
-			// The model.
-			want := admitted
-			if cut := now.Add(-window).UnixMilli(); cut > floor {
-				floor = cut
-				for s := range set {
-					if s.ts <= cut {
-						delete(set, s)
-					}
-				}
-			}
-			switch {
-			case k.ts <= floor:
-				want = tooOld
-			case set[k]:
-				want = duplicate
-			default:
-				if len(set) >= maxKeys {
-					var oldest key
-					first := true
-					for s := range set {
-						if first || s.ts < oldest.ts {
-							oldest, first = s, false
-						}
-					}
-					delete(set, oldest)
-					floor = max(floor, oldest.ts)
-				}
-				if k.ts <= floor {
-					want = tooOld
-				} else {
-					set[k] = true
-				}
-			}
-			if got := d.admit(k, now); got != want {
-				t.Fatalf("round %d op %d: admit(%+v) = %v, model %v", round, op, k, got, want)
-			}
-			if d.Floor() != floor || d.Len() != len(set) {
-				t.Fatalf("round %d op %d: floor %d len %d, model %d %d", round, op, d.Floor(), d.Len(), floor, len(set))
-			}
-		}
-	}
 }

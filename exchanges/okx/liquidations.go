@@ -740,7 +740,7 @@ const (
 )
 
 // handle counts one decoded order, received at now, unless it was counted
-// before or is too old (see dedupe).
+// before or is too old (see exchanges.Dedupe).
 func (k *kind) handle(d detail, src source, now time.Time) {
 	v := k.v
 	in, _ := v.lookup(d.InstID)
@@ -761,11 +761,15 @@ func (k *kind) handle(d detail, src source, now time.Time) {
 	case in.inst == nil:
 		return // excluded by the coin allowlist
 	}
-	switch v.dedupe.admit(key{instID: in.id, side: d.side, posSide: d.posSide, sz: d.Sz, px: d.Px, ts: d.TS}, now) {
-	case duplicate:
+	// OKX sends no order id: the order is named by what it carries, and
+	// the same order pushed live, replayed after a (re)subscribe or served
+	// by the backfill has the same name (numbers by value: "13" = "13.0").
+	name := v.dedupe.Hash(in.id, uint64(d.side)<<8|uint64(d.posSide), exchanges.FloatWord(d.Sz), exchanges.FloatWord(d.Px), uint64(d.TS))
+	switch v.dedupe.Admit(name, d.TS, now) {
+	case exchanges.Duplicate:
 		v.stats.duplicates.Add(1)
 		return
-	case tooOld:
+	case exchanges.TooOld:
 		v.stats.history.Add(1)
 		return
 	}

@@ -9,7 +9,7 @@
 // one order per contract per second), so the venue reports
 // crypto_exporter_liquidation_feed_complete 0 for both markets.
 //
-// Counting rules (see dedupe.go and backfill.go):
+// Counting rules (see exchanges.Dedupe and backfill.go):
 //   - Every liquidation detail counts at most once, whether it arrives live,
 //     in the replay OKX sends after a (re)subscribe, or from the REST
 //     backfill: a bounded set of the keys (instId, side, posSide, sz, bkPx,
@@ -153,7 +153,7 @@ type Venue struct {
 
 	fundingObs exchanges.PollObserver
 	ls         longShortState
-	dedupe     *dedupe
+	dedupe     *exchanges.Dedupe
 	stats      stats
 	throttle   exchanges.LogThrottle
 }
@@ -212,7 +212,7 @@ func New(cfg Config) *Venue {
 	v.instruments.Store(&empty)
 	noMarks := map[string]float64{}
 	v.marks.Store(&noMarks)
-	v.dedupe = newDedupe(cfg.DedupeWindow, cfg.DedupeMaxKeys, v.epoch)
+	v.dedupe = exchanges.NewDedupe(cfg.DedupeWindow, cfg.DedupeMaxKeys, v.epoch)
 	return v
 }
 
@@ -223,7 +223,7 @@ func (v *Venue) Name() string { return Name }
 func (v *Venue) Run(ctx context.Context, sink exchanges.Sink) error {
 	v.sink = sink
 	v.epoch = time.Now()
-	v.dedupe = newDedupe(v.cfg.DedupeWindow, v.cfg.DedupeMaxKeys, v.epoch)
+	v.dedupe = exchanges.NewDedupe(v.cfg.DedupeWindow, v.cfg.DedupeMaxKeys, v.epoch)
 	for _, mk := range []exchanges.Market{exchanges.Linear, exchanges.Inverse} {
 		sink.SetFeedComplete(Name, mk, false)
 	}
