@@ -284,17 +284,25 @@ func (c *Collector) Liquidation(l exchanges.Liquidation) bool {
 	return true
 }
 
+// largestSince returns the largest liquidation of the seconds from oldest
+// on. A window with none is dropped (about 1 KiB a series, which would
+// otherwise stay with every series that ever had a liquidation); the next
+// liquidation makes a new one.
 func (ss *sideSeries) largestSince(oldest int64) float64 {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if ss.largest == nil {
 		return 0
 	}
-	m := 0.0
+	m, recent := 0.0, false
 	for _, b := range ss.largest {
-		if b.sec >= oldest && b.max > m {
-			m = b.max
+		if b.sec >= oldest {
+			recent = true
+			m = max(m, b.max)
 		}
+	}
+	if !recent {
+		ss.largest = nil
 	}
 	return m
 }

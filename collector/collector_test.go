@@ -168,7 +168,17 @@ func TestLargestTrailingWindow(t *testing.T) {
 	if got := largest(t, c, btc, exchanges.Long); got != 0 {
 		t.Errorf("at +121s largest long = %v, want 0", got)
 	}
-	// A bucket reused 60 s later must not keep the old second's maximum.
+	// A quiet window is dropped, and made anew by the next liquidation.
+	c.mu.RLock()
+	dropped := c.instruments[btc.Key()].sides[exchanges.Long].largest == nil
+	c.mu.RUnlock()
+	if !dropped {
+		t.Error("the window of a side without liquidations for 60 s is kept")
+	}
+	c.Liquidation(exchanges.Liquidation{Instrument: btc, Side: exchanges.Long, NotionalUSD: 1000})
+	// A bucket reused 60 s later (no scrape in between) must not keep the
+	// old second's maximum.
+	clk.add(60 * time.Second)
 	c.Liquidation(exchanges.Liquidation{Instrument: btc, Side: exchanges.Long, NotionalUSD: 10})
 	if got := largest(t, c, btc, exchanges.Long); got != 10 {
 		t.Errorf("after bucket reuse largest long = %v, want 10", got)

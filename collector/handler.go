@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -108,17 +109,15 @@ func Handler(c *Collector, g prometheus.Gatherer, opts HandlerOpts) http.Handler
 		defer rg.release(rd)
 		h := w.Header()
 		h.Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
-		var err error
+		var body []byte
 		if gz {
-			body := rd.gzipped()
+			body = rd.gzipped()
 			h.Set("Content-Encoding", "gzip")
-			h.Set("Content-Length", strconv.Itoa(len(body)))
-			_, err = w.Write(body)
 		} else {
-			h.Set("Content-Length", strconv.Itoa(rd.size))
-			err = rd.writePlain(w)
+			body = rd.plainBody()
 		}
-		if err != nil {
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+		if _, err := w.Write(body); err != nil {
 			logger.Debug("writing metrics", "err", err)
 		}
 	})
@@ -127,13 +126,16 @@ func Handler(c *Collector, g prometheus.Gatherer, opts HandlerOpts) http.Handler
 // renderGroup renders the /metrics body once for every scrape that arrives
 // while it is being rendered.
 //
-// A render takes the form its first scrape asks for. Rendered compressed
-// (what Prometheus asks for), the plain body never exists whole: each
-// family is written into a scratch buffer and compressed, so a scrape
-// holds the compressed body (about 600 KiB with every venue) instead of
-// the plain one (about 5 MiB). A plain scrape sharing a compressed render
-// gets it decompressed as it is written; a compressed scrape sharing a
-// plain render gets it compressed once for all of them.
+// A render gathers once and makes each form of the body (plain,
+// compressed) at most once, when a scrape sharing it first asks for that
+// form. Made compressed first (what Prometheus asks for), the plain body
+// never exists whole: each family is written into a scratch buffer and
+// compressed, so a scrape holds the compressed body (about 600 KiB with
+// every venue) instead of the plain one (about 5 MiB). A plain body made
+// first is compressed as is when a compressed one is asked for; a plain
+// body asked for after a compressed one is rendered anew from the
+// collector (faster than inflating it), so two forms of one render may
+// differ by what arrived in between, as two scrapes may.
 type renderGroup struct {
 	c      *Collector
 	g      prometheus.Gatherer
@@ -144,30 +146,76 @@ type renderGroup struct {
 	last int        // plain size of the last render, to size the next one
 }
 
-// rendering is one rendered body, shared by the scrapes that asked for it.
+// rendering is one render, shared by the scrapes that asked for it.
 type rendering struct {
-	ready chan struct{} // closed when the body is complete
-	plain *[]byte       // the plain body; nil when rendered compressed
-	size  int           // length of the plain body
-	refs  int           // scrapes using it; guarded by renderGroup.mu
+	rg    *renderGroup
+	ready chan struct{} // closed when the first scrape's form is made
+	mfs   []*dto.MetricFamily
+	last  int // plain size of the last render
+	refs  int // scrapes using it; guarded by renderGroup.mu
 
-	gzOnce sync.Once
-	gz     *bytes.Buffer // the compressed body, once made
+	mu    sync.Mutex    // serialises making the forms
+	plain *[]byte       // the plain body, once made
+	gz    *bytes.Buffer // the compressed body, once made
+	size  int           // plain length, once a form is made
+}
+
+// spare keeps one buffer (or gzip writer) of a kind between renders, so
+// that consecutive renders reuse it. Unlike a sync.Pool, which keeps one
+// per processor, it never holds more than one; it is dropped when 64
+// renders have passed without using it (a plain body kept after a single
+// curl, say), which at one scrape every 15 s is 16 minutes.
+type spare[T any] struct {
+	mu   sync.Mutex
+	v    *T
+	at   uint64 // renders when put
+	make func() *T
+}
+
+// renders counts renders, to age the spares.
+var renders atomic.Uint64
+
+func (s *spare[T]) get() *T {
+	s.mu.Lock()
+	v := s.v
+	s.v = nil
+	s.mu.Unlock()
+	if v == nil {
+		v = s.make()
+	}
+	return v
+}
+
+func (s *spare[T]) put(v *T) {
+	s.mu.Lock()
+	if s.v == nil {
+		s.v, s.at = v, renders.Load()
+	}
+	s.mu.Unlock()
+}
+
+// age drops the spare if unused for 64 renders.
+func (s *spare[T]) age(now uint64) {
+	s.mu.Lock()
+	if s.v != nil && now-s.at > 64 {
+		s.v = nil
+	}
+	s.mu.Unlock()
 }
 
 var (
-	plainBufs   = sync.Pool{New: func() any { return new([]byte) }}
-	scratchBufs = sync.Pool{New: func() any { return new([]byte) }}
-	gzBufs      = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-	gzipWriters = sync.Pool{New: func() any {
-		gz, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
-		return gz
+	plainBufs   = &spare[[]byte]{make: func() *[]byte { return new([]byte) }}
+	scratchBufs = &spare[[]byte]{make: func() *[]byte { return new([]byte) }}
+	gzBufs      = &spare[bytes.Buffer]{make: func() *bytes.Buffer { return new(bytes.Buffer) }}
+	gzipWriters = &spare[gzip.Writer]{make: func() *gzip.Writer {
+		zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
+		return zw
 	}}
-	gzipReaders = sync.Pool{New: func() any { return new(gzip.Reader) }}
 )
 
-// get returns the body of the render in progress, or renders a new one,
-// compressed if gz. Every get must be followed by a release.
+// get returns the render in progress, or starts a new one and makes its
+// body in the form asked for (compressed if gz). Every get must be
+// followed by a release.
 func (rg *renderGroup) get(gz bool) *rendering {
 	rg.mu.Lock()
 	if rd := rg.cur; rd != nil {
@@ -176,12 +224,26 @@ func (rg *renderGroup) get(gz bool) *rendering {
 		<-rd.ready
 		return rd
 	}
-	rd := &rendering{ready: make(chan struct{}), refs: 1}
+	rd := &rendering{rg: rg, ready: make(chan struct{}), refs: 1, last: rg.last}
 	rg.cur = rd
-	hint := rg.last + rg.last/16
 	rg.mu.Unlock()
+	n := renders.Add(1)
+	plainBufs.age(n)
+	scratchBufs.age(n)
+	gzBufs.age(n)
+	gzipWriters.age(n)
 
-	rg.render(rd, gz, hint)
+	var err error
+	rd.mfs, err = rg.g.Gather()
+	if err != nil {
+		// As promhttp's ContinueOnError: serve what was gathered.
+		rg.logger.Error("error gathering metrics", "err", err)
+	}
+	if gz {
+		rd.gzipped()
+	} else {
+		rd.plainBody()
+	}
 
 	rg.mu.Lock()
 	rg.cur = nil
@@ -191,7 +253,7 @@ func (rg *renderGroup) get(gz bool) *rendering {
 	return rd
 }
 
-// release returns the buffers of a body no scrape uses any more.
+// release returns the buffers of a render no scrape uses any more.
 func (rg *renderGroup) release(rd *rendering) {
 	rg.mu.Lock()
 	rd.refs--
@@ -201,51 +263,70 @@ func (rg *renderGroup) release(rd *rendering) {
 		return
 	}
 	if rd.plain != nil {
-		plainBufs.Put(rd.plain)
+		plainBufs.put(rd.plain)
 	}
 	if rd.gz != nil {
-		gzBufs.Put(rd.gz)
+		gzBufs.put(rd.gz)
 	}
 }
 
-// render renders the body into rd: the per-instrument families followed by
-// everything gathered, plain (in one buffer of about hint bytes) or
-// compressed.
-func (rg *renderGroup) render(rd *rendering, gz bool, hint int) {
-	now := rg.c.now()
-	mfs, err := rg.g.Gather()
-	if err != nil {
-		// As promhttp's ContinueOnError: serve what was gathered.
-		rg.logger.Error("error gathering metrics", "err", err)
-	}
-	fams := instrumentFamilies()
-	if !gz {
-		rd.plain = plainBufs.Get().(*[]byte)
+// plainBody returns the plain body (the per-instrument families followed
+// by everything gathered), rendering it in one buffer the first time.
+func (rd *rendering) plainBody() []byte {
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	if rd.plain == nil {
+		rd.plain = plainBufs.get()
 		b := (*rd.plain)[:0]
-		if cap(b) < hint {
-			b = make([]byte, 0, hint)
+		if cap(b) < rd.last {
+			// Room for the last body and some growth, allocated once
+			// rather than doubled into.
+			b = make([]byte, 0, rd.last+rd.last/16)
 		}
-		for _, f := range fams {
-			b = rg.c.appendFamily(b, f, now)
+		now := rd.rg.c.now()
+		for _, f := range instrumentFamilies() {
+			b = rd.rg.c.appendFamily(b, f, now)
 		}
-		b = rg.appendGathered(b, mfs)
+		b = rd.rg.appendGathered(b, rd.mfs)
 		*rd.plain, rd.size = b, len(b)
-		return
 	}
-	rd.gzOnce.Do(func() {
-		scratch := scratchBufs.Get().(*[]byte)
-		zw := rd.startGzip()
-		for _, f := range fams {
-			*scratch = rg.c.appendFamily((*scratch)[:0], f, now)
-			rd.size += len(*scratch)
+	return *rd.plain
+}
+
+// gzipped returns the body compressed, making it the first time: from the
+// plain body if there is one, else family by family through a scratch
+// buffer.
+func (rd *rendering) gzipped() []byte {
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	if rd.gz != nil {
+		return rd.gz.Bytes()
+	}
+	rd.gz = gzBufs.get()
+	rd.gz.Reset()
+	zw := gzipWriters.get()
+	zw.Reset(rd.gz)
+	if rd.plain != nil {
+		_, _ = zw.Write(*rd.plain)
+	} else {
+		scratch := scratchBufs.get()
+		now := rd.rg.c.now()
+		size := 0
+		for _, f := range instrumentFamilies() {
+			*scratch = rd.rg.c.appendFamily((*scratch)[:0], f, now)
+			size += len(*scratch)
 			_, _ = zw.Write(*scratch)
 		}
-		*scratch = rg.appendGathered((*scratch)[:0], mfs)
-		rd.size += len(*scratch)
+		*scratch = rd.rg.appendGathered((*scratch)[:0], rd.mfs)
+		size += len(*scratch)
 		_, _ = zw.Write(*scratch)
-		scratchBufs.Put(scratch)
-		finishGzip(zw)
-	})
+		scratchBufs.put(scratch)
+		rd.size = size
+	}
+	_ = zw.Close()
+	zw.Reset(io.Discard) // drop the reference to the body buffer
+	gzipWriters.put(zw)
+	return rd.gz.Bytes()
 }
 
 // appendGathered appends the gathered families in the text format.
@@ -265,48 +346,6 @@ type appendWriter struct{ b []byte }
 func (w *appendWriter) Write(p []byte) (int, error) {
 	w.b = append(w.b, p...)
 	return len(p), nil
-}
-
-// startGzip sets rd.gz to an empty buffer and returns a writer compressing
-// into it; finishGzip ends it.
-func (rd *rendering) startGzip() *gzip.Writer {
-	rd.gz = gzBufs.Get().(*bytes.Buffer)
-	rd.gz.Reset()
-	zw := gzipWriters.Get().(*gzip.Writer)
-	zw.Reset(rd.gz)
-	return zw
-}
-
-func finishGzip(zw *gzip.Writer) {
-	_ = zw.Close()
-	zw.Reset(io.Discard) // drop the reference to the body buffer
-	gzipWriters.Put(zw)
-}
-
-// gzipped returns the body compressed, compressing a plain render once for
-// every scrape that shares it.
-func (rd *rendering) gzipped() []byte {
-	rd.gzOnce.Do(func() {
-		zw := rd.startGzip()
-		_, _ = zw.Write(*rd.plain)
-		finishGzip(zw)
-	})
-	return rd.gz.Bytes()
-}
-
-// writePlain writes the plain body, decompressing a compressed render.
-func (rd *rendering) writePlain(w io.Writer) error {
-	if rd.plain != nil {
-		_, err := w.Write(*rd.plain)
-		return err
-	}
-	zr := gzipReaders.Get().(*gzip.Reader)
-	defer gzipReaders.Put(zr)
-	if err := zr.Reset(bytes.NewReader(rd.gz.Bytes())); err != nil {
-		return err
-	}
-	_, err := io.Copy(w, zr)
-	return err
 }
 
 func acceptsGzip(r *http.Request) bool {

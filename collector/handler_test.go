@@ -124,10 +124,10 @@ func TestHandlerLimitsConcurrentScrapes(t *testing.T) {
 	<-done
 }
 
-// Scrapes that arrive during a render share it: one Gather, one render,
-// at most one gzip compression, and every scrape gets the complete body in
-// the form it asked for, whichever form the render took (that of its first
-// scrape).
+// Scrapes that arrive during a render share it: one Gather, each form of
+// the body made at most once, and every scrape gets the complete body in
+// the form it asked for, whichever form the render made first (that of its
+// first scrape).
 func TestConcurrentScrapesShareOneRender(t *testing.T) {
 	for _, firstGzip := range []bool{false, true} {
 		t.Run(fmt.Sprintf("first gzip=%v", firstGzip), func(t *testing.T) {
@@ -151,16 +151,13 @@ func TestConcurrentScrapesShareOneRender(t *testing.T) {
 			bodies := make(chan body, n)
 			scrape := func(gz bool) {
 				rd := rg.get(gz)
-				var b bytes.Buffer
+				var b []byte
 				if gz {
-					b.Write(rd.gzipped())
-				} else if err := rd.writePlain(&b); err != nil {
-					t.Error(err)
+					b = rd.gzipped()
+				} else {
+					b = rd.plainBody()
 				}
-				if !gz && b.Len() != rd.size {
-					t.Errorf("plain body of %d bytes, size says %d", b.Len(), rd.size)
-				}
-				bodies <- body{gz, b.Bytes()}
+				bodies <- body{gz, append([]byte(nil), b...)}
 				rg.release(rd)
 			}
 			refs := func() int {
@@ -188,31 +185,48 @@ func TestConcurrentScrapesShareOneRender(t *testing.T) {
 			// Wait until all n have joined the first render, then let it finish.
 			waitRefs(n)
 			close(block)
-			var plain, gzipped [][]byte
+			var plain, gzipped [][]byte // as received
+			var inflated [][]byte       // the gzipped ones, inflated
 			for range n {
 				b := <-bodies
-				if b.gz {
-					zr, err := gzip.NewReader(bytes.NewReader(b.data))
-					if err != nil {
-						t.Fatal(err)
-					}
-					p, err := io.ReadAll(zr)
-					if err != nil {
-						t.Fatal(err)
-					}
-					gzipped = append(gzipped, b.data)
-					b.data = p
+				if !b.gz {
+					plain = append(plain, b.data)
+					continue
 				}
-				plain = append(plain, b.data)
+				zr, err := gzip.NewReader(bytes.NewReader(b.data))
+				if err != nil {
+					t.Fatal(err)
+				}
+				p, err := io.ReadAll(zr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				gzipped, inflated = append(gzipped, b.data), append(inflated, p)
 			}
-			for _, p := range plain[1:] {
-				if !bytes.Equal(p, plain[0]) {
-					t.Errorf("scrapes of one render got different bodies:\n%s\n---\n%s", p, plain[0])
+			// Each form is made once: its scrapes get the same bytes.
+			for _, form := range [][][]byte{plain, gzipped} {
+				for _, b := range form[1:] {
+					if !bytes.Equal(b, form[0]) {
+						t.Errorf("scrapes of one render got different bodies of one form:\n%s\n---\n%s", b, form[0])
+					}
 				}
 			}
-			for _, z := range gzipped[1:] {
-				if !bytes.Equal(z, gzipped[0]) {
-					t.Error("gzip scrapes of one render got different compressed bodies (compressed more than once)")
+			// The two forms hold the same series and values (the order of
+			// series within a family may differ when rendered twice).
+			want, err := collectortest.FromText(bytes.NewReader(plain[0]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := collectortest.FromText(bytes.NewReader(inflated[0]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(want) || len(want) < 10 {
+				t.Errorf("compressed form has %d series, plain %d", len(got), len(want))
+			}
+			for k, v := range want {
+				if gv, ok := got[k]; !ok || gv != v {
+					t.Errorf("%s = %v in the compressed form (present %v), %v in the plain", k, gv, ok, v)
 				}
 			}
 			for _, want := range []string{`symbol="ETHUSDT"`, `crypto_liquidation_notional_usd_total{coin="BTC",exchange="binance",market="linear",side="long",symbol="BTCUSDT"} 1234.5678`} {
@@ -230,5 +244,35 @@ func TestConcurrentScrapesShareOneRender(t *testing.T) {
 				t.Errorf("%d gathers after a later scrape, want 2", got)
 			}
 		})
+	}
+}
+
+// A spare holds at most one buffer, hands it back to the next render, and
+// lets it go once 64 renders have not used it.
+func TestSpare(t *testing.T) {
+	made := 0
+	s := &spare[[]byte]{make: func() *[]byte { made++; return new([]byte) }}
+	a, b := s.get(), s.get()
+	if made != 2 {
+		t.Fatalf("made %d", made)
+	}
+	s.put(a)
+	s.put(b) // one is kept, the other left to the GC
+	if got := s.get(); got != a {
+		t.Error("the spare kept is not the first put")
+	}
+	if s.get(); made != 3 {
+		t.Errorf("made %d after the spare was taken, want 3", made)
+	}
+	s.put(a)
+	base := renders.Load()
+	s.age(base + 64)
+	if s.get() != a {
+		t.Error("a spare unused for 64 renders was dropped")
+	}
+	s.put(a)
+	s.age(base + 65)
+	if s.get() == a || made != 4 {
+		t.Errorf("a spare unused for 65 renders was kept (made %d)", made)
 	}
 }
