@@ -9,7 +9,7 @@ LDFLAGS   := -s -w -X $(PKG_VER).Version=$(VERSION) -X $(PKG_VER).Revision=$(REV
              -X $(PKG_VER).Branch=$(BRANCH) -X $(PKG_VER).BuildUser=make -X $(PKG_VER).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 FUZZTIME  ?= 30s
 
-.PHONY: all build test vet unit e2e fuzz bench fmt-check tools clean run lint staticcheck rules-test loadtest loadtest-all soak
+.PHONY: all build test vet unit e2e fuzz bench fmt-check tools clean run lint staticcheck rules-test loadtest loadtest-all soak soak-all
 
 all: build test
 
@@ -94,6 +94,13 @@ loadtest-all: build
 # goroutines at start and end, CPU, scrape latency and the exact totals.
 soak: build
 	$(GO) run ./examples/loadtest --exporter ./$(BINARY) --rate 5000 --duration 30m --fault-every 1m
+
+# The all-venues soak (not part of CI): every venue against its fake,
+# 5,000 liquidation messages per second and one scraper a second for 30
+# minutes; RSS and goroutines each minute, growth after a warm-up, exact
+# totals per venue.
+soak-all: build
+	$(GO) run ./examples/loadtest --all-venues --exporter ./$(BINARY) --rate $(ALL_RATE) --solo 30m --solo-every 1s --duration 10s --scrapers 2 --gzip-scrapers 1
 
 clean:
 	rm -f $(BINARY) bench.txt

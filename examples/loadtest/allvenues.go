@@ -534,10 +534,25 @@ func runAll(o allOpts) error {
 	cpuSolo, selfSolo := startCPU(pid), startCPU(self)
 	var rssSoloPeak int64
 	var cpuSoloPct, selfSoloPct float64
+	// A long single-scraper phase is the all-venues soak: RSS and
+	// goroutines once a minute, growth measured after a warm-up.
+	type sample struct {
+		at         time.Duration
+		rss        int64
+		goroutines float64
+	}
+	var soak []sample
 	if o.solo > 0 {
 		plain, gz := newScraper(addr, false), newScraper(addr, true)
-		end := time.Now().Add(o.solo)
+		start := time.Now()
+		end := start.Add(o.solo)
+		nextSample := start.Add(time.Minute)
 		for i := 0; time.Now().Before(end); i++ {
+			if now := time.Now(); o.solo >= 5*time.Minute && !now.Before(nextSample) {
+				rss, _ := procRSS(pid)
+				soak = append(soak, sample{now.Sub(start).Round(time.Second), rss, goroutines(addr)})
+				nextSample = nextSample.Add(time.Minute)
+			}
 			sc, st := plain, &soloPlain
 			if i%2 == 1 {
 				sc, st = gz, &soloGzip
@@ -676,6 +691,18 @@ func runAll(o allOpts) error {
 	fmt.Printf("| exporter RSS | %s when every venue had subscribed (no full scrape yet), %s settled (before the load), peak %s in the single-scraper phase, peak %s in the concurrent phase, %s at the end |\n",
 		mib(rssSubscribed), mib(rssSettled), mib(rssSoloPeak), mib(rssConcPeak), mib(rssEnd))
 	fmt.Printf("| exporter Go memory (heap in use / heap allocated / from the OS / next GC) | subscribed %s; settled %s; end %s |\n", memSubscribed, memSettled, memEnd)
+	if len(soak) >= 3 {
+		// Warm-up: the first two minutes (dedupe sets fill to their caps,
+		// every series sees its first liquidation).
+		w, last := soak[1], soak[len(soak)-1]
+		var parts []string
+		for _, x := range soak {
+			parts = append(parts, fmt.Sprintf("%s %s", x.at, mib(x.rss)))
+		}
+		fmt.Printf("| soak: RSS each minute of the single-scraper phase | %s |\n", strings.Join(parts, ", "))
+		fmt.Printf("| soak: after warm-up | RSS %s at %s, %s at %s (%+.1f %%); goroutines %.0f -> %.0f |\n",
+			mib(w.rss), w.at, mib(last.rss), last.at, 100*float64(last.rss-w.rss)/float64(w.rss), w.goroutines, last.goroutines)
+	}
 	fmt.Printf("| exporter GC cycles | %.0f (%.1f/s) |\n", gc1-gc0, (gc1-gc0)/sendElapsed.Seconds())
 	fmt.Printf("| exporter goroutines | %.0f settled, %.0f at the end |\n", g0, g1)
 
