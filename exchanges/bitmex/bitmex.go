@@ -52,6 +52,7 @@ package bitmex
 
 import (
 	"context"
+	"hash/maphash"
 	"log/slog"
 	"math"
 	"sync"
@@ -128,9 +129,11 @@ type Venue struct {
 	ready   chan struct{}
 	once    sync.Once
 
-	// active holds the orderIDs of resting liquidation orders; only the
+	// active holds the orderIDs of resting liquidation orders as 64-bit
+	// hashes (orderKey), so that recording one allocates nothing; only the
 	// stream's reader touches it.
-	active map[string]struct{}
+	active map[uint64]struct{}
+	seed   maphash.Seed // of orderKey
 
 	counted  atomic.Int64 // liquidations handed to the sink
 	throttle exchanges.LogThrottle
@@ -153,7 +156,7 @@ func New(cfg Config) *Venue {
 	v := &Venue{
 		cfg: cfg, coins: exchanges.NewCoinFilter(cfg.Coins), log: cfg.Logger,
 		refresh: make(chan struct{}, 1), ready: make(chan struct{}),
-		active: map[string]struct{}{},
+		active: map[uint64]struct{}{}, seed: maphash.MakeSeed(),
 	}
 	empty := map[string]*instrument{}
 	v.instruments.Store(&empty)

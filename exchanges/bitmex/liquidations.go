@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/jsonx"
@@ -320,21 +321,30 @@ func isLiquidationTopic(sub []byte) bool {
 	return s == Table || (len(s) > len(Table) && s[:len(Table)+1] == Table+":")
 }
 
+// orderKey is the key of an orderID in the set of resting orders: its
+// 64-bit hash. Two of the at most maxActive orderIDs held share a key with
+// a probability of about 3 in 10^12.
+func (v *Venue) orderKey(id []byte) uint64 { return maphash.Bytes(v.seed, id) }
+
 // rest records an order of the partial as resting (not counted).
-func (v *Venue) rest(o order) {
+func (v *Venue) rest(o order) { v.restKey(v.orderKey(o.OrderID)) }
+
+// restKey records the key of a resting order.
+func (v *Venue) restKey(k uint64) {
 	if len(v.active) >= maxActive {
 		clear(v.active)
 	}
-	v.active[string(o.OrderID)] = struct{}{}
+	v.active[k] = struct{}{}
 }
 
 // remove forgets an order that left the book.
-func (v *Venue) remove(o order) { delete(v.active, string(o.OrderID)) }
+func (v *Venue) remove(o order) { delete(v.active, v.orderKey(o.OrderID)) }
 
 // insert counts a new liquidation order once: an orderID already resting
 // (sent in the partial or inserted before) is not counted again.
 func (v *Venue) insert(o order) {
-	if _, dup := v.active[string(o.OrderID)]; dup {
+	k := v.orderKey(o.OrderID)
+	if _, dup := v.active[k]; dup {
 		return
 	}
 	in := (*v.instruments.Load())[string(o.Symbol)]
@@ -347,7 +357,7 @@ func (v *Venue) insert(o order) {
 		}
 		return
 	case in.inst == nil:
-		v.rest(o)
+		v.restKey(k)
 		return // excluded by the coin allowlist
 	}
 	n, ok := in.notional(o.Qty, o.Price, v.btcPrice())
@@ -359,6 +369,6 @@ func (v *Venue) insert(o order) {
 		}
 		return
 	}
-	v.rest(o)
+	v.restKey(k)
 	v.counted.Add(1)
 }

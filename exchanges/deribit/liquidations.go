@@ -175,17 +175,22 @@ func decodeFrame(data []byte, emit func(trade)) (f frame, lastErr error) {
 
 // channelCurrency returns the currency of trades.{kind}.{currency}.{interval}
 // (empty for the per-instrument form trades.{instrument}.{interval}).
+// It cuts the channel in place rather than splitting it, which would
+// allocate on every notification.
 func channelCurrency(ch []byte) ([]byte, bool) {
 	rest, ok := bytes.CutPrefix(ch, []byte("trades."))
 	if !ok {
 		return nil, false
 	}
-	parts := bytes.Split(rest, []byte("."))
+	first, rest, _ := bytes.Cut(rest, []byte("."))
+	second, third, three := bytes.Cut(rest, []byte("."))
 	switch {
-	case len(parts) == 3 && len(parts[0]) > 0 && len(parts[1]) > 0 && len(parts[2]) > 0:
-		return parts[1], true
-	case len(parts) == 2 && len(parts[0]) > 0 && len(parts[1]) > 0:
+	case len(first) == 0 || len(second) == 0:
+		return nil, false
+	case !three: // trades.{instrument}.{interval}
 		return nil, true
+	case len(third) > 0 && bytes.IndexByte(third, '.') < 0:
+		return second, true
 	}
 	return nil, false
 }

@@ -178,6 +178,30 @@ func TestDecodeBadInput(t *testing.T) {
 	}
 }
 
+func TestChannelCurrency(t *testing.T) {
+	for _, tc := range []struct {
+		ch, cur string
+		ok      bool
+	}{
+		{"trades.future.BTC.100ms", "BTC", true},
+		{"trades.future.USDC.raw", "USDC", true},
+		{"trades.BTC-PERPETUAL.100ms", "", true}, // per instrument: no currency
+		{"trades.future.BTC.100ms.x", "", false},
+		{"trades.future.BTC.", "", false},
+		{"trades.future..100ms", "", false},
+		{"trades..BTC.100ms", "", false},
+		{"trades.BTC-PERPETUAL.", "", false},
+		{"trades.BTC-PERPETUAL", "", false},
+		{"trades.", "", false},
+		{"book.BTC-PERPETUAL.100ms", "", false},
+	} {
+		cur, ok := channelCurrency([]byte(tc.ch))
+		if ok != tc.ok || string(cur) != tc.cur {
+			t.Errorf("%s: %q %v, want %q %v", tc.ch, cur, ok, tc.cur, tc.ok)
+		}
+	}
+}
+
 func TestSummaryValues(t *testing.T) {
 	var resp struct {
 		Result []summary `json:"result"`
