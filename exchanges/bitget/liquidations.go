@@ -19,11 +19,12 @@ const Topic = "liquidation"
 
 // event is one decoded liquidation.
 type event struct {
-	Symbol []byte // aliases the frame; valid during the callback only
-	Side   exchanges.Side
-	Amount float64 // base coin (UNVERIFIED)
-	Price  float64
-	TS     int64 // ms (UNVERIFIED)
+	InstType []byte // the push's arg.instType; aliases the frame, as Symbol
+	Symbol   []byte // aliases the frame; valid during the callback only
+	Side     exchanges.Side
+	Amount   float64 // base coin (UNVERIFIED)
+	Price    float64
+	TS       int64 // ms (UNVERIFIED)
 }
 
 // frameKind tells what a frame was.
@@ -49,65 +50,41 @@ type frame struct {
 }
 
 var (
-	errUnknownFrame = errors.New("neither a liquidation push nor an event")
-	errBadArg       = errors.New("arg is not an object with a topic and an instType")
-	errWrongTopic   = errors.New("arg.topic is not liquidation")
-	errBadData      = errors.New("data is not an array")
-	errBadSymbol    = errors.New("symbol is missing or not a string")
-	errBadSide      = errors.New(`side is neither "buy" nor "sell"`)
-	errBadAmount    = errors.New("amount is missing, not a number, or not positive")
-	errBadPrice     = errors.New("price is missing, not a number, or not positive")
-	errBadTime      = errors.New("ts is missing or not a positive integer")
-	errBadEvent     = errors.New("event is not a plain string")
+	errBadArg     = errors.New("arg is not an object with a topic and an instType")
+	errWrongTopic = errors.New("arg.topic is not liquidation")
+	errBadData    = errors.New("data is not an array")
+	errBadSymbol  = errors.New("symbol is missing or not a string")
+	errBadSide    = errors.New(`side is neither "buy" nor "sell"`)
+	errBadAmount  = errors.New("amount is missing, not a number, or not positive")
+	errBadPrice   = errors.New("price is missing, not a number, or not positive")
+	errBadTime    = errors.New("ts is missing or not a positive integer")
 )
 
 // decodeFrame decodes one frame: "pong"/"ping", an event or a push. Keys
 // are matched exactly. Valid liquidations go to emit; every invalid one (or
 // an unusable frame) adds one to bad, with its reason in lastErr.
 func decodeFrame(data []byte, emit func(event)) (f frame, lastErr error) {
-	switch string(jsonx.TrimSpace(data)) {
-	case "pong":
-		return frame{kind: kindPong}, nil
-	case "ping":
-		return frame{kind: kindPing}, nil
-	}
-	var ev, arg, payload, code, msg []byte
-	err := jsonx.ObjectEach(data, func(k, v []byte) bool {
-		switch string(k) {
-		case "event":
-			ev = v
-		case "arg":
-			arg = v
-		case "data":
-			payload = v
-		case "code":
-			code = v
-		case "msg":
-			msg = v
-		}
-		return true
-	})
+	env, err := exchanges.DecodeEnvelope(data)
 	if err != nil {
 		return frame{bad: 1}, err
 	}
-	if arg != nil {
-		if f.topic, f.instType, err = decodeArg(arg); err != nil {
+	if env.Arg != nil {
+		if f.topic, f.instType, err = decodeArg(env.Arg); err != nil {
 			return frame{bad: 1}, err
 		}
 	}
-	if ev != nil {
-		f.kind = kindEvent
-		var ok bool
-		if f.event, ok = jsonx.String(ev); !ok {
-			return frame{bad: 1}, errBadEvent
-		}
-		f.code, f.msg = jsonx.Unquote(code), jsonx.Unquote(msg)
+	switch env.Kind {
+	case exchanges.EnvelopePong:
+		return frame{kind: kindPong}, nil
+	case exchanges.EnvelopePing:
+		return frame{kind: kindPing}, nil
+	case exchanges.EnvelopeEvent:
+		f.kind, f.event, f.code, f.msg = kindEvent, env.Event, env.Code, env.Msg
 		return f, nil
 	}
+	payload := env.Data
 	switch {
-	case payload == nil:
-		return frame{bad: 1}, errUnknownFrame
-	case arg == nil:
+	case env.Arg == nil:
 		return frame{bad: 1}, errBadArg
 	case string(f.topic) != Topic:
 		return frame{bad: 1}, errWrongTopic
@@ -115,7 +92,7 @@ func decodeFrame(data []byte, emit func(event)) (f frame, lastErr error) {
 		return frame{bad: 1}, errBadData
 	}
 	if err := jsonx.ArrayEach(payload, func(item []byte) bool {
-		if err := decodeEvent(item, emit); err != nil {
+		if err := decodeEvent(item, f.instType, emit); err != nil {
 			f.bad++
 			lastErr = err
 		} else {
@@ -150,8 +127,8 @@ func decodeArg(arg []byte) (topic, instType []byte, err error) {
 }
 
 // decodeEvent decodes {"symbol","price","amount","side","ts"}.
-func decodeEvent(v []byte, emit func(event)) error {
-	var e event
+func decodeEvent(v, instType []byte, emit func(event)) error {
+	e := event{InstType: instType}
 	var sym, side, amount, price, ts []byte
 	if err := jsonx.ObjectEach(v, func(k, val []byte) bool {
 		switch string(k) {
@@ -273,10 +250,9 @@ type streamState struct {
 // streamConfig returns the runner configuration of the liquidation stream.
 func (v *Venue) streamConfig() wsconn.Config {
 	st := &streamState{}
-	var cur *kind // the product type of the frame being decoded
 	emit := func(e event) {
-		if cur != nil {
-			v.handle(cur, e)
+		if k := v.kindOf(e.InstType); k != nil {
+			v.handle(k, e)
 		}
 	}
 	c := wsconn.Config{
@@ -288,11 +264,7 @@ func (v *Venue) streamConfig() wsconn.Config {
 			st.acked, st.up = map[*kind]bool{}, false
 			return s.Send(v.subscribeRequest())
 		},
-		OnMessage: func(s *wsconn.Session, data []byte) {
-			cur = v.peekKind(data)
-			v.onMessage(s, st, data, emit)
-			cur = nil
-		},
+		OnMessage: func(s *wsconn.Session, data []byte) { v.onMessage(s, st, data, emit) },
 		Heartbeat: func(s *wsconn.Session) error { return s.Send(pingFrame) },
 		Observer:  v.streamObs,
 		Logger:    v.log.With("stream", StreamLiquidations),
@@ -301,22 +273,6 @@ func (v *Venue) streamConfig() wsconn.Config {
 		v.cfg.Stream(&c)
 	}
 	return c
-}
-
-// peekKind returns the product type named in a push's arg.instType, nil
-// when absent or unknown.
-func (v *Venue) peekKind(data []byte) *kind {
-	var k *kind
-	_ = jsonx.ObjectEach(data, func(key, val []byte) bool {
-		if string(key) != "arg" {
-			return true
-		}
-		if _, instType, err := decodeArg(val); err == nil {
-			k = v.kindOf(instType)
-		}
-		return false
-	})
-	return k
 }
 
 func (v *Venue) onMessage(s *wsconn.Session, st *streamState, data []byte, emit func(event)) {

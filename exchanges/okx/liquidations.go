@@ -55,7 +55,6 @@ type frame struct {
 }
 
 var (
-	errUnknownFrame = errors.New("neither a liquidation-orders push nor an event")
 	errWrongChannel = errors.New("arg.channel is not liquidation-orders")
 	errBadArg       = errors.New("arg is not an object with a channel and an instType")
 	errBadData      = errors.New("data is not an array of instruments")
@@ -66,7 +65,6 @@ var (
 	errBadSize      = errors.New("sz is missing, not a number, or not positive")
 	errBadPrice     = errors.New("bkPx is missing, not a number, or not positive")
 	errBadTime      = errors.New("ts is missing or not a positive integer")
-	errBadEvent     = errors.New("event is not a plain string")
 )
 
 // decodeFrame decodes one frame of a liquidation connection: the text
@@ -432,55 +430,31 @@ func skipSpace(b []byte, i int) int {
 // decodeGeneric is decodeFrame for any frame, each nested value skipped
 // first and then walked.
 func decodeGeneric(data []byte, emit func(detail)) (f frame, lastErr error) {
-	switch string(jsonx.TrimSpace(data)) {
-	case "pong":
-		return frame{kind: kindPong}, nil
-	case "ping":
-		return frame{kind: kindPing}, nil
-	}
-	var event, arg, payload, code, msg []byte
-	err := jsonx.ObjectEach(data, func(k, v []byte) bool {
-		switch string(k) {
-		case "event":
-			event = v
-		case "arg":
-			arg = v
-		case "data":
-			payload = v
-		case "code":
-			code = v
-		case "msg":
-			msg = v
-		}
-		return true
-	})
+	env, err := exchanges.DecodeEnvelope(data)
 	if err != nil {
 		return frame{bad: 1}, err
 	}
-	if arg != nil {
-		if f.channel, f.instType, err = decodeArg(arg); err != nil {
+	if env.Arg != nil {
+		if f.channel, f.instType, err = decodeArg(env.Arg); err != nil {
 			return frame{bad: 1}, err
 		}
 	}
-	if event != nil {
-		f.kind = kindEvent
-		var ok bool
-		if f.event, ok = jsonx.String(event); !ok {
-			return frame{bad: 1}, errBadEvent
-		}
-		f.code = jsonx.Unquote(code)
-		f.msg = jsonx.Unquote(msg)
+	switch env.Kind {
+	case exchanges.EnvelopePong:
+		return frame{kind: kindPong}, nil
+	case exchanges.EnvelopePing:
+		return frame{kind: kindPing}, nil
+	case exchanges.EnvelopeEvent:
+		f.kind, f.event, f.code, f.msg = kindEvent, env.Event, env.Code, env.Msg
 		return f, nil
 	}
 	switch {
-	case payload == nil:
-		return frame{bad: 1}, errUnknownFrame
-	case arg == nil:
+	case env.Arg == nil:
 		return frame{bad: 1}, errBadArg
 	case string(f.channel) != Channel:
 		return frame{bad: 1}, errWrongChannel
 	}
-	f.events, f.bad, lastErr = decodeItems(payload, f.instType, emit)
+	f.events, f.bad, lastErr = decodeItems(env.Data, f.instType, emit)
 	return f, lastErr
 }
 
