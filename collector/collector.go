@@ -68,12 +68,7 @@ type sideSeries struct {
 	sizes    prometheus.Observer
 
 	mu      sync.Mutex
-	largest *[largestWindow]secondMax // nil until the first liquidation
-}
-
-type secondMax struct {
-	sec int64
-	max float64
+	largest *maxWindow // nil until the first liquidation and after a quiet window
 }
 
 type streamState struct {
@@ -271,37 +266,25 @@ func (c *Collector) Liquidation(l exchanges.Liquidation) bool {
 	sec := c.now().Unix()
 	ss.mu.Lock()
 	if ss.largest == nil {
-		ss.largest = new([largestWindow]secondMax)
+		ss.largest = new(maxWindow)
 	}
-	b := &ss.largest[sec%largestWindow]
-	if b.sec != sec {
-		*b = secondMax{sec: sec}
-	}
-	if l.NotionalUSD > b.max {
-		b.max = l.NotionalUSD
-	}
+	ss.largest.add(sec, l.NotionalUSD, sec-largestWindow+1)
 	ss.mu.Unlock()
 	return true
 }
 
 // largestSince returns the largest liquidation of the seconds from oldest
-// on. A window with none is dropped (about 1 KiB a series, which would
-// otherwise stay with every series that ever had a liquidation); the next
-// liquidation makes a new one.
+// on. A window left empty is dropped, so that only the series with a
+// liquidation in the last minute hold one; the next liquidation makes a
+// new one.
 func (ss *sideSeries) largestSince(oldest int64) float64 {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if ss.largest == nil {
 		return 0
 	}
-	m, recent := 0.0, false
-	for _, b := range ss.largest {
-		if b.sec >= oldest {
-			recent = true
-			m = max(m, b.max)
-		}
-	}
-	if !recent {
+	m := ss.largest.largest(oldest)
+	if ss.largest.n == 0 {
 		ss.largest = nil
 	}
 	return m
