@@ -700,8 +700,16 @@ func runAll(o allOpts) error {
 			parts = append(parts, fmt.Sprintf("%s %s", x.at, mib(x.rss)))
 		}
 		fmt.Printf("| soak: RSS each minute of the single-scraper phase | %s |\n", strings.Join(parts, ", "))
-		fmt.Printf("| soak: after warm-up | RSS %s at %s, %s at %s (%+.1f %%); goroutines %.0f -> %.0f |\n",
+		fmt.Printf("| soak: after warm-up (2 min) | RSS %s at %s, %s at %s (%+.1f %%); goroutines %.0f -> %.0f |\n",
 			mib(w.rss), w.at, mib(last.rss), last.at, 100*float64(last.rss-w.rss)/float64(w.rss), w.goroutines, last.goroutines)
+		if len(soak) > 5 {
+			// At 5,000 msg/s the bounded sets (OKX's and Gate's dedupe,
+			// 100,000 keys each at 1,000 and 500 msg/s; Bitget's 50,000)
+			// are full after 200 s at most.
+			f := soak[4]
+			fmt.Printf("| soak: once the bounded sets are full (5 min) | RSS %s at %s, %s at %s (%+.1f %%) |\n",
+				mib(f.rss), f.at, mib(last.rss), last.at, 100*float64(last.rss-f.rss)/float64(f.rss))
+		}
 	}
 	fmt.Printf("| exporter GC cycles | %.0f (%.1f/s) |\n", gc1-gc0, (gc1-gc0)/sendElapsed.Seconds())
 	fmt.Printf("| exporter goroutines | %.0f settled, %.0f at the end |\n", g0, g1)
