@@ -91,12 +91,6 @@ type BinanceSymbol struct {
 	LongShortAccountRatio float64
 }
 
-// binanceFault is one queued scripted REST answer.
-type binanceFault struct {
-	status, retryAfter int
-	body               string
-}
-
 // BinanceMarket is one fake Binance futures market: one HTTP server on a
 // loopback port serving the public REST API and the market WebSocket
 // streams. All state is guarded by a mutex and may change while clients are
@@ -129,9 +123,6 @@ type BinanceMarket struct {
 	now      func() time.Time
 
 	symbols     []BinanceSymbol
-	faults      map[string][]binanceFault
-	latency     map[string]time.Duration
-	requests    map[string]int
 	weightLimit int
 	weightMin   int64 // unix minute of weightUsed
 	weightUsed  int
@@ -151,6 +142,8 @@ type BinanceMarket struct {
 	noHistory   bool               // SetKeepHistory(false)
 	beforeWrite func(frame []byte) // SetBeforeWrite
 
+	restFaults // FailNext, SetLatency, Requests
+
 	stall handshakeStall
 }
 
@@ -161,9 +154,6 @@ func NewBinanceMarket(kind BinanceMarketKind) *BinanceMarket {
 		kind:        kind,
 		done:        make(chan struct{}),
 		now:         time.Now,
-		faults:      map[string][]binanceFault{},
-		latency:     map[string]time.Duration{},
-		requests:    map[string]int{},
 		weightLimit: BinanceWeightLimit,
 		conns:       map[*binanceConn]struct{}{},
 		changed:     make(chan struct{}),
@@ -279,30 +269,7 @@ func (m *BinanceMarket) FailNext(path string, n, status int, retryAfter int, bod
 	if body == "" {
 		body = binanceErrorBody(status)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for range n {
-		m.faults[path] = append(m.faults[path], binanceFault{status: status, retryAfter: retryAfter, body: body})
-	}
-}
-
-// SetLatency delays every answer to path by d (0 removes the delay). A
-// delayed request ends early when the client gives up or the fake closes.
-func (m *BinanceMarket) SetLatency(path string, d time.Duration) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if d <= 0 {
-		delete(m.latency, path)
-		return
-	}
-	m.latency[path] = d
-}
-
-// Requests returns how many requests path has received, failed ones included.
-func (m *BinanceMarket) Requests(path string) int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.requests[path]
+	m.queue(path, n, restFault{status: status, retryAfter: retryAfter, body: body})
 }
 
 // UsedWeight returns the request weight used in the current minute, the
@@ -410,40 +377,22 @@ func (m *BinanceMarket) serveREST(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	weight, known := m.weightOf(endpoint, q.Get("symbol") != "")
 
+	m.count(path)
 	m.mu.Lock()
-	m.requests[path]++
 	now := m.now()
 	if minute := now.Unix() / 60; minute != m.weightMin {
 		m.weightMin, m.weightUsed = minute, 0
 	}
 	m.weightUsed += weight
 	used, over := m.weightUsed, m.weightUsed > m.weightLimit
-	delay := m.latency[path]
 	m.mu.Unlock()
 
-	if delay > 0 {
-		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		case <-m.done:
-			t.Stop()
-			return
-		}
+	if !pause(r, m.done, m.delayOf(path)) {
+		return
 	}
 
+	fault, failed := m.take(path)
 	m.mu.Lock()
-	var fault *binanceFault
-	if fs := m.faults[path]; len(fs) > 0 {
-		fault = &fs[0]
-		if len(fs) == 1 {
-			delete(m.faults, path)
-		} else {
-			m.faults[path] = fs[1:]
-		}
-	}
 	syms := append([]BinanceSymbol(nil), m.symbols...)
 	limit := m.weightLimit
 	m.mu.Unlock()
@@ -452,12 +401,8 @@ func (m *BinanceMarket) serveREST(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "application/json")
 	h.Set("X-MBX-USED-WEIGHT-1M", strconv.Itoa(used))
 	switch {
-	case fault != nil:
-		if fault.retryAfter > 0 {
-			h.Set("Retry-After", strconv.Itoa(fault.retryAfter))
-		}
-		w.WriteHeader(fault.status)
-		_, _ = w.Write([]byte(fault.body))
+	case failed:
+		fault.write(w)
 		return
 	case over:
 		h.Set("Retry-After", strconv.FormatInt(60-now.Unix()%60, 10))
@@ -1737,27 +1682,15 @@ func binanceNextQuarterly(now time.Time) time.Time {
 // "shortAccount","timestamp"}] (numbers as strings, timestamp in ms).
 func (m *BinanceMarket) serveLongShort(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
+	m.count(path)
+	fault, failed := m.take(path)
 	m.mu.Lock()
-	m.requests[path]++
-	var fault *binanceFault
-	if fs := m.faults[path]; len(fs) > 0 {
-		fault = &fs[0]
-		if len(fs) == 1 {
-			delete(m.faults, path)
-		} else {
-			m.faults[path] = fs[1:]
-		}
-	}
 	syms := append([]BinanceSymbol(nil), m.symbols...)
 	now := m.now()
 	m.mu.Unlock()
-	if fault != nil {
-		if fault.retryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(fault.retryAfter))
-		}
+	if failed {
 		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(fault.status)
-		_, _ = w.Write([]byte(fault.body))
+		fault.write(w)
 		return
 	}
 	q := r.URL.Query()

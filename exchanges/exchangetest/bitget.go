@@ -115,11 +115,6 @@ func BitgetLiquidationFrame(instType string, liqs ...BitgetLiquidation) []byte {
 	return b
 }
 
-type bitgetFault struct {
-	status, retryAfter int
-	body               string
-}
-
 // Bitget is a fake of Bitget's public API: one HTTP server on a loopback
 // port serving the v2 mix REST endpoints contracts, tickers and
 // funding-time in Bitget's {"code":"00000","msg":"success","requestTime":..,
@@ -145,9 +140,6 @@ type Bitget struct {
 	bg       sync.WaitGroup
 
 	instruments []BitgetInstrument
-	faults      map[string][]bitgetFault
-	latency     map[string]time.Duration
-	requests    map[string]int
 	hits        map[string][]time.Time
 	limited     int
 
@@ -160,6 +152,8 @@ type Bitget struct {
 	playTimeout time.Duration
 	deliveries  []Delivered
 
+	restFaults // FailNext, SetLatency, Requests
+
 	stall handshakeStall
 	quiet halfOpen
 }
@@ -169,9 +163,6 @@ type Bitget struct {
 func NewBitget() *Bitget {
 	g := &Bitget{
 		done:        make(chan struct{}),
-		faults:      map[string][]bitgetFault{},
-		latency:     map[string]time.Duration{},
-		requests:    map[string]int{},
 		hits:        map[string][]time.Time{},
 		conns:       map[*bitgetConn]struct{}{},
 		changed:     make(chan struct{}),
@@ -259,29 +250,7 @@ func (g *Bitget) FailNext(path string, n, status, retryAfter int, body string) {
 	case body == "":
 		body = bitgetBody("40808", "system error", nil)
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for range n {
-		g.faults[path] = append(g.faults[path], bitgetFault{status, retryAfter, body})
-	}
-}
-
-// SetLatency delays every answer to path by d (0 removes the delay).
-func (g *Bitget) SetLatency(path string, d time.Duration) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if d <= 0 {
-		delete(g.latency, path)
-		return
-	}
-	g.latency[path] = d
-}
-
-// Requests returns how many requests path has received, failed ones included.
-func (g *Bitget) Requests(path string) int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.requests[path]
+	g.queue(path, n, restFault{status: status, retryAfter: retryAfter, body: body, contentType: "application/json"})
 }
 
 // RateLimited returns how many requests were refused for exceeding the
@@ -343,9 +312,8 @@ func (g *Bitget) serveREST(w http.ResponseWriter, r *http.Request) {
 	pt, ptOK := bitgetProductType(q.Get("productType"))
 	keyed := path + "?productType=" + pt
 
+	g.count(path, keyed)
 	g.mu.Lock()
-	g.requests[path]++
-	g.requests[keyed]++
 	now := time.Now()
 	hits := g.hits[path]
 	for len(hits) > 0 && now.Sub(hits[0]) >= BitgetRateWindow {
@@ -358,33 +326,13 @@ func (g *Bitget) serveREST(w http.ResponseWriter, r *http.Request) {
 		hits = append(hits, now)
 	}
 	g.hits[path] = hits
-	delay, ok := g.latency[keyed]
-	if !ok {
-		delay = g.latency[path]
-	}
 	g.mu.Unlock()
 
-	if delay > 0 {
-		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		case <-g.done:
-			t.Stop()
-			return
-		}
+	if !pause(r, g.done, g.delayOf(keyed, path)) {
+		return
 	}
+	fault, failed := g.take(keyed, path)
 	g.mu.Lock()
-	var fault *bitgetFault
-	for _, k := range []string{keyed, path} {
-		if fs := g.faults[k]; len(fs) > 0 {
-			fault = &fs[0]
-			g.faults[k] = fs[1:]
-			break
-		}
-	}
 	insts := append([]BitgetInstrument(nil), g.instruments...)
 	g.mu.Unlock()
 
@@ -392,11 +340,8 @@ func (g *Bitget) serveREST(w http.ResponseWriter, r *http.Request) {
 	case limited:
 		writeBitget(w, http.StatusTooManyRequests, bitgetBody("429", "Too Many Requests", nil))
 		return
-	case fault != nil:
-		if fault.retryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(fault.retryAfter))
-		}
-		writeBitget(w, fault.status, fault.body)
+	case failed:
+		fault.write(w)
 		return
 	case path != bitgetContractsEP && path != bitgetTickersEP && path != bitgetFundingTimeEP:
 		writeBitget(w, http.StatusNotFound, bitgetBody("40404", "Request URL NOT FOUND", nil))

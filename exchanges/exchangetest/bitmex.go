@@ -159,11 +159,6 @@ func bitmexFrameOrders(frame []byte) (action string, orders []BitMEXOrder, ok bo
 	return t.Action, orders, true
 }
 
-type bitmexFault struct {
-	status, retryAfter int
-	body               string
-}
-
 // BitMEX is a fake of BitMEX's public API: one HTTP server on a loopback
 // port serving REST (GET /api/v1/instrument/active, GET /api/v1/liquidation,
 // errors as {"error":{"message":..,"name":..}}) and the WebSocket
@@ -189,9 +184,6 @@ type BitMEX struct {
 
 	instruments []BitMEXInstrument
 	book        []BitMEXOrder
-	faults      map[string][]bitmexFault
-	latency     map[string]time.Duration
-	requests    map[string]int
 	limitN      int
 	limitWin    time.Duration
 	hits        []time.Time
@@ -208,6 +200,8 @@ type BitMEX struct {
 	playTimeout time.Duration
 	deliveries  []Delivered
 
+	restFaults // FailNext, SetLatency, Requests
+
 	stall handshakeStall
 }
 
@@ -216,9 +210,6 @@ type BitMEX struct {
 func NewBitMEX() *BitMEX {
 	b := &BitMEX{
 		done:        make(chan struct{}),
-		faults:      map[string][]bitmexFault{},
-		latency:     map[string]time.Duration{},
-		requests:    map[string]int{},
 		conns:       map[*bitmexConn]struct{}{},
 		changed:     make(chan struct{}),
 		answerPings: true,
@@ -343,11 +334,7 @@ func (b *BitMEX) FailNext(path string, n, status, retryAfter int, body string) {
 	if body == "" {
 		body = bitmexErrorBody(status)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for range n {
-		b.faults[path] = append(b.faults[path], bitmexFault{status: status, retryAfter: retryAfter, body: body})
-	}
+	b.queue(path, n, restFault{status: status, retryAfter: retryAfter, body: body, contentType: bitmexContentType})
 }
 
 func bitmexErrorBody(status int) string {
@@ -359,17 +346,6 @@ func bitmexErrorBody(status int) string {
 	return string(out)
 }
 
-// SetLatency delays every answer to path by d (0 removes the delay).
-func (b *BitMEX) SetLatency(path string, d time.Duration) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if d <= 0 {
-		delete(b.latency, path)
-		return
-	}
-	b.latency[path] = d
-}
-
 // SetRateLimit limits REST to n requests per window across all paths,
 // answering 429 with Retry-After beyond it (BitMEX's unauthenticated limit
 // is 30 per minute, UNVERIFIED; the fake applies none unless asked); n 0
@@ -378,13 +354,6 @@ func (b *BitMEX) SetRateLimit(n int, window time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.limitN, b.limitWin, b.hits = n, window, nil
-}
-
-// Requests returns how many requests path has received, failed ones included.
-func (b *BitMEX) Requests(path string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.requests[path]
 }
 
 func (b *BitMEX) enter() bool {
@@ -429,39 +398,27 @@ func (b *BitMEX) limitedLocked(now time.Time) (bool, int) {
 	return false, 0
 }
 
+const bitmexContentType = "application/json; charset=utf-8"
+
 func writeBitMEX(w http.ResponseWriter, status int, body []byte) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Type", bitmexContentType)
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
 
 func (b *BitMEX) serveREST(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
+	b.count(path)
 	b.mu.Lock()
-	b.requests[path]++
 	limited, retry := b.limitedLocked(time.Now())
-	delay := b.latency[path]
 	b.mu.Unlock()
 
-	if delay > 0 {
-		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		case <-b.done:
-			t.Stop()
-			return
-		}
+	if !pause(r, b.done, b.delayOf(path)) {
+		return
 	}
 
+	fault, failed := b.take(path)
 	b.mu.Lock()
-	var fault *bitmexFault
-	if fs := b.faults[path]; len(fs) > 0 {
-		fault = &fs[0]
-		b.faults[path] = fs[1:]
-	}
 	insts := append([]BitMEXInstrument(nil), b.instruments...)
 	book := append([]BitMEXOrder(nil), b.book...)
 	b.mu.Unlock()
@@ -471,11 +428,8 @@ func (b *BitMEX) serveREST(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", strconv.Itoa(retry))
 		writeBitMEX(w, http.StatusTooManyRequests, []byte(bitmexErrorBody(http.StatusTooManyRequests)))
 		return
-	case fault != nil:
-		if fault.retryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(fault.retryAfter))
-		}
-		writeBitMEX(w, fault.status, []byte(fault.body))
+	case failed:
+		fault.write(w)
 		return
 	case r.Method != http.MethodGet:
 		writeBitMEX(w, http.StatusMethodNotAllowed, []byte(bitmexErrorBody(http.StatusMethodNotAllowed)))

@@ -114,13 +114,6 @@ type BybitSymbol struct {
 	BuyRatio, SellRatio float64
 }
 
-// bybitFault is one queued scripted REST answer.
-type bybitFault struct {
-	status, retryAfter int
-	body               string
-	contentType        string
-}
-
 // Bybit is a fake of Bybit's v5 public API: one HTTP server on a loopback
 // port serving REST (GET /v5/market/instruments-info with cursor
 // pagination, GET /v5/market/tickers and GET /v5/market/account-ratio, in
@@ -152,9 +145,6 @@ type Bybit struct {
 
 	symbols     []BybitSymbol
 	pageSize    int
-	faults      map[string][]bybitFault
-	latency     map[string]time.Duration
-	requests    map[string]int
 	ipLimit     int
 	ipWindow    time.Duration
 	ipHits      []time.Time
@@ -176,6 +166,8 @@ type Bybit struct {
 	playTimeout time.Duration
 	history     []Delivered
 
+	restFaults // FailNext, SetLatency, Requests
+
 	stall handshakeStall
 }
 
@@ -185,9 +177,6 @@ func NewBybit() *Bybit {
 	b := &Bybit{
 		done:        make(chan struct{}),
 		now:         time.Now,
-		faults:      map[string][]bybitFault{},
-		latency:     map[string]time.Duration{},
-		requests:    map[string]int{},
 		ipLimit:     BybitIPLimit,
 		ipWindow:    BybitIPWindow,
 		banDuration: BybitBanDuration,
@@ -311,41 +300,14 @@ func (b *Bybit) FailNext(path string, n, status, retryAfter int, body string) {
 	case body == "":
 		body = bybitErrorBody(10016, "Internal system error.", time.Now())
 	}
-	b.queueFault(path, n, bybitFault{status: status, retryAfter: retryAfter, body: body, contentType: ct})
+	b.queue(path, n, restFault{status: status, retryAfter: retryAfter, body: body, contentType: ct})
 }
 
 // FailNextRetCode makes the next n requests to path answer HTTP 200 with
 // Bybit's error envelope {"retCode":code,"retMsg":msg,"result":{},...}
 // (10006 "Too many visits!" is Bybit's documented API rate-limit answer).
 func (b *Bybit) FailNextRetCode(path string, n, code int, msg string) {
-	b.queueFault(path, n, bybitFault{status: http.StatusOK, body: bybitErrorBody(code, msg, time.Now()), contentType: "application/json"})
-}
-
-func (b *Bybit) queueFault(path string, n int, f bybitFault) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for range n {
-		b.faults[path] = append(b.faults[path], f)
-	}
-}
-
-// SetLatency delays every answer to path by d (0 removes the delay). A
-// delayed request ends early when the client gives up or the fake closes.
-func (b *Bybit) SetLatency(path string, d time.Duration) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if d <= 0 {
-		delete(b.latency, path)
-		return
-	}
-	b.latency[path] = d
-}
-
-// Requests returns how many requests path has received, failed ones included.
-func (b *Bybit) Requests(path string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.requests[path]
+	b.queue(path, n, restFault{status: http.StatusOK, body: bybitErrorBody(code, msg, time.Now()), contentType: "application/json"})
 }
 
 // SetIPLimit changes the REST IP limit (default 600 requests per 5 s);
@@ -406,23 +368,6 @@ func (b *Bybit) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	b.serveREST(w, r)
 }
 
-// takeFaultLocked pops the next fault for the category-specific key, else
-// for the bare path.
-func (b *Bybit) takeFaultLocked(keys ...string) *bybitFault {
-	for _, k := range keys {
-		if fs := b.faults[k]; len(fs) > 0 {
-			f := fs[0]
-			if len(fs) == 1 {
-				delete(b.faults, k)
-			} else {
-				b.faults[k] = fs[1:]
-			}
-			return &f
-		}
-	}
-	return nil
-}
-
 func (b *Bybit) serveREST(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	q := r.URL.Query()
@@ -434,10 +379,8 @@ func (b *Bybit) serveREST(w http.ResponseWriter, r *http.Request) {
 		keys = append([]string{bySymbol}, keys...)
 	}
 
+	b.count(keys...)
 	b.mu.Lock()
-	for _, k := range keys {
-		b.requests[k]++
-	}
 	now := b.now()
 	banned := now.Before(b.bannedUntil)
 	if !banned && b.ipLimit > 0 {
@@ -451,27 +394,16 @@ func (b *Bybit) serveREST(w http.ResponseWriter, r *http.Request) {
 			banned = true
 		}
 	}
-	delay, ok := b.latency[keyed]
-	if !ok {
-		delay = b.latency[path]
-	}
 	b.mu.Unlock()
 
-	if delay > 0 {
-		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		case <-b.done:
-			t.Stop()
-			return
-		}
+	// The symbol key of an account-ratio request takes faults but has no
+	// latency of its own.
+	if !pause(r, b.done, b.delayOf(keyed, path)) {
+		return
 	}
 
+	fault, failed := b.take(keys...)
 	b.mu.Lock()
-	fault := b.takeFaultLocked(keys...)
 	syms := append([]BybitSymbol(nil), b.symbols...)
 	pageSize := b.pageSize
 	b.mu.Unlock()
@@ -482,13 +414,8 @@ func (b *Bybit) serveREST(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusForbidden)
 		_, _ = w.Write([]byte(bybitBannedBody))
 		return
-	case fault != nil:
-		w.Header().Set("Content-Type", fault.contentType)
-		if fault.retryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(fault.retryAfter))
-		}
-		w.WriteHeader(fault.status)
-		_, _ = w.Write([]byte(fault.body))
+	case failed:
+		fault.write(w)
 		return
 	case r.Method != http.MethodGet:
 		writeBybitJSON(w, http.StatusMethodNotAllowed, bybitEnvelope{RetCode: 10004, RetMsg: "method not allowed", Result: struct{}{}, Time: now.UnixMilli()})

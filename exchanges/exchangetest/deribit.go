@@ -161,11 +161,6 @@ func DeribitSampleInstruments() []DeribitInstrument {
 	}
 }
 
-type deribitFault struct {
-	status, retryAfter int
-	body               string
-}
-
 // Deribit is a fake of Deribit's public API v2: one HTTP server on a
 // loopback port serving the JSON-RPC-over-HTTP GET methods
 // /api/v2/public/get_instruments and /api/v2/public/get_book_summary_by_currency
@@ -193,9 +188,6 @@ type Deribit struct {
 	changed  chan struct{}
 
 	instruments []DeribitInstrument
-	faults      map[string][]deribitFault
-	latency     map[string]time.Duration
-	requests    map[string]int
 
 	conns         map[*deribitConn]struct{}
 	total         int
@@ -209,6 +201,8 @@ type Deribit struct {
 	hbClosed      int
 	playTimeout   time.Duration
 	deliveries    []Delivered
+
+	restFaults // FailNext, SetLatency, Requests
 
 	stall handshakeStall
 	quiet halfOpen
@@ -230,7 +224,6 @@ type deribitConn struct {
 func NewDeribit() *Deribit {
 	d := &Deribit{
 		done: make(chan struct{}), changed: make(chan struct{}),
-		faults: map[string][]deribitFault{}, latency: map[string]time.Duration{}, requests: map[string]int{},
 		conns: map[*deribitConn]struct{}{}, testWait: deribitDefaultTestWait, playTimeout: deribitPlayTimeout,
 		upgrader: websocket.Upgrader{HandshakeTimeout: 5 * time.Second, CheckOrigin: func(*http.Request) bool { return true }},
 	}
@@ -304,25 +297,14 @@ func (d *Deribit) UpdateInstrument(name string, f func(*DeribitInstrument)) {
 // fitting the status: too_many_requests (10028) for 429, else an internal
 // error).
 func (d *Deribit) FailNext(path string, n, status, retryAfter int, body string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for range n {
-		d.faults[path] = append(d.faults[path], deribitFault{status: status, retryAfter: retryAfter, body: body})
-	}
+	d.queue(path, n, restFault{status: status, retryAfter: retryAfter, body: body})
 }
 
-// SetLatency delays every answer to path by dur.
+// SetLatency delays every answer to path by dur. The entry is kept even
+// when dur is 0, so a currency-specific path set to 0 is not delayed by a
+// latency of its bare path.
 func (d *Deribit) SetLatency(path string, dur time.Duration) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.latency[path] = dur
-}
-
-// Requests returns how many requests path has received, failed ones included.
-func (d *Deribit) Requests(path string) int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.requests[path]
+	d.pinLatency(path, dur)
 }
 
 func deribitEnvelope(id any, result any, rpcErr *deribitError, usIn int64) []byte {
@@ -371,54 +353,28 @@ func (d *Deribit) serveREST(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	cur := r.URL.Query().Get("currency")
 	keys := []string{path + "?currency=" + cur, path}
+	d.count(keys...)
+	lat := d.delayOf(keys...)
+	// The fault is taken before the latency: a request that gives up while
+	// delayed still uses one up.
+	fault, failed := d.take(keys...)
 	d.mu.Lock()
-	d.requests[keys[0]]++
-	d.requests[path]++
-	var lat time.Duration
-	for _, k := range keys {
-		if l, ok := d.latency[k]; ok {
-			lat = l
-			break
-		}
-	}
-	var fault *deribitFault
-	for _, k := range keys {
-		if q := d.faults[k]; len(q) > 0 {
-			f := q[0]
-			d.faults[k] = q[1:]
-			fault = &f
-			break
-		}
-	}
 	insts := slices.Clone(d.instruments)
 	d.mu.Unlock()
-	if lat > 0 {
-		t := time.NewTimer(lat)
-		select {
-		case <-t.C:
-		case <-d.done:
-			t.Stop()
-			return
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		}
+	if !pause(r, d.done, lat) {
+		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	if fault != nil {
-		if fault.retryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(fault.retryAfter))
-		}
-		body := fault.body
-		if body == "" {
+	if failed {
+		if fault.body == "" {
+			// The default body is built now, with the request's usIn.
 			e := &deribitError{Code: 11094, Message: "internal_server_error"}
 			if fault.status == http.StatusTooManyRequests {
 				e = &deribitError{Code: deribitCodeTooManyReqs, Message: "too_many_requests"}
 			}
-			body = string(deribitEnvelope(nil, nil, e, usIn))
+			fault.body = string(deribitEnvelope(nil, nil, e, usIn))
 		}
-		w.WriteHeader(fault.status)
-		_, _ = w.Write([]byte(body))
+		fault.write(w)
 		return
 	}
 	fail := func(e *deribitError) {

@@ -109,11 +109,6 @@ func DydxSampleMarkets() []DydxMarket {
 	}
 }
 
-type dydxFault struct {
-	status, retryAfter int
-	body               string
-}
-
 // Dydx is a fake of the dYdX v4 Indexer: GET /v4/perpetualMarkets and the
 // WebSocket at /v4/ws, on a loopback port. On connect it sends
 // {"type":"connected",...}; {"type":"subscribe","channel":"v4_trades",
@@ -128,16 +123,13 @@ type Dydx struct {
 	srv      *http.Server
 	upgrader websocket.Upgrader
 
-	mu       sync.Mutex
-	closed   bool
-	done     chan struct{}
-	changed  chan struct{}
-	bg       sync.WaitGroup
-	markets  []DydxMarket
-	history  map[string][]DydxTrade
-	faults   map[string][]dydxFault
-	latency  map[string]time.Duration
-	requests map[string]int
+	mu      sync.Mutex
+	closed  bool
+	done    chan struct{}
+	changed chan struct{}
+	bg      sync.WaitGroup
+	markets []DydxMarket
+	history map[string][]DydxTrade
 
 	conns       map[*dydxConn]struct{}
 	total       int
@@ -148,6 +140,8 @@ type Dydx struct {
 	subRequests int
 	played      []Delivered
 	playTimeout time.Duration
+
+	restFaults // FailNext, SetLatency, Requests
 
 	stall handshakeStall
 	quiet halfOpen
@@ -171,9 +165,7 @@ var dydxConnSeq atomic.Uint64
 func NewDydx() *Dydx {
 	d := &Dydx{
 		done: make(chan struct{}), changed: make(chan struct{}),
-		history: map[string][]DydxTrade{}, faults: map[string][]dydxFault{},
-		latency: map[string]time.Duration{}, requests: map[string]int{},
-		conns: map[*dydxConn]struct{}{}, limit: DydxTradesChannelLimit,
+		history: map[string][]DydxTrade{}, conns: map[*dydxConn]struct{}{}, limit: DydxTradesChannelLimit,
 		pingEvery: 30 * time.Second, playTimeout: 10 * time.Second,
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -255,25 +247,7 @@ func (d *Dydx) FailNext(path string, n, status, retryAfter int, body string) {
 	if body == "" {
 		body = `{"errors":[{"msg":"` + http.StatusText(status) + `"}]}`
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for range n {
-		d.faults[path] = append(d.faults[path], dydxFault{status, retryAfter, body})
-	}
-}
-
-// SetLatency delays every answer to path by d (0 removes the delay).
-func (d *Dydx) SetLatency(path string, dur time.Duration) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.latency[path] = dur
-}
-
-// Requests returns how many requests path has received, failed ones included.
-func (d *Dydx) Requests(path string) int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.requests[path]
+	d.queue(path, n, restFault{status: status, retryAfter: retryAfter, body: body})
 }
 
 // SetChannelLimit changes the per-connection v4_trades limit (default 32).
@@ -314,35 +288,18 @@ func dydxNum(v float64) string {
 
 func (d *Dydx) serveMarkets(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
+	d.count(path)
+	lat := d.delayOf(path)
+	fault, failed := d.take(path) // before the latency: a request that gives up still uses one
 	d.mu.Lock()
-	d.requests[path]++
-	lat := d.latency[path]
-	var fault *dydxFault
-	if q := d.faults[path]; len(q) > 0 {
-		fault = &q[0]
-		d.faults[path] = q[1:]
-	}
 	markets := slices.Clone(d.markets)
 	d.mu.Unlock()
-	if lat > 0 {
-		t := time.NewTimer(lat)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		case <-d.done:
-			t.Stop()
-			return
-		}
+	if !pause(r, d.done, lat) {
+		return
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	if fault != nil {
-		if fault.retryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(fault.retryAfter))
-		}
-		w.WriteHeader(fault.status)
-		_, _ = w.Write([]byte(fault.body))
+	if failed {
+		fault.write(w)
 		return
 	}
 	if r.Method != http.MethodGet {

@@ -21,24 +21,15 @@ import (
 type FearGreed struct {
 	srv *httptest.Server
 
-	mu       sync.Mutex
-	history  []fearGreedEntry // newest first
-	script   []fearGreedAnswer
-	requests int
+	mu      sync.Mutex
+	history []fearGreedEntry // newest first
+	rest    restFaults       // one endpoint: every entry is under ""
 }
 
 type fearGreedEntry struct {
 	value          int
 	classification string
 	ts             time.Time
-}
-
-// fearGreedAnswer is one queued scripted answer, served count times.
-type fearGreedAnswer struct {
-	count      int
-	status     int
-	retryAfter int
-	body       string
 }
 
 // fearGreedBody is the documented response shape.
@@ -92,47 +83,28 @@ func (f *FearGreed) FailNext(n, status int, retryAfter int, body string) {
 		b, _ := json.Marshal(map[string]string{"error": http.StatusText(status)})
 		body = string(b)
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.script = append(f.script, fearGreedAnswer{count: n, status: status, retryAfter: retryAfter, body: body})
+	f.rest.queue("", n, restFault{status: status, retryAfter: retryAfter, body: body})
 }
 
 // SetRawBody makes the next request answer 200 with body verbatim; later
 // requests are answered normally again.
 func (f *FearGreed) SetRawBody(body string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.script = append(f.script, fearGreedAnswer{count: 1, status: http.StatusOK, body: body})
+	f.rest.queue("", 1, restFault{status: http.StatusOK, body: body})
 }
 
 // Requests returns how many requests the fake has received.
-func (f *FearGreed) Requests() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.requests
-}
+func (f *FearGreed) Requests() int { return f.rest.Requests("") }
 
 func (f *FearGreed) serve(w http.ResponseWriter, r *http.Request) {
+	f.rest.count("")
+	scripted, ok := f.rest.take("")
 	f.mu.Lock()
-	f.requests++
-	var scripted *fearGreedAnswer
-	if len(f.script) > 0 {
-		a := f.script[0]
-		scripted = &a
-		if f.script[0].count--; f.script[0].count <= 0 {
-			f.script = f.script[1:]
-		}
-	}
 	history := f.history
 	f.mu.Unlock()
 
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	if scripted != nil {
-		if scripted.retryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(scripted.retryAfter))
-		}
-		w.WriteHeader(scripted.status)
-		_, _ = w.Write([]byte(scripted.body))
+	if ok {
+		scripted.write(w)
 		return
 	}
 	if r.URL.Path != "/fng/" {

@@ -137,11 +137,6 @@ func (it gateItemJSON) toOrder() GateLiquidation {
 	return GateLiquidation{Contract: it.Contract, Size: it.Size, Price: it.Price, TimeMs: it.TimeMs}
 }
 
-type gateFault struct {
-	status, retryAfter int
-	body               string
-}
-
 type gateLimit struct {
 	n      int
 	window time.Duration
@@ -173,9 +168,6 @@ type Gate struct {
 
 	contracts []GateContract
 	history   []GateOrder
-	faults    map[string][]gateFault
-	latency   map[string]time.Duration
-	requests  map[string]int
 	limit     gateLimit
 	limits    map[string]gateLimit
 	hits      map[string][]time.Time
@@ -191,6 +183,8 @@ type Gate struct {
 	playTimeout time.Duration
 	deliveries  []Delivered
 
+	restFaults // FailNext, SetLatency, Requests
+
 	stall handshakeStall
 }
 
@@ -199,9 +193,6 @@ type Gate struct {
 func NewGate() *Gate {
 	g := &Gate{
 		done:        make(chan struct{}),
-		faults:      map[string][]gateFault{},
-		latency:     map[string]time.Duration{},
-		requests:    map[string]int{},
 		limit:       gateLimit{GateRateLimit, GateRateWindow},
 		limits:      map[string]gateLimit{},
 		hits:        map[string][]time.Time{},
@@ -299,22 +290,7 @@ func (g *Gate) FailNext(path string, n, status, retryAfter int, body string) {
 			body = gateErrorBody("TOO_MANY_REQUESTS", "Request Rate limit Exceeded")
 		}
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for range n {
-		g.faults[path] = append(g.faults[path], gateFault{status, retryAfter, body})
-	}
-}
-
-// SetLatency delays every answer to path by d (0 removes the delay).
-func (g *Gate) SetLatency(path string, d time.Duration) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if d <= 0 {
-		delete(g.latency, path)
-		return
-	}
-	g.latency[path] = d
+	g.queue(path, n, restFault{status: status, retryAfter: retryAfter, body: body, contentType: "application/json"})
 }
 
 // SetRateLimit changes the limit of path to n requests per window (the
@@ -323,13 +299,6 @@ func (g *Gate) SetRateLimit(path string, n int, window time.Duration) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.limits[path] = gateLimit{n, window}
-}
-
-// Requests returns how many requests path has received, failed ones included.
-func (g *Gate) Requests(path string) int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.requests[path]
 }
 
 // ---------------------------------------------------------------- REST
@@ -398,30 +367,16 @@ func (g *Gate) limitedLocked(path string, now time.Time) bool {
 
 func (g *Gate) serveREST(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
+	g.count(path)
 	g.mu.Lock()
-	g.requests[path]++
 	now := time.Now()
 	limited := g.limitedLocked(path, now)
-	delay := g.latency[path]
 	g.mu.Unlock()
-	if delay > 0 {
-		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		case <-g.done:
-			t.Stop()
-			return
-		}
+	if !pause(r, g.done, g.delayOf(path)) {
+		return
 	}
+	fault, failed := g.take(path)
 	g.mu.Lock()
-	var fault *gateFault
-	if fs := g.faults[path]; len(fs) > 0 {
-		fault = &fs[0]
-		g.faults[path] = fs[1:]
-	}
 	contracts := append([]GateContract(nil), g.contracts...)
 	history := append([]GateOrder(nil), g.history...)
 	g.mu.Unlock()
@@ -432,11 +387,8 @@ func (g *Gate) serveREST(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Gate-RateLimit-Requests-Remain", "0")
 		gateError(w, http.StatusTooManyRequests, "TOO_MANY_REQUESTS", "Request Rate limit Exceeded")
 		return
-	case fault != nil:
-		if fault.retryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(fault.retryAfter))
-		}
-		writeGateJSON(w, fault.status, []byte(fault.body))
+	case failed:
+		fault.write(w)
 		return
 	case r.Method != http.MethodGet:
 		gateError(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "Method not allowed")

@@ -72,12 +72,6 @@ type HyperliquidAsset struct {
 	DayBaseVlm                                  float64
 }
 
-// hyperliquidFault is one queued scripted answer.
-type hyperliquidFault struct {
-	status, retryAfter int
-	body               string
-}
-
 // Hyperliquid is a fake of Hyperliquid's public info API: POST /info on a
 // loopback port, answering {"type":"metaAndAssetCtxs"} with
 // [{"universe":[...]},[ctx,...]] in the documented shape (contexts
@@ -103,9 +97,7 @@ type Hyperliquid struct {
 
 	assets      []HyperliquidAsset
 	ctxSkew     int
-	faults      map[string][]hyperliquidFault
-	latency     map[string]time.Duration
-	requests    map[string]int
+	rest        restFaults // keyed by info type, "" = every request
 	weightLimit int
 	window      time.Duration
 	spent       []weightHit
@@ -122,9 +114,6 @@ type weightHit struct {
 func NewHyperliquid() *Hyperliquid {
 	h := &Hyperliquid{
 		done:        make(chan struct{}),
-		faults:      map[string][]hyperliquidFault{},
-		latency:     map[string]time.Duration{},
-		requests:    map[string]int{},
 		weightLimit: HyperliquidWeightLimit,
 		window:      HyperliquidWeightWindow,
 	}
@@ -208,33 +197,17 @@ func (h *Hyperliquid) FailNext(typ string, n, status, retryAfter int, body strin
 	if body == "" {
 		body = strconv.Itoa(status) + " " + http.StatusText(status)
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for range n {
-		h.faults[typ] = append(h.faults[typ], hyperliquidFault{status: status, retryAfter: retryAfter, body: body})
-	}
+	h.rest.queue(typ, n, restFault{status: status, retryAfter: retryAfter, body: body, contentType: hyperliquidContentType(body)})
 }
 
 // SetLatency delays every answer to an info type ("" = any) by d (0
 // removes the delay). A delayed request ends early when the client gives
 // up or the fake closes.
-func (h *Hyperliquid) SetLatency(typ string, d time.Duration) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if d <= 0 {
-		delete(h.latency, typ)
-		return
-	}
-	h.latency[typ] = d
-}
+func (h *Hyperliquid) SetLatency(typ string, d time.Duration) { h.rest.SetLatency(typ, d) }
 
 // Requests returns how many requests of an info type ("" = every request,
 // malformed ones included) the fake has received.
-func (h *Hyperliquid) Requests(typ string) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.requests[typ]
-}
+func (h *Hyperliquid) Requests(typ string) int { return h.rest.Requests(typ) }
 
 // SetWeightLimit changes the request weight allowed per window (default
 // 1200 per minute); n <= 0 removes the limit.
@@ -264,45 +237,26 @@ func (h *Hyperliquid) serve(w http.ResponseWriter, r *http.Request) {
 
 	typ, status, msg := parseHyperliquidRequest(r)
 
+	h.rest.count("", typ) // once when typ is ""
 	h.mu.Lock()
-	h.requests[""]++
-	if typ != "" {
-		h.requests[typ]++
-	}
 	limited := false
 	if status == 0 && h.weightLimit > 0 {
 		limited = !h.chargeLocked(time.Now(), HyperliquidInfoWeight)
 	}
-	delay, ok := h.latency[typ]
-	if !ok {
-		delay = h.latency[""]
-	}
 	h.mu.Unlock()
 
-	if delay > 0 {
-		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		case <-h.done:
-			t.Stop()
-			return
-		}
+	if !pause(r, h.done, h.rest.delayOf(typ, "")) {
+		return
 	}
 
+	fault, failed := h.rest.take(typ, "")
 	h.mu.Lock()
-	fault := h.takeFaultLocked(typ)
 	body := h.bodyLocked()
 	h.mu.Unlock()
 
 	switch {
-	case fault != nil:
-		if fault.retryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(fault.retryAfter))
-		}
-		writeHyperliquid(w, fault.status, fault.body)
+	case failed:
+		fault.write(w)
 	case status != 0:
 		writeHyperliquid(w, status, msg)
 	case limited:
@@ -364,25 +318,6 @@ func (h *Hyperliquid) chargeLocked(now time.Time, weight int) bool {
 	}
 	h.spent = append(h.spent, weightHit{now, weight})
 	return true
-}
-
-// takeFaultLocked pops the next fault for the type, else for every type.
-func (h *Hyperliquid) takeFaultLocked(typ string) *hyperliquidFault {
-	for _, k := range []string{typ, ""} {
-		if fs := h.faults[k]; len(fs) > 0 {
-			f := fs[0]
-			if len(fs) == 1 {
-				delete(h.faults, k)
-			} else {
-				h.faults[k] = fs[1:]
-			}
-			return &f
-		}
-		if typ == "" {
-			break
-		}
-	}
-	return nil
 }
 
 // The documented answer shape. The SDK types szDecimals and maxLeverage as
@@ -463,11 +398,16 @@ func hlOptional(v float64) *string {
 }
 
 func writeHyperliquid(w http.ResponseWriter, status int, body string) {
-	ct := "text/plain; charset=utf-8"
-	if json.Valid([]byte(body)) {
-		ct = "application/json"
-	}
-	w.Header().Set("Content-Type", ct)
+	w.Header().Set("Content-Type", hyperliquidContentType(body))
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(body))
+}
+
+// hyperliquidContentType is the Content-Type of an answer: JSON when the
+// body is valid JSON, else plain text.
+func hyperliquidContentType(body string) string {
+	if json.Valid([]byte(body)) {
+		return "application/json"
+	}
+	return "text/plain; charset=utf-8"
 }

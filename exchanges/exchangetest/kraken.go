@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -123,11 +122,6 @@ func KrakenTradeFrame(t KrakenTrade) []byte {
 	return b
 }
 
-type krakenFault struct {
-	status, retryAfter int
-	body               string
-}
-
 // Kraken is a fake of Kraken Futures: GET /derivatives/api/v3/instruments
 // and /derivatives/api/v3/tickers in the {"result":"success",...} envelope,
 // and the WebSocket at /ws/v1. On connect it sends {"event":"info",
@@ -152,9 +146,6 @@ type Kraken struct {
 	bg          sync.WaitGroup
 	products    []KrakenProduct
 	history     map[string][]KrakenTrade
-	faults      map[string][]krakenFault
-	latency     map[string]time.Duration
-	requests    map[string]int
 	conns       map[*krakenConn]struct{}
 	total       int
 	rejectNext  int
@@ -164,6 +155,8 @@ type Kraken struct {
 	clientMsgs  int
 	played      []Delivered
 	playTimeout time.Duration
+
+	restFaults // FailNext, SetLatency, Requests
 
 	stall handshakeStall
 	quiet halfOpen
@@ -184,9 +177,7 @@ type krakenConn struct {
 func NewKraken() *Kraken {
 	k := &Kraken{
 		done: make(chan struct{}), changed: make(chan struct{}),
-		history: map[string][]KrakenTrade{}, faults: map[string][]krakenFault{},
-		latency: map[string]time.Duration{}, requests: map[string]int{},
-		conns: map[*krakenConn]struct{}{}, idle: KrakenIdleTimeout,
+		history: map[string][]KrakenTrade{}, conns: map[*krakenConn]struct{}{}, idle: KrakenIdleTimeout,
 		heartbeat: 5 * time.Second, playTimeout: 10 * time.Second,
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -269,25 +260,7 @@ func (k *Kraken) FailNext(path string, n, status, retryAfter int, body string) {
 	if body == "" {
 		body = `{"result":"error","error":"` + http.StatusText(status) + `","serverTime":"` + time.Now().UTC().Format(time.RFC3339Nano) + `"}`
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	for range n {
-		k.faults[path] = append(k.faults[path], krakenFault{status, retryAfter, body})
-	}
-}
-
-// SetLatency delays every answer to path by d (0 removes the delay).
-func (k *Kraken) SetLatency(path string, d time.Duration) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.latency[path] = d
-}
-
-// Requests returns how many requests path has received, failed ones included.
-func (k *Kraken) Requests(path string) int {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.requests[path]
+	k.queue(path, n, restFault{status: status, retryAfter: retryAfter, body: body})
 }
 
 // RejectNextSubscribe answers the next n trade subscribe messages with
@@ -322,35 +295,18 @@ func (k *Kraken) SetPlayTimeout(d time.Duration) {
 
 func (k *Kraken) serveREST(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
+	k.count(path)
+	lat := k.delayOf(path)
+	fault, failed := k.take(path) // before the latency: a request that gives up still uses one
 	k.mu.Lock()
-	k.requests[path]++
-	lat := k.latency[path]
-	var fault *krakenFault
-	if q := k.faults[path]; len(q) > 0 {
-		fault = &q[0]
-		k.faults[path] = q[1:]
-	}
 	products := slices.Clone(k.products)
 	k.mu.Unlock()
-	if lat > 0 {
-		t := time.NewTimer(lat)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		case <-k.done:
-			t.Stop()
-			return
-		}
+	if !pause(r, k.done, lat) {
+		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	if fault != nil {
-		if fault.retryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(fault.retryAfter))
-		}
-		w.WriteHeader(fault.status)
-		_, _ = w.Write([]byte(fault.body))
+	if failed {
+		fault.write(w)
 		return
 	}
 	if r.Method != http.MethodGet {

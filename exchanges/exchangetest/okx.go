@@ -207,12 +207,6 @@ func OKXLiquidationFrame(instType, instID, instFamily string, details ...OKXDeta
 	return b
 }
 
-// okxFault is one queued scripted REST answer.
-type okxFault struct {
-	status, retryAfter int
-	body               string
-}
-
 type okxLimit struct {
 	n      int
 	window time.Duration
@@ -251,9 +245,6 @@ type OKX struct {
 	instruments []OKXInstrument
 	history     []OKXOrder
 	longShort   map[string][]float64 // ccy -> long/short account ratios, newest first
-	faults      map[string][]okxFault
-	latency     map[string]time.Duration
-	requests    map[string]int
 	limits      map[string]okxLimit
 	hits        map[string][]time.Time
 
@@ -273,6 +264,8 @@ type OKX struct {
 	playTimeout time.Duration
 	deliveries  []Delivered
 
+	restFaults // FailNext, SetLatency, Requests
+
 	stall handshakeStall
 }
 
@@ -281,9 +274,6 @@ type OKX struct {
 func NewOKX() *OKX {
 	o := &OKX{
 		done:        make(chan struct{}),
-		faults:      map[string][]okxFault{},
-		latency:     map[string]time.Duration{},
-		requests:    map[string]int{},
 		limits:      map[string]okxLimit{},
 		hits:        map[string][]time.Time{},
 		longShort:   map[string][]float64{},
@@ -392,32 +382,13 @@ func (o *OKX) FailNext(path string, n, status, retryAfter int, body string) {
 	case body == "":
 		body = okxErrorBody("50001", "Service temporarily unavailable. Please try again later.")
 	}
-	o.queueFault(path, n, okxFault{status: status, retryAfter: retryAfter, body: body})
+	o.queue(path, n, restFault{status: status, retryAfter: retryAfter, body: body, contentType: "application/json"})
 }
 
 // FailNextCode makes the next n requests to path answer HTTP 200 with OKX's
 // error envelope {"code":code,"msg":msg,"data":[]}.
 func (o *OKX) FailNextCode(path string, n int, code, msg string) {
-	o.queueFault(path, n, okxFault{status: http.StatusOK, body: okxErrorBody(code, msg)})
-}
-
-func (o *OKX) queueFault(path string, n int, f okxFault) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for range n {
-		o.faults[path] = append(o.faults[path], f)
-	}
-}
-
-// SetLatency delays every answer to path by d (0 removes the delay).
-func (o *OKX) SetLatency(path string, d time.Duration) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if d <= 0 {
-		delete(o.latency, path)
-		return
-	}
-	o.latency[path] = d
+	o.queue(path, n, restFault{status: http.StatusOK, body: okxErrorBody(code, msg), contentType: "application/json"})
 }
 
 // SetRateLimit changes the limit of a bare path to n requests per window
@@ -430,13 +401,6 @@ func (o *OKX) SetRateLimit(path string, n int, window time.Duration) {
 		return
 	}
 	o.limits[path] = okxLimit{n, window}
-}
-
-// Requests returns how many requests path has received, failed ones included.
-func (o *OKX) Requests(path string) int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.requests[path]
 }
 
 // ---------------------------------------------------------------- REST
@@ -495,21 +459,6 @@ func (o *OKX) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	o.serveREST(w, r)
 }
 
-func (o *OKX) takeFaultLocked(keys ...string) *okxFault {
-	for _, k := range keys {
-		if fs := o.faults[k]; len(fs) > 0 {
-			f := fs[0]
-			if len(fs) == 1 {
-				delete(o.faults, k)
-			} else {
-				o.faults[k] = fs[1:]
-			}
-			return &f
-		}
-	}
-	return nil
-}
-
 // limitedLocked records a request of path and reports whether it is over
 // the endpoint's rate limit.
 func (o *OKX) limitedLocked(path string, now time.Time) bool {
@@ -539,32 +488,18 @@ func (o *OKX) serveREST(w http.ResponseWriter, r *http.Request) {
 		keyed = path + "?ccy=" + q.Get("ccy")
 	}
 
+	o.count(path, keyed)
 	o.mu.Lock()
-	o.requests[path]++
-	o.requests[keyed]++
 	now := time.Now()
 	limited := o.limitedLocked(path, now)
-	delay, ok := o.latency[keyed]
-	if !ok {
-		delay = o.latency[path]
-	}
 	o.mu.Unlock()
 
-	if delay > 0 {
-		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		case <-o.done:
-			t.Stop()
-			return
-		}
+	if !pause(r, o.done, o.delayOf(keyed, path)) {
+		return
 	}
 
+	fault, failed := o.take(keyed, path)
 	o.mu.Lock()
-	fault := o.takeFaultLocked(keyed, path)
 	insts := append([]OKXInstrument(nil), o.instruments...)
 	history := append([]OKXOrder(nil), o.history...)
 	var ratios []float64
@@ -579,13 +514,8 @@ func (o *OKX) serveREST(w http.ResponseWriter, r *http.Request) {
 	case limited:
 		writeOKXJSON(w, http.StatusTooManyRequests, okxEnvelope{Code: "50011", Msg: "Too Many Requests", Data: []any{}})
 		return
-	case fault != nil:
-		w.Header().Set("Content-Type", "application/json")
-		if fault.retryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(fault.retryAfter))
-		}
-		w.WriteHeader(fault.status)
-		_, _ = w.Write([]byte(fault.body))
+	case failed:
+		fault.write(w)
 		return
 	case r.Method != http.MethodGet:
 		writeOKXJSON(w, http.StatusMethodNotAllowed, okxEnvelope{Code: "50000", Msg: "method not allowed", Data: []any{}})
