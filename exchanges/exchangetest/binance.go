@@ -1388,70 +1388,42 @@ func (m *BinanceMarket) Deliveries() []Delivered {
 // Conns 0. Play returns early, with what was delivered, when the fake
 // closes.
 func (m *BinanceMarket) Play(events []Event) []Delivered {
-	var out []Delivered
-	for _, ev := range events {
-		if ev.Delay > 0 {
-			t := time.NewTimer(ev.Delay)
-			select {
-			case <-t.C:
-			case <-m.done:
-				t.Stop()
-				return out
-			}
-		}
-		if ev.Frame != nil {
-			d, ok := m.deliver(ev.Frame)
-			if !ok {
-				return out
-			}
-			out = append(out, d)
-		}
-		if ev.Ping != nil {
-			for _, c := range m.openConns() {
-				if err := c.ws.WriteControl(websocket.PingMessage, ev.Ping, time.Now().Add(binanceWriteWait)); err != nil {
-					c.kill()
-				}
-			}
-		}
-		if ev.CloseCode != 0 {
-			msg := websocket.FormatCloseMessage(ev.CloseCode, "")
-			for _, c := range m.openConns() {
-				_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(binanceWriteWait))
-				if c.silentNow() {
-					c.kill()
-				} else {
-					// The reader sees the client's close reply, or times out.
-					_ = c.ws.SetReadDeadline(time.Now().Add(binanceCloseWait))
-				}
-			}
-		}
-		if ev.Disconnect {
-			for _, c := range m.openConns() {
-				c.kill()
-			}
-		}
-	}
-	return out
+	return play(m, m.done, listPerStep, events)
 }
 
 // PlayAsync runs Play in a goroutine; the channel yields its result once
 // and is then closed. The goroutine ends at the latest when the fake closes.
 func (m *BinanceMarket) PlayAsync(events []Event) <-chan []Delivered {
-	ch := make(chan []Delivered, 1)
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		close(ch)
-		return ch
+	return playAsync(&m.mu, &m.closed, &m.bg, func() []Delivered { return m.Play(events) })
+}
+
+// playConns, disconnectAll and the control and closeSent methods of the
+// connections serve the shared script player (play.go).
+func (m *BinanceMarket) playConns() []playConn {
+	return asPlayConns(m.openConns())
+}
+
+// disconnectAll kills every open connection; the market has no
+// exported Disconnect.
+func (m *BinanceMarket) disconnectAll() {
+	for _, c := range m.openConns() {
+		c.kill()
 	}
-	m.bg.Add(1)
-	m.mu.Unlock()
-	go func() {
-		defer m.bg.Done()
-		ch <- m.Play(events)
-		close(ch)
-	}()
-	return ch
+}
+
+func (c *binanceConn) control(messageType int, data []byte) error {
+	return c.ws.WriteControl(messageType, data, time.Now().Add(binanceWriteWait))
+}
+
+// closeSent kills the connection while the market plays a half-open
+// peer (which would never read the client's close reply); otherwise
+// the reader sees the client's close reply, or times out.
+func (c *binanceConn) closeSent() {
+	if c.silentNow() {
+		c.kill()
+		return
+	}
+	_ = c.ws.SetReadDeadline(time.Now().Add(binanceCloseWait))
 }
 
 func (m *BinanceMarket) openConns() []*binanceConn {

@@ -695,65 +695,30 @@ func (g *Bitget) targetsLocked(instType string) []*bitgetConn {
 // Conns 0. Ping sends a WebSocket ping, CloseCode a close frame, Disconnect
 // drops every connection. Play returns early when the fake closes.
 func (g *Bitget) Play(events []Event) []Delivered {
-	var out []Delivered
-	for _, ev := range events {
-		if ev.Delay > 0 {
-			t := time.NewTimer(ev.Delay)
-			select {
-			case <-t.C:
-			case <-g.done:
-				t.Stop()
-				return out
-			}
-		}
-		if ev.Frame != nil {
-			d, ok := g.deliver(ev.Frame)
-			if !ok {
-				return out
-			}
-			out = append(out, d)
-		}
-		g.mu.Lock()
-		conns := g.connListLocked()
-		g.mu.Unlock()
-		if ev.Ping != nil {
-			for _, c := range conns {
-				if err := c.ws.WriteControl(websocket.PingMessage, ev.Ping, time.Now().Add(bitgetWriteWait)); err != nil {
-					c.kill()
-				}
-			}
-		}
-		if ev.CloseCode != 0 {
-			msg := websocket.FormatCloseMessage(ev.CloseCode, "")
-			for _, c := range conns {
-				_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(bitgetWriteWait))
-				_ = c.ws.SetReadDeadline(time.Now().Add(time.Second))
-			}
-		}
-		if ev.Disconnect {
-			g.Disconnect()
-		}
-	}
-	return out
+	return play(g, g.done, listPerEvent, events)
 }
 
 // PlayAsync runs Play in a goroutine; the channel yields its result once.
 func (g *Bitget) PlayAsync(events []Event) <-chan []Delivered {
-	ch := make(chan []Delivered, 1)
+	return playAsync(&g.mu, &g.closed, &g.bg, func() []Delivered { return g.Play(events) })
+}
+
+// playConns, disconnectAll and the control and closeSent methods of the
+// connections serve the shared script player (play.go).
+func (g *Bitget) playConns() []playConn {
 	g.mu.Lock()
-	if g.closed {
-		g.mu.Unlock()
-		close(ch)
-		return ch
-	}
-	g.bg.Add(1)
-	g.mu.Unlock()
-	go func() {
-		defer g.bg.Done()
-		ch <- g.Play(events)
-		close(ch)
-	}()
-	return ch
+	defer g.mu.Unlock()
+	return asPlayConns(g.connListLocked())
+}
+
+func (g *Bitget) disconnectAll() { g.Disconnect() }
+
+func (c *bitgetConn) control(messageType int, data []byte) error {
+	return c.ws.WriteControl(messageType, data, time.Now().Add(bitgetWriteWait))
+}
+
+func (c *bitgetConn) closeSent() {
+	_ = c.ws.SetReadDeadline(time.Now().Add(time.Second))
 }
 
 func (g *Bitget) deliver(frame []byte) (Delivered, bool) {

@@ -900,63 +900,29 @@ func (b *BitMEX) write(frame []byte, targets []*bitmexConn) Delivered {
 // connection. Play returns early, with what was delivered, when the fake
 // closes.
 func (b *BitMEX) Play(events []Event) []Delivered {
-	var out []Delivered
-	for _, ev := range events {
-		if ev.Delay > 0 {
-			t := time.NewTimer(ev.Delay)
-			select {
-			case <-t.C:
-			case <-b.done:
-				t.Stop()
-				return out
-			}
-		}
-		if ev.Frame != nil {
-			d, ok := b.deliver(ev.Frame)
-			if !ok {
-				return out
-			}
-			out = append(out, d)
-		}
-		if ev.Ping != nil {
-			for _, c := range b.openConns() {
-				if err := c.ws.WriteControl(websocket.PingMessage, ev.Ping, time.Now().Add(bitmexWriteWait)); err != nil {
-					c.kill()
-				}
-			}
-		}
-		if ev.CloseCode != 0 {
-			msg := websocket.FormatCloseMessage(ev.CloseCode, "")
-			for _, c := range b.openConns() {
-				_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(bitmexWriteWait))
-				_ = c.ws.SetReadDeadline(time.Now().Add(bitmexCloseWait))
-			}
-		}
-		if ev.Disconnect {
-			b.Disconnect()
-		}
-	}
-	return out
+	return play(b, b.done, listPerStep, events)
 }
 
 // PlayAsync runs Play in a goroutine; the channel yields its result once
 // and is then closed.
 func (b *BitMEX) PlayAsync(events []Event) <-chan []Delivered {
-	ch := make(chan []Delivered, 1)
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		close(ch)
-		return ch
-	}
-	b.bg.Add(1)
-	b.mu.Unlock()
-	go func() {
-		defer b.bg.Done()
-		ch <- b.Play(events)
-		close(ch)
-	}()
-	return ch
+	return playAsync(&b.mu, &b.closed, &b.bg, func() []Delivered { return b.Play(events) })
+}
+
+// playConns, disconnectAll and the control and closeSent methods of the
+// connections serve the shared script player (play.go).
+func (b *BitMEX) playConns() []playConn {
+	return asPlayConns(b.openConns())
+}
+
+func (b *BitMEX) disconnectAll() { b.Disconnect() }
+
+func (c *bitmexConn) control(messageType int, data []byte) error {
+	return c.ws.WriteControl(messageType, data, time.Now().Add(bitmexWriteWait))
+}
+
+func (c *bitmexConn) closeSent() {
+	_ = c.ws.SetReadDeadline(time.Now().Add(bitmexCloseWait))
 }
 
 func (b *BitMEX) openConns() []*bitmexConn {

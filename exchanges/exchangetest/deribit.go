@@ -954,66 +954,31 @@ func (d *Deribit) targetsLocked(channel string) []*deribitConn {
 // close frame, Disconnect drops every connection. Play returns early when
 // the fake closes.
 func (d *Deribit) Play(events []Event) []Delivered {
-	var out []Delivered
-	for _, ev := range events {
-		if ev.Delay > 0 {
-			t := time.NewTimer(ev.Delay)
-			select {
-			case <-t.C:
-			case <-d.done:
-				t.Stop()
-				return out
-			}
-		}
-		if ev.Frame != nil {
-			dl, ok := d.deliver(ev.Frame)
-			if !ok {
-				return out
-			}
-			out = append(out, dl)
-		}
-		d.mu.Lock()
-		conns := d.connListLocked()
-		d.mu.Unlock()
-		if ev.Ping != nil {
-			for _, c := range conns {
-				if c.ws.WriteControl(websocket.PingMessage, ev.Ping, time.Now().Add(deribitWriteWait)) != nil {
-					c.kill()
-				}
-			}
-		}
-		if ev.CloseCode != 0 {
-			msg := websocket.FormatCloseMessage(ev.CloseCode, "")
-			for _, c := range conns {
-				_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(deribitWriteWait))
-				_ = c.ws.SetReadDeadline(time.Now().Add(time.Second))
-			}
-		}
-		if ev.Disconnect {
-			d.Disconnect()
-		}
-	}
-	return out
+	return play(d, d.done, listPerEvent, events)
 }
 
 // PlayAsync runs Play in a goroutine; the channel yields its result once
 // and is then closed.
 func (d *Deribit) PlayAsync(events []Event) <-chan []Delivered {
-	ch := make(chan []Delivered, 1)
+	return playAsync(&d.mu, &d.closed, &d.bg, func() []Delivered { return d.Play(events) })
+}
+
+// playConns, disconnectAll and the control and closeSent methods of the
+// connections serve the shared script player (play.go).
+func (d *Deribit) playConns() []playConn {
 	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock()
-		close(ch)
-		return ch
-	}
-	d.bg.Add(1)
-	d.mu.Unlock()
-	go func() {
-		defer d.bg.Done()
-		ch <- d.Play(events)
-		close(ch)
-	}()
-	return ch
+	defer d.mu.Unlock()
+	return asPlayConns(d.connListLocked())
+}
+
+func (d *Deribit) disconnectAll() { d.Disconnect() }
+
+func (c *deribitConn) control(messageType int, data []byte) error {
+	return c.ws.WriteControl(messageType, data, time.Now().Add(deribitWriteWait))
+}
+
+func (c *deribitConn) closeSent() {
+	_ = c.ws.SetReadDeadline(time.Now().Add(time.Second))
 }
 
 func (d *Deribit) deliver(frame []byte) (Delivered, bool) {

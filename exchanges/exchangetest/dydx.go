@@ -663,62 +663,28 @@ func (d *Dydx) Deliveries() []Delivered {
 // play timeout) for such a connection; a frame nobody took is recorded
 // with Conns 0. Ping, CloseCode and Disconnect act on every connection.
 func (d *Dydx) Play(events []Event) []Delivered {
-	var out []Delivered
-	for _, ev := range events {
-		if ev.Delay > 0 {
-			t := time.NewTimer(ev.Delay)
-			select {
-			case <-t.C:
-			case <-d.done:
-				t.Stop()
-				return out
-			}
-		}
-		if ev.Frame != nil {
-			dl, ok := d.deliver(ev.Frame)
-			if !ok {
-				return out
-			}
-			out = append(out, dl)
-		}
-		if ev.Ping != nil {
-			for _, c := range d.openConns() {
-				if c.ws.WriteControl(websocket.PingMessage, ev.Ping, time.Now().Add(dydxWriteWait)) != nil {
-					c.kill()
-				}
-			}
-		}
-		if ev.CloseCode != 0 {
-			msg := websocket.FormatCloseMessage(ev.CloseCode, "")
-			for _, c := range d.openConns() {
-				_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(dydxWriteWait))
-				_ = c.ws.SetReadDeadline(time.Now().Add(time.Second))
-			}
-		}
-		if ev.Disconnect {
-			d.Disconnect()
-		}
-	}
-	return out
+	return play(d, d.done, listPerStep, events)
 }
 
 // PlayAsync runs Play in a goroutine and returns its result on a channel.
 func (d *Dydx) PlayAsync(events []Event) <-chan []Delivered {
-	ch := make(chan []Delivered, 1)
-	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock()
-		close(ch)
-		return ch
-	}
-	d.bg.Add(1)
-	d.mu.Unlock()
-	go func() {
-		defer d.bg.Done()
-		ch <- d.Play(events)
-		close(ch)
-	}()
-	return ch
+	return playAsync(&d.mu, &d.closed, &d.bg, func() []Delivered { return d.Play(events) })
+}
+
+// playConns, disconnectAll and the control and closeSent methods of the
+// connections serve the shared script player (play.go).
+func (d *Dydx) playConns() []playConn {
+	return asPlayConns(d.openConns())
+}
+
+func (d *Dydx) disconnectAll() { d.Disconnect() }
+
+func (c *dydxConn) control(messageType int, data []byte) error {
+	return c.ws.WriteControl(messageType, data, time.Now().Add(dydxWriteWait))
+}
+
+func (c *dydxConn) closeSent() {
+	_ = c.ws.SetReadDeadline(time.Now().Add(time.Second))
 }
 
 func (d *Dydx) openConns() []*dydxConn {

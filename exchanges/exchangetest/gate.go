@@ -997,63 +997,29 @@ func (g *Gate) Liquidate(frame []byte) Delivered {
 // WebSocket ping frame, CloseCode a close frame, Disconnect drops every
 // connection. Play returns early when the fake closes.
 func (g *Gate) Play(events []Event) []Delivered {
-	var out []Delivered
-	for _, ev := range events {
-		if ev.Delay > 0 {
-			t := time.NewTimer(ev.Delay)
-			select {
-			case <-t.C:
-			case <-g.done:
-				t.Stop()
-				return out
-			}
-		}
-		if ev.Frame != nil {
-			d, ok := g.deliver(ev.Frame)
-			if !ok {
-				return out
-			}
-			out = append(out, d)
-		}
-		if ev.Ping != nil {
-			for _, c := range g.openConns() {
-				if err := c.ws.WriteControl(websocket.PingMessage, ev.Ping, time.Now().Add(gateWriteWait)); err != nil {
-					c.kill()
-				}
-			}
-		}
-		if ev.CloseCode != 0 {
-			msg := websocket.FormatCloseMessage(ev.CloseCode, "")
-			for _, c := range g.openConns() {
-				_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(gateWriteWait))
-				_ = c.ws.SetReadDeadline(time.Now().Add(time.Second))
-			}
-		}
-		if ev.Disconnect {
-			g.Disconnect()
-		}
-	}
-	return out
+	return play(g, g.done, listPerStep, events)
 }
 
 // PlayAsync runs Play in a goroutine; the channel yields its result once
 // and is then closed.
 func (g *Gate) PlayAsync(events []Event) <-chan []Delivered {
-	ch := make(chan []Delivered, 1)
-	g.mu.Lock()
-	if g.closed {
-		g.mu.Unlock()
-		close(ch)
-		return ch
-	}
-	g.bg.Add(1)
-	g.mu.Unlock()
-	go func() {
-		defer g.bg.Done()
-		ch <- g.Play(events)
-		close(ch)
-	}()
-	return ch
+	return playAsync(&g.mu, &g.closed, &g.bg, func() []Delivered { return g.Play(events) })
+}
+
+// playConns, disconnectAll and the control and closeSent methods of the
+// connections serve the shared script player (play.go).
+func (g *Gate) playConns() []playConn {
+	return asPlayConns(g.openConns())
+}
+
+func (g *Gate) disconnectAll() { g.Disconnect() }
+
+func (c *gateConn) control(messageType int, data []byte) error {
+	return c.ws.WriteControl(messageType, data, time.Now().Add(gateWriteWait))
+}
+
+func (c *gateConn) closeSent() {
+	_ = c.ws.SetReadDeadline(time.Now().Add(time.Second))
 }
 
 func (g *Gate) openConns() []*gateConn {

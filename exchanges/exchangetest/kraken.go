@@ -720,62 +720,28 @@ func (k *Kraken) Deliveries() []Delivered {
 // timeout) for such a connection; a frame nobody took is recorded with
 // Conns 0. Ping, CloseCode and Disconnect act on every connection.
 func (k *Kraken) Play(events []Event) []Delivered {
-	var out []Delivered
-	for _, ev := range events {
-		if ev.Delay > 0 {
-			t := time.NewTimer(ev.Delay)
-			select {
-			case <-t.C:
-			case <-k.done:
-				t.Stop()
-				return out
-			}
-		}
-		if ev.Frame != nil {
-			dl, ok := k.deliver(ev.Frame)
-			if !ok {
-				return out
-			}
-			out = append(out, dl)
-		}
-		if ev.Ping != nil {
-			for _, c := range k.openConns() {
-				if c.ws.WriteControl(websocket.PingMessage, ev.Ping, time.Now().Add(krakenWriteWait)) != nil {
-					c.kill()
-				}
-			}
-		}
-		if ev.CloseCode != 0 {
-			msg := websocket.FormatCloseMessage(ev.CloseCode, "")
-			for _, c := range k.openConns() {
-				_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(krakenWriteWait))
-				_ = c.ws.SetReadDeadline(time.Now().Add(time.Second))
-			}
-		}
-		if ev.Disconnect {
-			k.Disconnect()
-		}
-	}
-	return out
+	return play(k, k.done, listPerStep, events)
 }
 
 // PlayAsync runs Play in a goroutine and returns its result on a channel.
 func (k *Kraken) PlayAsync(events []Event) <-chan []Delivered {
-	ch := make(chan []Delivered, 1)
-	k.mu.Lock()
-	if k.closed {
-		k.mu.Unlock()
-		close(ch)
-		return ch
-	}
-	k.bg.Add(1)
-	k.mu.Unlock()
-	go func() {
-		defer k.bg.Done()
-		ch <- k.Play(events)
-		close(ch)
-	}()
-	return ch
+	return playAsync(&k.mu, &k.closed, &k.bg, func() []Delivered { return k.Play(events) })
+}
+
+// playConns, disconnectAll and the control and closeSent methods of the
+// connections serve the shared script player (play.go).
+func (k *Kraken) playConns() []playConn {
+	return asPlayConns(k.openConns())
+}
+
+func (k *Kraken) disconnectAll() { k.Disconnect() }
+
+func (c *krakenConn) control(messageType int, data []byte) error {
+	return c.ws.WriteControl(messageType, data, time.Now().Add(krakenWriteWait))
+}
+
+func (c *krakenConn) closeSent() {
+	_ = c.ws.SetReadDeadline(time.Now().Add(time.Second))
 }
 
 func (k *Kraken) deliver(frame []byte) (Delivered, bool) {

@@ -1421,63 +1421,29 @@ func (o *OKX) targetsLocked(instType string, routed bool) []*okxConn {
 // ping frame, CloseCode a close frame, Disconnect drops every connection.
 // Play returns early, with what was delivered, when the fake closes.
 func (o *OKX) Play(events []Event) []Delivered {
-	var out []Delivered
-	for _, ev := range events {
-		if ev.Delay > 0 {
-			t := time.NewTimer(ev.Delay)
-			select {
-			case <-t.C:
-			case <-o.done:
-				t.Stop()
-				return out
-			}
-		}
-		if ev.Frame != nil {
-			d, ok := o.deliver(ev.Frame)
-			if !ok {
-				return out
-			}
-			out = append(out, d)
-		}
-		if ev.Ping != nil {
-			for _, c := range o.openConns() {
-				if err := c.ws.WriteControl(websocket.PingMessage, ev.Ping, time.Now().Add(okxWriteWait)); err != nil {
-					c.kill()
-				}
-			}
-		}
-		if ev.CloseCode != 0 {
-			msg := websocket.FormatCloseMessage(ev.CloseCode, "")
-			for _, c := range o.openConns() {
-				_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(okxWriteWait))
-				_ = c.ws.SetReadDeadline(time.Now().Add(okxCloseWait))
-			}
-		}
-		if ev.Disconnect {
-			o.Disconnect()
-		}
-	}
-	return out
+	return play(o, o.done, listPerStep, events)
 }
 
 // PlayAsync runs Play in a goroutine; the channel yields its result once
 // and is then closed.
 func (o *OKX) PlayAsync(events []Event) <-chan []Delivered {
-	ch := make(chan []Delivered, 1)
-	o.mu.Lock()
-	if o.closed {
-		o.mu.Unlock()
-		close(ch)
-		return ch
-	}
-	o.bg.Add(1)
-	o.mu.Unlock()
-	go func() {
-		defer o.bg.Done()
-		ch <- o.Play(events)
-		close(ch)
-	}()
-	return ch
+	return playAsync(&o.mu, &o.closed, &o.bg, func() []Delivered { return o.Play(events) })
+}
+
+// playConns, disconnectAll and the control and closeSent methods of the
+// connections serve the shared script player (play.go).
+func (o *OKX) playConns() []playConn {
+	return asPlayConns(o.openConns())
+}
+
+func (o *OKX) disconnectAll() { o.Disconnect() }
+
+func (c *okxConn) control(messageType int, data []byte) error {
+	return c.ws.WriteControl(messageType, data, time.Now().Add(okxWriteWait))
+}
+
+func (c *okxConn) closeSent() {
+	_ = c.ws.SetReadDeadline(time.Now().Add(okxCloseWait))
 }
 
 func (o *OKX) openConns() []*okxConn {

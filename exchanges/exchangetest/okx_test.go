@@ -337,6 +337,11 @@ func TestOKXIdleDisconnectRejectRefuse(t *testing.T) {
 	}
 	o.SetRefuseConnections(false)
 	okxDial(t, o)
+	// The fake counts a connection once the upgrade answer has gone out,
+	// which the dial may return before.
+	for deadline := time.Now().Add(5 * time.Second); o.TotalConnections() < 3 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	if o.TotalConnections() != 3 {
 		t.Errorf("%d connections", o.TotalConnections())
 	}
