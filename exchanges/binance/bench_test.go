@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/derivatives-exporter/derivatives_exporter/collector"
+	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest"
 )
@@ -17,6 +19,12 @@ import (
 // benchMarket is a USDⓈ-M market wired to a real collector, with n
 // instruments, as the stream handler sees it in production.
 func benchMarket(tb testing.TB, n int) (*market, [][]byte) {
+	m, _, frames := benchMarketCollector(tb, n)
+	return m, frames
+}
+
+// benchMarketCollector is benchMarket with its collector.
+func benchMarketCollector(tb testing.TB, n int) (*market, *collector.Collector, [][]byte) {
 	tb.Helper()
 	v := New(Config{Logger: slog.New(slog.DiscardHandler)})
 	m := v.markets[0]
@@ -35,15 +43,22 @@ func benchMarket(tb testing.TB, n int) (*market, [][]byte) {
 	m.instruments.Store(&byName)
 	frames := make([][]byte, 0, 64)
 	for i := range 64 {
-		side := "SELL"
-		if i%3 == 0 {
-			side = "BUY"
-		}
-		frames = append(frames, exchangetest.ForceOrderFrame(exchangetest.ForceOrder{
-			Symbol: fmt.Sprintf("C%dUSDT", (i*7)%n), Side: side, Qty: 0.25 + float64(i), Price: 100 + float64(i),
-			AvgPrice: 100.5 + float64(i), FilledQty: 0.25 + float64(i), LastFilledQty: 0.25, EventTime: 1_700_000_000_000 + int64(i)}))
+		o := benchOrder(i, n)
+		frames = append(frames, exchangetest.ForceOrderFrame(o))
 	}
-	return m, frames
+	return m, coll, frames
+}
+
+// benchOrder is the i-th of the 64 benchmark orders over n instruments.
+// Quantities are multiples of 1/4 and average prices of 1/2, so every
+// notional and every sum of them is exact in float64.
+func benchOrder(i, n int) exchangetest.ForceOrder {
+	side := "SELL" // a long liquidated
+	if i%3 == 0 {
+		side = "BUY"
+	}
+	return exchangetest.ForceOrder{Symbol: fmt.Sprintf("C%dUSDT", (i*7)%n), Side: side, Qty: 0.25 + float64(i), Price: 100 + float64(i),
+		AvgPrice: 100.5 + float64(i), FilledQty: 0.25 + float64(i), LastFilledQty: 0.25, EventTime: 1_700_000_000_000 + int64(i)}
 }
 
 // BenchmarkForceOrder measures one forceOrder frame through the decoder and
@@ -123,17 +138,44 @@ func BenchmarkDecodeFrame(b *testing.B) {
 }
 
 // TestHotPathDoesNotAllocate proves the zero-allocation claim in steady state.
+// Every message of the run is counted exactly once, by series.
 func TestHotPathDoesNotAllocate(t *testing.T) {
-	m, frames := benchMarket(t, 500)
+	const n = 500
+	m, coll, frames := benchMarketCollector(t, n)
 	for _, f := range frames { // warm up: first liquidation of a series allocates its window
 		m.onMessage(nil, f)
 	}
+	const runs = 1000
 	i := 0
-	allocs := testing.AllocsPerRun(1000, func() {
+	allocs := testing.AllocsPerRun(runs, func() {
 		m.onMessage(nil, frames[i&63])
 		i++
 	})
 	if allocs != 0 {
 		t.Errorf("%.2f allocations per forceOrder frame, want 0", allocs)
+	}
+	// AllocsPerRun calls the function once more than runs (a warm-up).
+	if i != runs+1 {
+		t.Fatalf("handler ran %d times, want %d", i, runs+1)
+	}
+	var want collectortest.Liquidations
+	for j := range len(frames) + i {
+		o := benchOrder(j%64, n)
+		side := "long" // SELL: a long position liquidated
+		if o.Side == "BUY" {
+			side = "short"
+		}
+		want.Add(o.FilledQty*o.AvgPrice, "exchange", Name, "market", "linear", "symbol", o.Symbol,
+			"coin", strings.TrimSuffix(o.Symbol, "USDT"), "side", side) // z x ap
+	}
+	s, err := collectortest.FromCollector(coll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range want.Diff(s) {
+		t.Error(d)
+	}
+	if got := s.Sum("crypto_exporter_stream_decode_errors_total"); got != 0 {
+		t.Errorf("%v decode errors, want 0", got)
 	}
 }

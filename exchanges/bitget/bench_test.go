@@ -274,40 +274,17 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 		t.Errorf("counted %d after the replay, want %d", got, sent)
 	}
 
-	type series struct {
-		market exchanges.Market
-		symbol string
-		pos    exchanges.Side
-	}
-	wantCount := map[series]float64{}
-	wantNotional := map[series]float64{}
-	var totalNotional float64
+	var want collectortest.Liquidations
 	for j := range sent {
 		l := liqs[j%benchFrames]
-		k := series{l.market, l.symbol, l.pos}
-		wantCount[k]++
-		wantNotional[k] += l.amount * l.price
-		totalNotional += l.amount * l.price
+		want.Add(l.amount*l.price, "exchange", Name, "market", string(l.market), "symbol", l.symbol, "coin", l.coin, "side", l.pos.String())
 	}
 	s, err := collectortest.FromCollector(coll)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := s.Sum("crypto_liquidations_total"); got != float64(sent) {
-		t.Errorf("crypto_liquidations_total sums to %v, want %d", got, sent)
-	}
-	if got := s.Sum("crypto_liquidation_notional_usd_total"); got != totalNotional {
-		t.Errorf("crypto_liquidation_notional_usd_total sums to %v, want %v", got, totalNotional)
-	}
-	for _, l := range liqs {
-		k := series{l.market, l.symbol, l.pos}
-		lbl := []string{"exchange", Name, "market", string(l.market), "symbol", l.symbol, "coin", l.coin, "side", l.pos.String()}
-		if got, _ := s.Get("crypto_liquidations_total", lbl...); got != wantCount[k] {
-			t.Errorf("%s %s: count %v, want %v", l.symbol, l.pos, got, wantCount[k])
-		}
-		if got, _ := s.Get("crypto_liquidation_notional_usd_total", lbl...); got != wantNotional[k] {
-			t.Errorf("%s %s: notional %v, want %v", l.symbol, l.pos, got, wantNotional[k])
-		}
+	for _, d := range want.Diff(s) {
+		t.Error(d)
 	}
 	if got := s.Sum("crypto_exporter_stream_decode_errors_total"); got != 0 {
 		t.Errorf("%v decode errors, want 0", got)

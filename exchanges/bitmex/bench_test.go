@@ -268,38 +268,18 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 		t.Errorf("counted %d after replaying %d inserts, want %d", got, benchFrames, sent)
 	}
 
-	type seriesKey struct {
-		symbol string
-		side   exchanges.Side
-	}
-	wantCount := map[seriesKey]float64{}
-	wantNotional := map[seriesKey]float64{}
-	var totalNotional float64
+	var want collectortest.Liquidations
 	for j := range sent {
 		o := orders[j%benchFrames]
-		wantCount[seriesKey{o.symbol, o.side}]++
-		wantNotional[seriesKey{o.symbol, o.side}] += o.qty // inverse: 1 USD per contract
-		totalNotional += o.qty
+		// inverse: 1 USD per contract
+		want.Add(o.qty, "exchange", Name, "market", "inverse", "symbol", o.symbol, "coin", o.coin, "side", o.side.String())
 	}
 	s, err := collectortest.FromCollector(coll)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := s.Sum("crypto_liquidations_total"); got != float64(sent) {
-		t.Errorf("crypto_liquidations_total sums to %v, want %d", got, sent)
-	}
-	if got := s.Sum("crypto_liquidation_notional_usd_total"); got != totalNotional {
-		t.Errorf("crypto_liquidation_notional_usd_total sums to %v, want %v", got, totalNotional)
-	}
-	for _, o := range orders {
-		k := seriesKey{o.symbol, o.side}
-		lbl := []string{"exchange", Name, "market", "inverse", "symbol", o.symbol, "coin", o.coin, "side", o.side.String()}
-		if got, _ := s.Get("crypto_liquidations_total", lbl...); got != wantCount[k] {
-			t.Errorf("%s %s: count %v, want %v", o.symbol, o.side, got, wantCount[k])
-		}
-		if got, _ := s.Get("crypto_liquidation_notional_usd_total", lbl...); got != wantNotional[k] {
-			t.Errorf("%s %s: notional %v, want %v", o.symbol, o.side, got, wantNotional[k])
-		}
+	for _, d := range want.Diff(s) {
+		t.Error(d)
 	}
 	if got := s.Sum("crypto_exporter_stream_decode_errors_total"); got != 0 {
 		t.Errorf("%v decode errors, want 0", got)

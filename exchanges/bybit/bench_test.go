@@ -183,38 +183,17 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 		t.Fatalf("handler ran %d times, want %d", i, runs+1)
 	}
 	sent := len(frames) + i
-	type seriesKey struct {
-		symbol string
-		side   exchanges.Side
-	}
-	wantCount := map[seriesKey]float64{}
-	wantNotional := map[seriesKey]float64{}
-	var totalNotional float64
+	var want collectortest.Liquidations
 	for j := range sent {
 		ev := events[j%benchFrames]
-		wantCount[seriesKey{ev.symbol, ev.side}]++
-		wantNotional[seriesKey{ev.symbol, ev.side}] += ev.size * ev.price
-		totalNotional += ev.size * ev.price
+		want.Add(ev.size*ev.price, "exchange", Name, "market", "linear", "symbol", ev.symbol, "coin", ev.coin, "side", ev.side.String())
 	}
 	s, err := collectortest.FromCollector(coll)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := s.Sum("crypto_liquidations_total"); got != float64(sent) {
-		t.Errorf("crypto_liquidations_total sums to %v, want %d", got, sent)
-	}
-	if got := s.Sum("crypto_liquidation_notional_usd_total"); got != totalNotional {
-		t.Errorf("crypto_liquidation_notional_usd_total sums to %v, want %v", got, totalNotional)
-	}
-	for _, ev := range events {
-		k := seriesKey{ev.symbol, ev.side}
-		lbl := []string{"exchange", Name, "market", "linear", "symbol", ev.symbol, "coin", ev.coin, "side", ev.side.String()}
-		if got, _ := s.Get("crypto_liquidations_total", lbl...); got != wantCount[k] {
-			t.Errorf("%s %s: count %v, want %v", ev.symbol, ev.side, got, wantCount[k])
-		}
-		if got, _ := s.Get("crypto_liquidation_notional_usd_total", lbl...); got != wantNotional[k] {
-			t.Errorf("%s %s: notional %v, want %v", ev.symbol, ev.side, got, wantNotional[k])
-		}
+	for _, d := range want.Diff(s) {
+		t.Error(d)
 	}
 	if got := s.Sum("crypto_exporter_stream_decode_errors_total"); got != 0 {
 		t.Errorf("%v decode errors, want 0", got)

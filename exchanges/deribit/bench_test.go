@@ -302,43 +302,20 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 		handler(nil, frames[(sent-1-j)&(benchFrames-1)].data)
 	}
 
-	type seriesKey struct {
-		instrument string
-		side       exchanges.Side
-	}
-	wantCount := map[seriesKey]float64{}
-	wantNotional := map[seriesKey]float64{}
-	var totalCount, totalNotional float64
+	// A trade that liquidated both sides (MT) counts on both series.
+	var want collectortest.Liquidations
 	for j := range sent {
 		tr := trades[j%benchFrames]
 		for _, side := range tr.sides {
-			wantCount[seriesKey{tr.instrument, side}]++
-			wantNotional[seriesKey{tr.instrument, side}] += tr.notional
-			totalCount++
-			totalNotional += tr.notional
+			want.Add(tr.notional, "exchange", Name, "market", string(tr.market), "symbol", tr.instrument, "coin", tr.coin, "side", side.String())
 		}
 	}
 	s, err := collectortest.FromCollector(coll)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := s.Sum("crypto_liquidations_total"); got != totalCount {
-		t.Errorf("crypto_liquidations_total sums to %v, want %v (%d messages)", got, totalCount, sent)
-	}
-	if got := s.Sum("crypto_liquidation_notional_usd_total"); got != totalNotional {
-		t.Errorf("crypto_liquidation_notional_usd_total sums to %v, want %v", got, totalNotional)
-	}
-	for _, tr := range trades {
-		for _, side := range tr.sides {
-			k := seriesKey{tr.instrument, side}
-			lbl := []string{"exchange", Name, "market", string(tr.market), "symbol", tr.instrument, "coin", tr.coin, "side", side.String()}
-			if got, _ := s.Get("crypto_liquidations_total", lbl...); got != wantCount[k] {
-				t.Errorf("%s %s: count %v, want %v", tr.instrument, side, got, wantCount[k])
-			}
-			if got, _ := s.Get("crypto_liquidation_notional_usd_total", lbl...); got != wantNotional[k] {
-				t.Errorf("%s %s: notional %v, want %v", tr.instrument, side, got, wantNotional[k])
-			}
-		}
+	for _, d := range want.Diff(s) {
+		t.Error(d)
 	}
 	if got := s.Sum("crypto_exporter_stream_decode_errors_total"); got != 0 {
 		t.Errorf("%v decode errors, want 0", got)

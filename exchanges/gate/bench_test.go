@@ -314,38 +314,17 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 		t.Errorf("counted %d (history %d) after the replay, want %d (0)", got, v.stats.history.Load(), sent)
 	}
 
-	type series struct {
-		contract string
-		side     exchanges.Side
-	}
-	wantCount := map[series]float64{}
-	wantNotional := map[series]float64{}
-	var totalNotional float64
+	var want collectortest.Liquidations
 	for j := range sent {
 		o := orders[j%benchFrames]
-		wantCount[series{o.contract, o.side}]++
-		wantNotional[series{o.contract, o.side}] += o.notional
-		totalNotional += o.notional
+		want.Add(o.notional, "exchange", Name, "market", "linear", "symbol", o.contract, "coin", o.coin, "side", o.side.String())
 	}
 	s, err := collectortest.FromCollector(coll)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := s.Sum("crypto_liquidations_total"); got != float64(sent) {
-		t.Errorf("crypto_liquidations_total sums to %v, want %d", got, sent)
-	}
-	if got := s.Sum("crypto_liquidation_notional_usd_total"); got != totalNotional {
-		t.Errorf("crypto_liquidation_notional_usd_total sums to %v, want %v", got, totalNotional)
-	}
-	for _, o := range orders {
-		k := series{o.contract, o.side}
-		lbl := []string{"exchange", Name, "market", "linear", "symbol", o.contract, "coin", o.coin, "side", o.side.String()}
-		if got, _ := s.Get("crypto_liquidations_total", lbl...); got != wantCount[k] {
-			t.Errorf("%s %s: count %v, want %v", o.contract, o.side, got, wantCount[k])
-		}
-		if got, _ := s.Get("crypto_liquidation_notional_usd_total", lbl...); got != wantNotional[k] {
-			t.Errorf("%s %s: notional %v, want %v", o.contract, o.side, got, wantNotional[k])
-		}
+	for _, d := range want.Diff(s) {
+		t.Error(d)
 	}
 	if got := s.Sum("crypto_exporter_stream_decode_errors_total"); got != 0 {
 		t.Errorf("%v decode errors, want 0", got)

@@ -215,51 +215,31 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 		t.Fatalf("handler ran %d times, want %d", i, runs+1)
 	}
 	sent := len(frames) + i
-	type seriesKey struct {
-		product string
-		side    exchanges.Side
-	}
-	wantCount := map[seriesKey]float64{}
-	wantNotional := map[seriesKey]float64{}
-	var totalNotional float64
+	var want collectortest.Liquidations
+	perMarket := map[exchanges.Market]float64{} // by the product's prefix: PI_ is inverse, PF_ linear
 	for j := range sent {
 		ev := events[j%benchFrames]
-		wantCount[seriesKey{ev.product, ev.side}]++
-		wantNotional[seriesKey{ev.product, ev.side}] += ev.notional()
-		totalNotional += ev.notional()
+		want.Add(ev.notional(), "exchange", Name, "market", string(ev.market), "symbol", ev.product, "coin", ev.coin, "side", ev.side.String())
+		mk := exchanges.Linear
+		if ev.product[1] == 'I' {
+			mk = exchanges.Inverse
+		}
+		perMarket[mk]++
 	}
 	s, err := collectortest.FromCollector(coll)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := s.Sum("crypto_liquidations_total"); got != float64(sent) {
-		t.Errorf("crypto_liquidations_total sums to %v, want %d", got, sent)
-	}
-	if got := s.Sum("crypto_liquidation_notional_usd_total"); got != totalNotional {
-		t.Errorf("crypto_liquidation_notional_usd_total sums to %v, want %v", got, totalNotional)
+	for _, d := range want.Diff(s) {
+		t.Error(d)
 	}
 	for _, mk := range []exchanges.Market{exchanges.Linear, exchanges.Inverse} {
-		var want float64
-		for k, n := range wantCount {
-			if (k.product[1] == 'I') == (mk == exchanges.Inverse) {
-				want += n
-			}
-		}
-		if want == 0 {
+		n := perMarket[mk]
+		if n == 0 {
 			t.Fatalf("the frames carry no %s liquidation", mk)
 		}
-		if got := s.Sum("crypto_liquidations_total", "market", string(mk)); got != want {
-			t.Errorf("%s liquidations sum to %v, want %v", mk, got, want)
-		}
-	}
-	for _, ev := range events {
-		k := seriesKey{ev.product, ev.side}
-		lbl := []string{"exchange", Name, "market", string(ev.market), "symbol", ev.product, "coin", ev.coin, "side", ev.side.String()}
-		if got, _ := s.Get("crypto_liquidations_total", lbl...); got != wantCount[k] {
-			t.Errorf("%s %s: count %v, want %v", ev.product, ev.side, got, wantCount[k])
-		}
-		if got, _ := s.Get("crypto_liquidation_notional_usd_total", lbl...); got != wantNotional[k] {
-			t.Errorf("%s %s: notional %v, want %v", ev.product, ev.side, got, wantNotional[k])
+		if got := s.Sum("crypto_liquidations_total", "market", string(mk)); got != n {
+			t.Errorf("%s liquidations sum to %v, want %v", mk, got, n)
 		}
 	}
 	if got := s.Sum("crypto_exporter_stream_decode_errors_total"); got != 0 {
