@@ -498,7 +498,8 @@ func (f *family) metric(s *instSeries, side exchanges.Side, v float64) prometheu
 }
 
 // Others returns a prometheus.Collector of every series except the
-// per-instrument ones (see WriteInstrumentText).
+// per-instrument ones, which the /metrics handler writes directly (see
+// appendFamily).
 func (c *Collector) Others() prometheus.Collector { return others{c} }
 
 type others struct{ c *Collector }
