@@ -1,7 +1,6 @@
 package kraken
 
 import (
-	"fmt"
 	"log/slog"
 	"net/http"
 	"testing"
@@ -10,26 +9,15 @@ import (
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest"
-	"github.com/derivatives-exporter/derivatives_exporter/exchanges/wsconn"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest/faultsuite"
 )
-
-// faultStream shortens every timer of the stream so that faults show fast.
-func faultStream(c *wsconn.Config) {
-	c.BackoffMin = 10 * time.Millisecond
-	c.BackoffMax = 50 * time.Millisecond
-	c.PingInterval = 100 * time.Millisecond
-	c.ReadTimeout = 500 * time.Millisecond
-	c.HandshakeTimeout = 200 * time.Millisecond
-	c.SubscribeTimeout = time.Second
-	c.ReadLimit = 64 << 10
-}
 
 func startFaults(t *testing.T, mod func(*Config)) (*harness, *exchangetest.LogRecorder) {
 	t.Helper()
 	logs := exchangetest.NewLogRecorder()
 	h := start(t, nil, func(c *Config) {
 		c.Logger = logs.Logger()
-		c.Stream = faultStream
+		c.Stream = faultsuite.Stream
 		if mod != nil {
 			mod(c)
 		}
@@ -54,129 +42,30 @@ func (h *harness) waitUp(t *testing.T) {
 	h.eventually(t, "stream up", up)
 }
 
-func connects(s collectortest.Samples) float64 {
-	return val(s, "crypto_exporter_stream_connects_total", streamLabels...)
-}
-
-func decodeErrors(s collectortest.Samples) float64 {
-	return val(s, "crypto_exporter_stream_decode_errors_total", streamLabels...)
-}
-
-func streamUp(s collectortest.Samples) bool {
-	return val(s, "crypto_exporter_stream_up", streamLabels...) == 1
-}
-
-var btcLong = side("PF_XBTUSD", "BTC", "long")
-
-// faultLiq is one PF_XBTUSD long liquidation of 0.5 x 60000 = 30000 USD.
-func faultLiq(ms int64) []byte {
-	return exchangetest.KrakenTradeFrame(exchangetest.KrakenTrade{Product: "PF_XBTUSD", Side: "sell", Type: "liquidation",
-		Qty: 0.5, Price: 60000, Time: ms})
-}
-
-// checkCount checks the PF_XBTUSD long liquidations counted so far.
-func checkCount(t *testing.T, s collectortest.Samples, n float64) {
-	t.Helper()
-	if got := val(s, "crypto_liquidations_total", btcLong...); got != n {
-		t.Errorf("PF_XBTUSD long liquidations = %v, want %v", got, n)
-	}
-	if got := val(s, "crypto_liquidation_notional_usd_total", btcLong...); !collectortest.Close(got, n*30000) {
-		t.Errorf("PF_XBTUSD long notional = %v, want %v", got, n*30000)
-	}
-	if got := s.Sum("crypto_liquidations_total", "exchange", Name); got != n {
-		t.Errorf("liquidations of every symbol = %v, want %v", got, n)
+// faultVenue describes a running venue for the shared fault scenarios.
+func faultVenue(t *testing.T) *faultsuite.Venue {
+	h, logs := startFaults(t, nil)
+	return &faultsuite.Venue{
+		Samples: h.samples, WaitUp: func(t *testing.T) { h.waitUp(t) }, Fake: h.fake, Logs: logs,
+		Exchange: Name, Stream: streamLabels, Series: side("PF_XBTUSD", "BTC", "long"),
+		// 0.5 x 60000 = 30000 USD.
+		Liquidation: func(k int) []byte {
+			return exchangetest.KrakenTradeFrame(exchangetest.KrakenTrade{Product: "PF_XBTUSD", Side: "sell", Type: "liquidation",
+				Qty: 0.5, Price: 60000, Time: time.Now().UnixMilli() + int64(k)})
+		},
+		Notional:            30000,
+		SetAnswerHeartbeats: h.fake.SetAnswerHeartbeats,
 	}
 }
 
 func TestFaultsCloseCodesAndBadFrames(t *testing.T) {
 	t.Parallel()
-	h, logs := startFaults(t, nil)
-	h.waitUp(t)
-	reconnect := func(what string, ev exchangetest.Event) {
-		t.Helper()
-		before := connects(h.samples(t))
-		h.fake.Play([]exchangetest.Event{ev})
-		h.eventually(t, what, func(s collectortest.Samples) bool { return connects(s) > before && streamUp(s) })
-	}
-	for _, code := range []int{1000, 1001, 1011, 4000} {
-		reconnect(fmt.Sprintf("a new connection after close code %d", code), exchangetest.Event{CloseCode: code})
-	}
-	reconnect("a new connection after a TCP close", exchangetest.Event{Disconnect: true})
-	if n := logs.Count(slog.LevelWarn, "websocket disconnected"); n < 5 {
-		t.Errorf("%d disconnects logged, want >= 5", n)
-	}
-
-	// Garbage and truncated frames are counted and dropped on the live
-	// connection; a slow frame after them is counted once.
-	ts := time.Now().UnixMilli()
-	c0 := connects(h.samples(t))
-	h.fake.Play([]exchangetest.Event{
-		{Frame: []byte("garbage \x01\x02")},
-		{Frame: faultLiq(ts)[:40]},
-		{Delay: 300 * time.Millisecond, Frame: faultLiq(ts + 1)},
-	})
-	s := h.eventually(t, "bad frames counted", func(s collectortest.Samples) bool {
-		return decodeErrors(s) == 2 && val(s, "crypto_liquidations_total", btcLong...) == 1
-	})
-	if got := connects(s); got != c0 {
-		t.Errorf("connects %v -> %v after bad frames, want the connection kept", c0, got)
-	}
-
-	// An oversized frame is a decode error and the connection is replaced.
-	reconnect("a new connection after an oversized frame", exchangetest.Event{Frame: exchangetest.OversizedFrame(256 << 10)})
-	h.fake.Play([]exchangetest.Event{{Frame: faultLiq(ts + 2)}})
-	h.eventually(t, "the last liquidation", func(s collectortest.Samples) bool {
-		return val(s, "crypto_liquidations_total", btcLong...) >= 2
-	})
-	time.Sleep(100 * time.Millisecond) // let a late double count show
-	s = h.samples(t)
-	checkCount(t, s, 2)
-	if got := decodeErrors(s); got != 3 {
-		t.Errorf("decode errors %v, want 3 (garbage, truncated, oversized)", got)
-	}
-	if got := connects(s); got != c0+1 {
-		t.Errorf("connects %v, want %v", got, c0+1)
-	}
-	if n := logs.Count(slog.LevelWarn, "read limit"); n < 1 {
-		t.Error("the oversized frame was not logged")
-	}
+	faultsuite.CloseCodesAndBadFrames(t, faultVenue(t))
 }
 
 func TestFaultsHalfOpenAndStalledHandshake(t *testing.T) {
 	t.Parallel()
-	h, logs := startFaults(t, nil)
-	h.waitUp(t)
-	c0 := connects(h.samples(t))
-	// A half-open peer: the read deadline expires and the connection is replaced.
-	h.fake.SetAnswerHeartbeats(false)
-	h.eventually(t, "the half-open connection replaced", func(s collectortest.Samples) bool { return connects(s) > c0 })
-	if n := logs.Count(slog.LevelWarn, "timeout"); n < 1 {
-		t.Error("the dead peer was not logged")
-	}
-	h.fake.SetAnswerHeartbeats(true)
-	h.waitUp(t)
-
-	// A server that accepts TCP but never completes the handshake: every
-	// dial times out and is retried, and none counts as a connection.
-	h.fake.SetStallHandshake(true)
-	c1 := connects(h.samples(t))
-	h.fake.Disconnect()
-	s := h.eventually(t, "stalled handshakes retried", func(s collectortest.Samples) bool {
-		return h.fake.StalledHandshakes() >= 2 && !streamUp(s)
-	})
-	if got := connects(s); got != c1 {
-		t.Errorf("connects %v -> %v with every handshake stalled", c1, got)
-	}
-	if n := logs.Count(slog.LevelWarn, "websocket connect failed"); n < 1 {
-		t.Error("the failed handshakes were not logged")
-	}
-	h.fake.SetStallHandshake(false)
-	h.waitUp(t)
-	h.fake.Play([]exchangetest.Event{{Frame: faultLiq(time.Now().UnixMilli())}})
-	h.eventually(t, "counted after recovering", func(s collectortest.Samples) bool {
-		return val(s, "crypto_liquidations_total", btcLong...) == 1
-	})
-	checkCount(t, h.samples(t), 1)
+	faultsuite.HalfOpenAndStalledHandshake(t, faultVenue(t))
 }
 
 func endpointLabels(ep string) []string { return []string{"exchange", Name, "endpoint", ep} }
