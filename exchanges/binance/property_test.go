@@ -1,8 +1,6 @@
 package binance
 
 import (
-	"flag"
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -10,11 +8,7 @@ import (
 
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest"
-)
-
-var (
-	propSeeds = flag.Int("property.seeds", 4, "fault schedules TestNoLossNoDoubleCount runs")
-	propSeed  = flag.Uint64("property.seed", 0, "run only this seed (replays a failure)")
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest/faultsuite"
 )
 
 // TestNoLossNoDoubleCount runs seeded random fault schedules against the
@@ -23,22 +17,11 @@ var (
 // server pings and REST faults lose nothing and double-count nothing.
 // A failure prints its seed; replay it with -property.seed=N.
 func TestNoLossNoDoubleCount(t *testing.T) {
-	seeds := []uint64{}
-	if *propSeed != 0 {
-		seeds = append(seeds, *propSeed)
-	} else {
-		base := uint64(time.Now().UnixNano())
-		for i := range *propSeeds {
-			seeds = append(seeds, base+uint64(i))
+	faultsuite.Property(t, "./exchanges/binance/", func(t *testing.T, s *faultsuite.Schedule) {
+		if !runSchedule(t, s.Seed) {
+			t.Error("the exported totals differ from what the fake delivered")
 		}
-	}
-	for _, seed := range seeds {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			if !runSchedule(t, seed) {
-				t.Errorf("schedule failed; replay with: go test ./exchanges/binance/ -run TestNoLossNoDoubleCount -property.seed=%d", seed)
-			}
-		})
-	}
+	})
 }
 
 func runSchedule(t *testing.T, seed uint64) bool {

@@ -2,8 +2,6 @@ package bybit
 
 import (
 	"bytes"
-	"flag"
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -13,11 +11,7 @@ import (
 
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest"
-)
-
-var (
-	propSeeds = flag.Int("property.seeds", 4, "fault schedules TestNoLossNoDoubleCount runs")
-	propSeed  = flag.Uint64("property.seed", 0, "run only this seed (replays a failure)")
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest/faultsuite"
 )
 
 // TestNoLossNoDoubleCount runs seeded random fault schedules against the
@@ -31,28 +25,10 @@ var (
 // server pings and REST faults lose nothing and double-count nothing.
 // A failure prints its seed; replay it with -property.seed=N.
 func TestNoLossNoDoubleCount(t *testing.T) {
-	var seeds []uint64
-	if *propSeed != 0 {
-		seeds = append(seeds, *propSeed)
-	} else {
-		base := uint64(time.Now().UnixNano())
-		for i := range *propSeeds {
-			seeds = append(seeds, base+uint64(i))
-		}
-	}
-	for _, seed := range seeds {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			t.Parallel() // each schedule has its own fake and venue
-			p := &propRun{t: t, seed: seed, want: map[propKey]propWant{}}
-			defer func() {
-				if t.Failed() {
-					t.Logf("seed %d steps: %s", seed, strings.Join(p.trace, " "))
-					t.Errorf("schedule failed; replay with: go test ./exchanges/bybit/ -run TestNoLossNoDoubleCount -property.seed=%d", seed)
-				}
-			}()
-			p.run()
-		})
-	}
+	faultsuite.Property(t, "./exchanges/bybit/", func(t *testing.T, s *faultsuite.Schedule) {
+		p := &propRun{t: t, Schedule: s, want: map[propKey]propWant{}}
+		p.run()
+	})
 }
 
 type propKey struct{ market, symbol, coin, side string }
@@ -67,19 +43,14 @@ type propEvent struct {
 
 // propRun is one fault schedule.
 type propRun struct {
-	t     *testing.T
-	seed  uint64
+	t *testing.T
+	*faultsuite.Schedule
 	rng   *rand.Rand
 	h     *harness
 	syms  []exchangetest.BybitSymbol // trading symbols
 	want  map[propKey]propWant       // what the delivered frames hold
 	total float64                    // events delivered
 	bad   float64                    // decode errors the exporter must count
-	trace []string                   // the steps taken, printed on failure
-}
-
-func (p *propRun) step(format string, args ...any) {
-	p.trace = append(p.trace, fmt.Sprintf(format, args...))
 }
 
 // await waits until cond holds, for at most 10 s.
@@ -138,7 +109,7 @@ func (p *propRun) count(evs []propEvent, conns int) {
 func (p *propRun) play(ev exchangetest.Event, evs []propEvent) int {
 	d := p.h.fake.Play([]exchangetest.Event{ev})
 	if len(d) != 1 || d[0].Conns != 1 {
-		p.t.Errorf("seed %d: frame not delivered to exactly one connection: %+v", p.seed, d)
+		p.t.Errorf("seed %d: frame not delivered to exactly one connection: %+v", p.Seed, d)
 	}
 	conns := 0
 	for _, x := range d {
@@ -175,7 +146,7 @@ func (p *propRun) afterFault(before map[string]float64, streams []string) {
 
 func (p *propRun) run() {
 	t := p.t
-	p.rng = rand.New(rand.NewPCG(p.seed, p.seed^0x9e3779b97f4a7c15))
+	p.rng = rand.New(rand.NewPCG(p.Seed, p.Seed^0x9e3779b97f4a7c15))
 	rng := p.rng
 	p.h = newHarness(t)
 	h := p.h
@@ -211,26 +182,26 @@ func (p *propRun) run() {
 		case r < 55: // good events
 			k := 1 + rng.IntN(3)
 			f, evs := p.frame(k)
-			p.step("good(%d)", k)
+			p.Step("good(%d)", k)
 			p.play(exchangetest.Event{Frame: f}, evs)
 		case r < 62: // good events with a bad one among them
 			f, evs := p.frame(1+rng.IntN(2), badEvents[rng.IntN(len(badEvents))])
-			p.step("bad-event")
+			p.Step("bad-event")
 			p.bad += float64(p.play(exchangetest.Event{Frame: f}, evs))
 		case r < 68: // garbage, to every subscribed connection
-			p.step("garbage")
+			p.Step("garbage")
 			d := h.fake.Play([]exchangetest.Event{{Frame: garbage[rng.IntN(len(garbage))]}})
 			for _, x := range d {
 				p.bad += float64(x.Conns)
 			}
 		case r < 74: // abrupt disconnect of both categories
 			before := p.connects()
-			p.step("disconnect")
+			p.Step("disconnect")
 			h.fake.Play([]exchangetest.Event{{Delay: 100 * time.Millisecond, Disconnect: true}})
 			p.afterFault(before, allStreams)
 		case r < 77: // abrupt disconnect of one category
 			before := p.connects()
-			p.step("disconnect-category")
+			p.Step("disconnect-category")
 			time.Sleep(100 * time.Millisecond)
 			if rng.IntN(2) == 0 {
 				h.fake.Disconnect(exchangetest.BybitInverse)
@@ -242,12 +213,12 @@ func (p *propRun) run() {
 		case r < 81: // close frame with a random code
 			before := p.connects()
 			code := []int{1000, 1001, 1011, 4000}[rng.IntN(4)]
-			p.step("close(%d)", code)
+			p.Step("close(%d)", code)
 			h.fake.Play([]exchangetest.Event{{Delay: 100 * time.Millisecond, CloseCode: code}})
 			p.afterFault(before, allStreams)
 		case r < 84: // a disconnect whose first resubscribe is rejected
 			before := p.connects()
-			p.step("rejected-resubscribe")
+			p.Step("rejected-resubscribe")
 			h.fake.RejectNextSubscribe(1)
 			h.fake.Play([]exchangetest.Event{{Delay: 100 * time.Millisecond, Disconnect: true}})
 			p.afterFault(before, allStreams)
@@ -256,7 +227,7 @@ func (p *propRun) run() {
 			// waits for its topic's new subscription and counts once
 			before := p.connects()
 			n := 1 + rng.IntN(4)
-			p.step("during-reconnect(%d)", n)
+			p.Step("during-reconnect(%d)", n)
 			h.fake.Play([]exchangetest.Event{{Delay: 100 * time.Millisecond, Disconnect: true}})
 			for range n {
 				f, evs := p.frame(1 + rng.IntN(2))
@@ -264,11 +235,11 @@ func (p *propRun) run() {
 			}
 			p.afterFault(before, allStreams)
 		case r < 95: // server ping
-			p.step("ping")
+			p.Step("ping")
 			h.fake.Play([]exchangetest.Event{{Ping: []byte("p")}})
 		default: // a REST fault: the stream must not care
 			path := []string{"/v5/market/tickers?category=linear", "/v5/market/tickers?category=inverse"}[rng.IntN(2)]
-			p.step("rest-fault")
+			p.Step("rest-fault")
 			h.fake.FailNext(path, 1, []int{429, 500, 503}[rng.IntN(3)], rng.IntN(2), "")
 		}
 		if t.Failed() {
@@ -290,15 +261,15 @@ func (p *propRun) run() {
 			l := append(inst(k.market, k.symbol, k.coin), "side", side)
 			c, n := val(s, "crypto_liquidations_total", l...), val(s, "crypto_liquidation_notional_usd_total", l...)
 			if c != w.count || !collectortest.Close(n, w.notional) {
-				t.Errorf("seed %d: %s %s: count %v notional %v, delivered %v %v", p.seed, sym.Symbol, side, c, n, w.count, w.notional)
+				t.Errorf("seed %d: %s %s: count %v notional %v, delivered %v %v", p.Seed, sym.Symbol, side, c, n, w.count, w.notional)
 			}
 		}
 	}
 	if got := s.Sum("crypto_liquidations_total"); got != p.total {
-		t.Errorf("seed %d: liquidations total %v, delivered %v", p.seed, got, p.total)
+		t.Errorf("seed %d: liquidations total %v, delivered %v", p.Seed, got, p.total)
 	}
 	if got := sumStreams(s, "crypto_exporter_stream_decode_errors_total"); got != p.bad {
-		t.Errorf("seed %d: decode errors %v, want %v", p.seed, got, p.bad)
+		t.Errorf("seed %d: decode errors %v, want %v", p.Seed, got, p.bad)
 	}
-	t.Logf("seed %d: %d steps, %v events delivered, %v decode errors", p.seed, steps, p.total, p.bad)
+	t.Logf("seed %d: %d steps, %v events delivered, %v decode errors", p.Seed, steps, p.total, p.bad)
 }

@@ -2,7 +2,6 @@ package gate
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -11,11 +10,7 @@ import (
 
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest"
-)
-
-var (
-	propSeeds = flag.Int("property.seeds", 4, "fault schedules TestNoLossNoDoubleCount runs")
-	propSeed  = flag.Uint64("property.seed", 0, "run only this seed (replays a failure)")
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest/faultsuite"
 )
 
 // TestNoLossNoDoubleCount runs seeded random fault schedules against the
@@ -30,45 +25,22 @@ var (
 // the backfill is exercised. A failure prints its seed; replay it with
 // -property.seed=N.
 func TestNoLossNoDoubleCount(t *testing.T) {
-	var seeds []uint64
-	if *propSeed != 0 {
-		seeds = append(seeds, *propSeed)
-	} else {
-		base := uint64(time.Now().UnixNano())
-		for i := range *propSeeds {
-			seeds = append(seeds, base+uint64(i))
-		}
-	}
-	for _, seed := range seeds {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			t.Parallel() // each schedule has its own fake and venue
-			p := &propRun{t: t, seed: seed}
-			defer func() {
-				if t.Failed() {
-					t.Logf("seed %d steps: %s", seed, strings.Join(p.trace, " "))
-					t.Errorf("schedule failed; replay with: go test ./exchanges/gate/ -run TestNoLossNoDoubleCount -property.seed=%d", seed)
-				}
-			}()
-			p.run()
-		})
-	}
+	faultsuite.Property(t, "./exchanges/gate/", func(t *testing.T, s *faultsuite.Schedule) {
+		p := &propRun{t: t, Schedule: s}
+		p.run()
+	})
 }
 
 // propRun is one fault schedule.
 type propRun struct {
-	t     *testing.T
-	seed  uint64
-	rng   *rand.Rand
-	h     *harness
-	live  []exchangetest.GateContract
-	n     int      // orders made; each gets the size n, so no two share a key
-	good  int      // well-formed orders handed to the fake
-	bad   float64  // decode errors the exporter must count
-	trace []string // the steps taken, printed on failure
-}
-
-func (p *propRun) step(format string, args ...any) {
-	p.trace = append(p.trace, fmt.Sprintf(format, args...))
+	t *testing.T
+	*faultsuite.Schedule
+	rng  *rand.Rand
+	h    *harness
+	live []exchangetest.GateContract
+	n    int     // orders made; each gets the size n, so no two share a key
+	good int     // well-formed orders handed to the fake
+	bad  float64 // decode errors the exporter must count
 }
 
 // await waits until cond holds, for at most 10 s.
@@ -148,7 +120,7 @@ func (p *propRun) gap(frames [][]byte, racy bool) {
 			time.Sleep(time.Duration(p.rng.IntN(3)) * time.Millisecond)
 		}
 		if d := h.fake.Liquidate(f); !racy && d.Conns != 0 {
-			p.t.Errorf("seed %d: gap frame delivered to %d connections", p.seed, d.Conns)
+			p.t.Errorf("seed %d: gap frame delivered to %d connections", p.Seed, d.Conns)
 		}
 	}
 	h.fake.SetRefuseConnections(false)
@@ -157,7 +129,7 @@ func (p *propRun) gap(frames [][]byte, racy bool) {
 
 func (p *propRun) run() {
 	t := p.t
-	p.rng = rand.New(rand.NewPCG(p.seed, p.seed^0x9e3779b97f4a7c15))
+	p.rng = rand.New(rand.NewPCG(p.Seed, p.Seed^0x9e3779b97f4a7c15))
 	rng := p.rng
 	p.h = newHarness(t)
 	h := p.h
@@ -203,51 +175,51 @@ func (p *propRun) run() {
 		switch {
 		case r < 50: // good orders
 			k := 1 + rng.IntN(3)
-			p.step("good(%d)", k)
+			p.Step("good(%d)", k)
 			d := h.fake.Play([]exchangetest.Event{{Frame: p.frame(k)}})
 			if len(d) != 1 || d[0].Conns != 1 {
-				t.Errorf("seed %d: frame not delivered: %+v", p.seed, d)
+				t.Errorf("seed %d: frame not delivered: %+v", p.Seed, d)
 			}
 		case r < 58: // good orders with a bad one among them
-			p.step("bad-order")
+			p.Step("bad-order")
 			d := h.fake.Play([]exchangetest.Event{{Frame: p.frame(1+rng.IntN(2), badOrders[rng.IntN(len(badOrders))])}})
 			if len(d) != 1 || d[0].Conns != 1 {
-				t.Errorf("seed %d: frame not delivered: %+v", p.seed, d)
+				t.Errorf("seed %d: frame not delivered: %+v", p.Seed, d)
 			} else {
 				p.bad += float64(d[0].Conns)
 			}
 		case r < 64: // garbage, to every subscribed connection
-			p.step("garbage")
+			p.Step("garbage")
 			d := h.fake.Play([]exchangetest.Event{{Frame: garbage[rng.IntN(len(garbage))]}})
 			for _, x := range d {
 				p.bad += float64(x.Conns)
 			}
 		case r < 66: // another channel's update: not an error
-			p.step("other-channel")
+			p.Step("other-channel")
 			h.fake.Play([]exchangetest.Event{{Frame: []byte(`{"time":1,"time_ms":1,"channel":"futures.tickers","event":"update","result":[]}`)}})
 		case r < 72: // abrupt disconnect
 			before := p.connects()
-			p.step("disconnect")
+			p.Step("disconnect")
 			h.fake.Play([]exchangetest.Event{{Delay: 100 * time.Millisecond, Disconnect: true}})
 			p.afterFault(before)
 		case r < 76: // close frame with a random code
 			before := p.connects()
 			code := []int{1000, 1001, 1011, 4000}[rng.IntN(4)]
-			p.step("close(%d)", code)
+			p.Step("close(%d)", code)
 			h.fake.Play([]exchangetest.Event{{Delay: 100 * time.Millisecond, CloseCode: code}})
 			p.afterFault(before)
 		case r < 79: // a disconnect whose first resubscribe is rejected
 			before := p.connects()
-			p.step("rejected-resubscribe")
+			p.Step("rejected-resubscribe")
 			h.fake.RejectNextSubscribe(1)
 			h.fake.Play([]exchangetest.Event{{Delay: 100 * time.Millisecond, Disconnect: true}})
 			p.afterFault(before)
 			p.bad++
 		case r < 88: // a gap: orders while connections are refused
 			if i == forced { // after a live order, which the backfill re-serves
-				p.step("good(1)")
+				p.Step("good(1)")
 				if d := h.fake.Play([]exchangetest.Event{{Frame: p.frame(1)}}); len(d) != 1 || d[0].Conns != 1 {
-					t.Errorf("seed %d: frame not delivered: %+v", p.seed, d)
+					t.Errorf("seed %d: frame not delivered: %+v", p.Seed, d)
 				}
 			}
 			var frames [][]byte
@@ -257,27 +229,27 @@ func (p *propRun) run() {
 			if rng.IntN(3) == 0 { // the backfill fails first: rate limited (Retry-After 1 s) or a server error, retried
 				settle := []string{usdtLiqOrders, btcLiqOrders}[rng.IntN(2)]
 				if rng.IntN(2) == 0 {
-					p.step("backfill-429")
+					p.Step("backfill-429")
 					h.fake.FailNext(settle, 1, 429, 1, "")
 				} else {
-					p.step("backfill-503")
+					p.Step("backfill-503")
 					h.fake.FailNext(settle, 1+rng.IntN(2), 503, 0, "")
 				}
 			}
-			p.step("gap(%d)", len(frames))
+			p.Step("gap(%d)", len(frames))
 			p.gap(frames, false)
 		case r < 92: // orders racing a reconnect
 			var frames [][]byte
 			for range 1 + rng.IntN(6) {
 				frames = append(frames, p.frame(1+rng.IntN(2)))
 			}
-			p.step("racy-gap(%d)", len(frames))
+			p.Step("racy-gap(%d)", len(frames))
 			p.gap(frames, true)
 		case r < 96: // server ping
-			p.step("ping")
+			p.Step("ping")
 			h.fake.Play([]exchangetest.Event{{Ping: []byte("p")}})
 		default: // a REST fault of a poll: the stream must not care
-			p.step("rest-fault")
+			p.Step("rest-fault")
 			h.fake.FailNext(paths[rng.IntN(len(paths))], 1, []int{429, 500, 503}[rng.IntN(3)], rng.IntN(2), "")
 		}
 		if t.Failed() {
@@ -287,11 +259,11 @@ func (p *propRun) run() {
 
 	history := h.fake.History("")
 	if len(history) != p.good {
-		t.Errorf("seed %d: the fake holds %d orders, %d good ones were made", p.seed, len(history), p.good)
+		t.Errorf("seed %d: the fake holds %d orders, %d good ones were made", p.Seed, len(history), p.good)
 	}
 	truth, distinct := groundTruth(newTape(p.live).contracts, history, epoch)
 	if distinct != p.good {
-		t.Errorf("seed %d: %d distinct orders in the history, want %d", p.seed, distinct, p.good)
+		t.Errorf("seed %d: %d distinct orders in the history, want %d", p.Seed, distinct, p.good)
 	}
 	// No t.Fatal on a timeout: the comparison below tells what is missing.
 	p.await(func(s collectortest.Samples) bool {
@@ -316,27 +288,27 @@ func (p *propRun) run() {
 			l := append(instLabels(k.market, k.symbol, k.coin), "side", side)
 			got, n := val(s, "crypto_liquidations_total", l...), val(s, "crypto_liquidation_notional_usd_total", l...)
 			if got != w.count || !collectortest.Close(n, w.notional) {
-				t.Errorf("seed %d: %s %s: count %v notional %v, recorded %v %v", p.seed, c.Name, side, got, n, w.count, w.notional)
+				t.Errorf("seed %d: %s %s: count %v notional %v, recorded %v %v", p.Seed, c.Name, side, got, n, w.count, w.notional)
 			}
 		}
 	}
 	if got := s.Sum("crypto_liquidations_total"); got != float64(distinct) {
-		t.Errorf("seed %d: liquidations total %v, want %d", p.seed, got, distinct)
+		t.Errorf("seed %d: liquidations total %v, want %d", p.Seed, got, distinct)
 	}
 	if got := s.Sum("crypto_liquidation_size_usd_count", "exchange", "gate"); got != float64(distinct) {
-		t.Errorf("seed %d: histogram count %v, want %d", p.seed, got, distinct)
+		t.Errorf("seed %d: histogram count %v, want %d", p.Seed, got, distinct)
 	}
 	if got := s.Sum("crypto_exporter_stream_decode_errors_total", "exchange", "gate"); got != p.bad {
-		t.Errorf("seed %d: decode errors %v, want %v", p.seed, got, p.bad)
+		t.Errorf("seed %d: decode errors %v, want %v", p.Seed, got, p.bad)
 	}
 	// The backfill ran: the forced gap holds orders no connection took, and
 	// the backfill re-serves orders pushed live shortly before a gap.
 	if h.v.stats.backfilled.Load() == 0 {
-		t.Errorf("seed %d: nothing recovered by the backfill", p.seed)
+		t.Errorf("seed %d: nothing recovered by the backfill", p.Seed)
 	}
 	if h.v.stats.duplicates.Load() == 0 {
-		t.Errorf("seed %d: no duplicate skipped", p.seed)
+		t.Errorf("seed %d: no duplicate skipped", p.Seed)
 	}
 	t.Logf("seed %d: %d steps, %d orders, %d backfilled, %d duplicates skipped, %v decode errors",
-		p.seed, steps, distinct, h.v.stats.backfilled.Load(), h.v.stats.duplicates.Load(), p.bad)
+		p.Seed, steps, distinct, h.v.stats.backfilled.Load(), h.v.stats.duplicates.Load(), p.bad)
 }

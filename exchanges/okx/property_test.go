@@ -1,21 +1,14 @@
 package okx
 
 import (
-	"flag"
-	"fmt"
 	"math"
 	"math/rand/v2"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest"
-)
-
-var (
-	propSeeds = flag.Int("property.seeds", 4, "fault schedules TestNoLossNoDoubleCount runs")
-	propSeed  = flag.Uint64("property.seed", 0, "run only this seed (replays a failure)")
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest/faultsuite"
 )
 
 // TestNoLossNoDoubleCount runs seeded random fault schedules against the
@@ -31,45 +24,22 @@ var (
 // carries, so that both the replay and the backfill are exercised.
 // A failure prints its seed; replay it with -property.seed=N.
 func TestNoLossNoDoubleCount(t *testing.T) {
-	var seeds []uint64
-	if *propSeed != 0 {
-		seeds = append(seeds, *propSeed)
-	} else {
-		base := uint64(time.Now().UnixNano())
-		for i := range *propSeeds {
-			seeds = append(seeds, base+uint64(i))
-		}
-	}
-	for _, seed := range seeds {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			t.Parallel() // each schedule has its own fake and venue
-			p := &propRun{t: t, seed: seed}
-			defer func() {
-				if t.Failed() {
-					t.Logf("seed %d steps: %s", seed, strings.Join(p.trace, " "))
-					t.Errorf("schedule failed; replay with: go test ./exchanges/okx/ -run TestNoLossNoDoubleCount -property.seed=%d", seed)
-				}
-			}()
-			p.run()
-		})
-	}
+	faultsuite.Property(t, "./exchanges/okx/", func(t *testing.T, s *faultsuite.Schedule) {
+		p := &propRun{t: t, Schedule: s}
+		p.run()
+	})
 }
 
 // propRun is one fault schedule.
 type propRun struct {
-	t     *testing.T
-	seed  uint64
-	rng   *rand.Rand
-	h     *harness
-	live  []exchangetest.OKXInstrument
-	n     int      // orders made; each gets the size n, so no two share a key
-	good  int      // well-formed orders handed to the fake
-	bad   float64  // decode errors the exporter must count
-	trace []string // the steps taken, printed on failure
-}
-
-func (p *propRun) step(format string, args ...any) {
-	p.trace = append(p.trace, fmt.Sprintf(format, args...))
+	t *testing.T
+	*faultsuite.Schedule
+	rng  *rand.Rand
+	h    *harness
+	live []exchangetest.OKXInstrument
+	n    int     // orders made; each gets the size n, so no two share a key
+	good int     // well-formed orders handed to the fake
+	bad  float64 // decode errors the exporter must count
 }
 
 // await waits until cond holds, for at most 10 s.
@@ -157,7 +127,7 @@ func (p *propRun) gap(frames [][]byte, racy bool) {
 			time.Sleep(time.Duration(p.rng.IntN(3)) * time.Millisecond)
 		}
 		if d := h.fake.Liquidate(f); !racy && d.Conns != 0 {
-			p.t.Errorf("seed %d: gap frame delivered to %d connections", p.seed, d.Conns)
+			p.t.Errorf("seed %d: gap frame delivered to %d connections", p.Seed, d.Conns)
 		}
 	}
 	h.fake.SetRefuseConnections(false)
@@ -166,7 +136,7 @@ func (p *propRun) gap(frames [][]byte, racy bool) {
 
 func (p *propRun) run() {
 	t := p.t
-	p.rng = rand.New(rand.NewPCG(p.seed, p.seed^0x9e3779b97f4a7c15))
+	p.rng = rand.New(rand.NewPCG(p.Seed, p.Seed^0x9e3779b97f4a7c15))
 	rng := p.rng
 	p.h = newHarness(t)
 	h := p.h
@@ -214,47 +184,47 @@ func (p *propRun) run() {
 			for range replay + 1 + rng.IntN(4) {
 				frames = append(frames, p.frame(Swap, 1))
 			}
-			p.step("big-gap(%d)", len(frames))
+			p.Step("big-gap(%d)", len(frames))
 			p.gap(frames, false)
 		case r < 50: // good orders
 			k := 1 + rng.IntN(3)
-			p.step("good(%d)", k)
+			p.Step("good(%d)", k)
 			d := h.fake.Play([]exchangetest.Event{{Frame: p.frame("", k)}})
 			if len(d) != 1 || d[0].Conns != 1 {
-				t.Errorf("seed %d: frame not delivered: %+v", p.seed, d)
+				t.Errorf("seed %d: frame not delivered: %+v", p.Seed, d)
 			}
 		case r < 58: // good orders with a bad one among them
 			b := badDetails[rng.IntN(len(badDetails))]
-			p.step("bad-detail")
+			p.Step("bad-detail")
 			d := h.fake.Play([]exchangetest.Event{{Frame: p.frame("", 1+rng.IntN(2), b)}})
 			if len(d) != 1 || d[0].Conns != 1 {
-				t.Errorf("seed %d: frame not delivered: %+v", p.seed, d)
+				t.Errorf("seed %d: frame not delivered: %+v", p.Seed, d)
 			} else {
 				p.bad += float64(d[0].Conns)
 			}
 		case r < 64: // garbage, to every subscribed connection
-			p.step("garbage")
+			p.Step("garbage")
 			d := h.fake.Play([]exchangetest.Event{{Frame: garbage[rng.IntN(len(garbage))]}})
 			for _, x := range d {
 				p.bad += float64(x.Conns)
 			}
 		case r < 66: // a notice: not an error
-			p.step("notice")
+			p.Step("notice")
 			h.fake.Play([]exchangetest.Event{{Frame: []byte(`{"event":"notice","code":"64008","msg":"The connection will soon be closed for a service upgrade.","connId":"a4d3ae55"}`)}})
 		case r < 72: // abrupt disconnect
 			before := p.connects()
-			p.step("disconnect")
+			p.Step("disconnect")
 			h.fake.Play([]exchangetest.Event{{Delay: 100 * time.Millisecond, Disconnect: true}})
 			p.afterFault(before)
 		case r < 76: // close frame with a random code
 			before := p.connects()
 			code := []int{1000, 1001, 1011, 4000}[rng.IntN(4)]
-			p.step("close(%d)", code)
+			p.Step("close(%d)", code)
 			h.fake.Play([]exchangetest.Event{{Delay: 100 * time.Millisecond, CloseCode: code}})
 			p.afterFault(before)
 		case r < 79: // an error event: counted, and every connection reconnects
 			before := p.connects()
-			p.step("error-event")
+			p.Step("error-event")
 			d := h.fake.Play([]exchangetest.Event{{Delay: 100 * time.Millisecond, Frame: []byte(`{"event":"error","code":"60012","msg":"Invalid request","connId":"x"}`)}})
 			for _, x := range d {
 				p.bad += float64(x.Conns)
@@ -262,7 +232,7 @@ func (p *propRun) run() {
 			p.afterFault(before)
 		case r < 82: // a disconnect whose first resubscribe is rejected
 			before := p.connects()
-			p.step("rejected-resubscribe")
+			p.Step("rejected-resubscribe")
 			h.fake.RejectNextSubscribe(1)
 			h.fake.Play([]exchangetest.Event{{Delay: 100 * time.Millisecond, Disconnect: true}})
 			p.afterFault(before)
@@ -273,24 +243,24 @@ func (p *propRun) run() {
 				frames = append(frames, p.frame("", 1+rng.IntN(2)))
 			}
 			if rng.IntN(3) == 0 { // the backfill meets server errors first: retried
-				p.step("backfill-503")
+				p.Step("backfill-503")
 				h.fake.FailNext("/api/v5/public/liquidation-orders", 1+rng.IntN(2), 503, 0, "")
 			}
-			p.step("gap(%d)", len(frames))
+			p.Step("gap(%d)", len(frames))
 			p.gap(frames, false)
 		case r < 92: // orders racing a reconnect
 			var frames [][]byte
 			for range 1 + rng.IntN(6) {
 				frames = append(frames, p.frame("", 1+rng.IntN(2)))
 			}
-			p.step("racy-gap(%d)", len(frames))
+			p.Step("racy-gap(%d)", len(frames))
 			p.gap(frames, true)
 		case r < 96: // server ping
-			p.step("ping")
+			p.Step("ping")
 			h.fake.Play([]exchangetest.Event{{Ping: []byte("p")}})
 		default: // a REST fault of a poll: the stream must not care
 			path := paths[rng.IntN(len(paths))]
-			p.step("rest-fault")
+			p.Step("rest-fault")
 			h.fake.FailNext(path, 1, []int{429, 500, 503}[rng.IntN(3)], rng.IntN(2), "")
 		}
 		if t.Failed() {
@@ -300,11 +270,11 @@ func (p *propRun) run() {
 
 	history := h.fake.History("")
 	if len(history) != p.good {
-		t.Errorf("seed %d: the fake holds %d orders, %d good ones were made", p.seed, len(history), p.good)
+		t.Errorf("seed %d: the fake holds %d orders, %d good ones were made", p.Seed, len(history), p.good)
 	}
 	truth, distinct := groundTruth(t, newTape(p.live).insts, history, epoch)
 	if distinct != p.good {
-		t.Errorf("seed %d: %d distinct orders in the history, want %d", p.seed, distinct, p.good)
+		t.Errorf("seed %d: %d distinct orders in the history, want %d", p.Seed, distinct, p.good)
 	}
 	// No t.Fatal on a timeout: the comparison below tells what is missing.
 	p.await(func(s collectortest.Samples) bool {
@@ -329,30 +299,30 @@ func (p *propRun) run() {
 			l := append(instLabels(k.market, k.symbol, k.coin), "side", side)
 			c, n := val(s, "crypto_liquidations_total", l...), val(s, "crypto_liquidation_notional_usd_total", l...)
 			if c != w.count || !collectortest.Close(n, w.notional) {
-				t.Errorf("seed %d: %s %s: count %v notional %v, recorded %v %v", p.seed, in.InstID, side, c, n, w.count, w.notional)
+				t.Errorf("seed %d: %s %s: count %v notional %v, recorded %v %v", p.Seed, in.InstID, side, c, n, w.count, w.notional)
 			}
 		}
 	}
 	if got := s.Sum("crypto_liquidations_total"); got != float64(distinct) {
-		t.Errorf("seed %d: liquidations total %v, want %d", p.seed, got, distinct)
+		t.Errorf("seed %d: liquidations total %v, want %d", p.Seed, got, distinct)
 	}
 	if got := s.Sum("crypto_liquidation_size_usd_count", "exchange", "okx"); got != float64(distinct) {
-		t.Errorf("seed %d: histogram count %v, want %d", p.seed, got, distinct)
+		t.Errorf("seed %d: histogram count %v, want %d", p.Seed, got, distinct)
 	}
 	if got := s.Sum("crypto_exporter_stream_decode_errors_total", "exchange", "okx"); got != p.bad {
-		t.Errorf("seed %d: decode errors %v, want %v", p.seed, got, p.bad)
+		t.Errorf("seed %d: decode errors %v, want %v", p.Seed, got, p.bad)
 	}
 	// Both recovery paths ran: the big gap holds more orders than the
 	// replay, and the backfill re-serves what the replay brought.
 	if h.fake.Replayed() == 0 {
-		t.Errorf("seed %d: nothing replayed", p.seed)
+		t.Errorf("seed %d: nothing replayed", p.Seed)
 	}
 	if h.v.stats.backfilled.Load() == 0 {
-		t.Errorf("seed %d: nothing recovered by the backfill", p.seed)
+		t.Errorf("seed %d: nothing recovered by the backfill", p.Seed)
 	}
 	if h.v.stats.duplicates.Load() == 0 {
-		t.Errorf("seed %d: no duplicate skipped", p.seed)
+		t.Errorf("seed %d: no duplicate skipped", p.Seed)
 	}
 	t.Logf("seed %d: %d steps, %d orders, %d replayed, %d backfilled, %d duplicates skipped, %v decode errors",
-		p.seed, steps, distinct, h.fake.Replayed(), h.v.stats.backfilled.Load(), h.v.stats.duplicates.Load(), p.bad)
+		p.Seed, steps, distinct, h.fake.Replayed(), h.v.stats.backfilled.Load(), h.v.stats.duplicates.Load(), p.bad)
 }
