@@ -276,3 +276,36 @@ func TestSpare(t *testing.T) {
 		t.Errorf("a spare unused for 65 renders was kept (made %d)", made)
 	}
 }
+
+// A compressed render never builds the plain body, and a plain render is
+// one buffer sized from the last body, not grown by doubling.
+func TestRenderBuffers(t *testing.T) {
+	c, _ := newTestCollector()
+	list := make([]*exchanges.Instrument, 0, 200)
+	for i := range 200 {
+		list = append(list, &exchanges.Instrument{Exchange: "binance", Market: exchanges.Linear, Symbol: fmt.Sprintf("C%dUSDT", i),
+			Coin: fmt.Sprintf("C%d", i), Quote: "USDT", ContractType: exchanges.Perpetual, ContractSize: 1, Multiplier: 1})
+	}
+	c.SetInstruments("binance", exchanges.Linear, list)
+	rg := &renderGroup{c: c, g: prometheus.NewRegistry(), logger: slog.New(slog.DiscardHandler)}
+	plainBufs.get() // no spare left by another test's larger body
+
+	rd := rg.get(true)
+	if rd.plain != nil || rd.gz == nil || rd.size == 0 {
+		t.Errorf("compressed render: plain body %v, compressed %v, plain size %d", rd.plain != nil, rd.gz != nil, rd.size)
+	}
+	gzSize := rd.size
+	rg.release(rd)
+
+	rd = rg.get(false)
+	if len(*rd.plain) != gzSize {
+		t.Errorf("plain body %d bytes, the compressed render counted %d", len(*rd.plain), gzSize)
+	}
+	if c := cap(*rd.plain); c > gzSize+gzSize/16 {
+		t.Errorf("plain buffer of %d bytes for a %d-byte body: grown, not sized from the last render", c, gzSize)
+	}
+	if rd.gz != nil {
+		t.Error("a plain render compressed its body unasked")
+	}
+	rg.release(rd)
+}
