@@ -53,34 +53,11 @@ func TestFaultsHalfOpenAndStalledHandshake(t *testing.T) {
 
 func TestFaultsRESTRetryAfterOn403And418(t *testing.T) {
 	t.Parallel()
-	const path = "/api/v2/mix/market/tickers?productType=USDT-FUTURES"
-	for _, status := range []int{http.StatusForbidden, http.StatusTeapot} {
-		t.Run(http.StatusText(status), func(t *testing.T) {
-			t.Parallel()
-			h, logs := startFaults(t, func(c *Config) { c.PollInterval = 200 * time.Millisecond; c.Liquidations = false })
-			h.waitPolls(t)
-			failures := func(s collectortest.Samples) float64 {
-				return val(s, "crypto_exporter_poll_failures_total", endpoint("usdt_futures_tickers")...)
-			}
-			before := failures(h.samples(t))
-			h.fake.FailNext(path, 1, status, 2, "")
-			s := h.eventually(t, "the refusal counted", func(s collectortest.Samples) bool { return failures(s) > before })
-			n := h.fake.Requests(path)
-			if got := val(s, "crypto_mark_price_usd", inst("linear", "BTCUSDT", "BTC")...); got != 60000 {
-				t.Errorf("mark after the refusal = %v, want the last value", got)
-			}
-			time.Sleep(time.Second) // five poll intervals, within the 2 s Retry-After
-			if got := h.fake.Requests(path); got != n {
-				t.Errorf("%d requests within the Retry-After", got-n)
-			}
-			h.eventually(t, "recovery", func(s collectortest.Samples) bool {
-				return val(s, "crypto_exporter_poll_success", endpoint("usdt_futures_tickers")...) == 1
-			})
-			if n := logs.Count(slog.LevelWarn, "rate limiting"); n < 1 {
-				t.Error("the back-off was not logged")
-			}
-		})
-	}
+	faultsuite.RetryAfterOn403And418(t, func(t *testing.T) *faultsuite.REST {
+		h, logs := startFaults(t, func(c *Config) { c.PollInterval = 200 * time.Millisecond; c.Liquidations = false })
+		return &faultsuite.REST{Samples: h.samples, Fake: h.fake, Logs: logs, Path: "/api/v2/mix/market/tickers?productType=USDT-FUTURES",
+			Endpoint: endpoint("usdt_futures_tickers"), Mark: inst("linear", "BTCUSDT", "BTC"), MarkValue: 60000}
+	})
 }
 
 func TestFaultsRESTOutageMalformedAndTimeout(t *testing.T) {

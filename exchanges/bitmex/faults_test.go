@@ -2,8 +2,6 @@ package bitmex
 
 import (
 	"fmt"
-	"log/slog"
-	"net/http"
 	"testing"
 	"time"
 
@@ -57,32 +55,11 @@ func TestFaultsStalledHandshake(t *testing.T) {
 
 func TestFaultsRESTRetryAfterOn403And418(t *testing.T) {
 	t.Parallel()
-	path := exchangetest.BitMEXInstrumentActivePath
-	for _, status := range []int{http.StatusForbidden, http.StatusTeapot} {
-		t.Run(http.StatusText(status), func(t *testing.T) {
-			t.Parallel()
-			h, logs := startFaults(t, func(c *Config) { c.PollInterval = 200 * time.Millisecond })
-			h.waitPoll(t)
-			failures := func(s collectortest.Samples) float64 {
-				return val(s, "crypto_exporter_poll_failures_total", endpointLabels...)
-			}
-			before := failures(h.samples(t))
-			h.fake.FailNext(path, 1, status, 2, "")
-			s := h.eventually(t, "the refusal counted", func(s collectortest.Samples) bool { return failures(s) > before })
-			n := h.fake.Requests(path)
-			if got := val(s, "crypto_mark_price_usd", instLabels("inverse", "XBTUSD", "BTC")...); got != 60000.5 {
-				t.Errorf("mark after the refusal = %v, want the last value", got)
-			}
-			time.Sleep(time.Second) // five poll intervals, within the 2 s Retry-After
-			if got := h.fake.Requests(path); got != n {
-				t.Errorf("%d requests within the Retry-After", got-n)
-			}
-			h.waitPoll(t)
-			if n := logs.Count(slog.LevelWarn, "rate limiting"); n < 1 {
-				t.Error("the back-off was not logged")
-			}
-		})
-	}
+	faultsuite.RetryAfterOn403And418(t, func(t *testing.T) *faultsuite.REST {
+		h, logs := startFaults(t, func(c *Config) { c.PollInterval = 200 * time.Millisecond })
+		return &faultsuite.REST{Samples: h.samples, Fake: h.fake, Logs: logs, Path: exchangetest.BitMEXInstrumentActivePath,
+			Endpoint: endpointLabels, Mark: instLabels("inverse", "XBTUSD", "BTC"), MarkValue: 60000.5}
+	})
 }
 
 func TestFaultsListingAndDelisting(t *testing.T) {

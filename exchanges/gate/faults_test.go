@@ -2,7 +2,6 @@ package gate
 
 import (
 	"log/slog"
-	"net/http"
 	"testing"
 	"time"
 
@@ -63,31 +62,11 @@ func TestFaultsStalledHandshake(t *testing.T) {
 
 func TestFaultsRESTRetryAfterOn403And418(t *testing.T) {
 	t.Parallel()
-	for _, status := range []int{http.StatusForbidden, http.StatusTeapot} {
-		t.Run(http.StatusText(status), func(t *testing.T) {
-			t.Parallel()
-			h, logs := startFaults(t, func(c *Config) { c.PollInterval = 200 * time.Millisecond })
-			h.waitPolls(t, "usdt_tickers")
-			failures := func(s collectortest.Samples) float64 {
-				return val(s, "crypto_exporter_poll_failures_total", endpoint("usdt_tickers")...)
-			}
-			before := failures(h.samples(t))
-			h.fake.FailNext(usdtTickers, 1, status, 2, "")
-			s := h.eventually(t, "the refusal counted", func(s collectortest.Samples) bool { return failures(s) > before })
-			n := h.fake.Requests(usdtTickers)
-			if got := val(s, "crypto_mark_price_usd", instLabels("linear", "BTC_USDT", "BTC")...); got != 60000.5 {
-				t.Errorf("mark after the refusal = %v, want the last value", got)
-			}
-			time.Sleep(time.Second) // five poll intervals, within the 2 s Retry-After
-			if got := h.fake.Requests(usdtTickers); got != n {
-				t.Errorf("%d requests within the Retry-After", got-n)
-			}
-			h.waitPolls(t, "usdt_tickers")
-			if n := logs.Count(slog.LevelWarn, "rate limiting"); n < 1 {
-				t.Error("the back-off was not logged")
-			}
-		})
-	}
+	faultsuite.RetryAfterOn403And418(t, func(t *testing.T) *faultsuite.REST {
+		h, logs := startFaults(t, func(c *Config) { c.PollInterval = 200 * time.Millisecond })
+		return &faultsuite.REST{Samples: h.samples, Fake: h.fake, Logs: logs, Path: usdtTickers,
+			Endpoint: endpoint("usdt_tickers"), Mark: instLabels("linear", "BTC_USDT", "BTC"), MarkValue: 60000.5}
+	})
 }
 
 // The 5xx outage and the malformed bodies are TestVenuePollFailuresKeepLastValues.

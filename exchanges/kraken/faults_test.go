@@ -79,32 +79,11 @@ func (h *harness) waitPoll(t *testing.T, ep string) collectortest.Samples {
 
 func TestFaultsRESTRetryAfterOn403And418(t *testing.T) {
 	t.Parallel()
-	path := exchangetest.KrakenTickersPath
-	for _, status := range []int{http.StatusForbidden, http.StatusTeapot} {
-		t.Run(http.StatusText(status), func(t *testing.T) {
-			t.Parallel()
-			h, logs := startFaults(t, nil)
-			h.waitPoll(t, EndpointTickers)
-			failures := func(s collectortest.Samples) float64 {
-				return val(s, "crypto_exporter_poll_failures_total", endpointLabels(EndpointTickers)...)
-			}
-			before := failures(h.samples(t))
-			h.fake.FailNext(path, 1, status, 2, "")
-			s := h.eventually(t, "the refusal counted", func(s collectortest.Samples) bool { return failures(s) > before })
-			n := h.fake.Requests(path)
-			if got := val(s, "crypto_mark_price_usd", inst("PF_XBTUSD", "BTC")...); got != 65000.5 {
-				t.Errorf("mark after the refusal = %v, want the last value", got)
-			}
-			time.Sleep(time.Second) // five poll intervals, within the 2 s Retry-After
-			if got := h.fake.Requests(path); got != n {
-				t.Errorf("%d requests within the Retry-After", got-n)
-			}
-			h.waitPoll(t, EndpointTickers)
-			if n := logs.Count(slog.LevelWarn, "rate limiting"); n < 1 {
-				t.Error("the back-off was not logged")
-			}
-		})
-	}
+	faultsuite.RetryAfterOn403And418(t, func(t *testing.T) *faultsuite.REST {
+		h, logs := startFaults(t, nil)
+		return &faultsuite.REST{Samples: h.samples, Fake: h.fake, Logs: logs, Path: exchangetest.KrakenTickersPath,
+			Endpoint: endpointLabels(EndpointTickers), Mark: inst("PF_XBTUSD", "BTC"), MarkValue: 65000.5}
+	})
 }
 
 func TestFaultsRESTOutageMalformedAndTimeout(t *testing.T) {
