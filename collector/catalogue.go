@@ -99,7 +99,7 @@ var (
 
 // family is a metric of the instrument-level series: the collector emits it
 // both through Collect and, for /metrics, as text written directly from
-// the label strings cached per series (see appendFamily).
+// the label strings cached per series (see appendFamilyLocked).
 type family struct {
 	name, help string
 	counter    bool

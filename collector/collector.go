@@ -419,13 +419,12 @@ func instrumentFamilies() []*family {
 	return append(fams, famMarket[:]...)
 }
 
-// eachSeries calls fn for every series of the per-instrument family f with
-// its label text and its value at now (side is that of a by-side family).
-// fn runs under the collector's read lock, not under the instrument's.
-func (c *Collector) eachSeries(f *family, now time.Time, fn func(s *instSeries, side exchanges.Side, text string, v float64)) {
+// eachSeriesLocked calls fn for every series of the per-instrument family
+// f with its label text and its value at now (side is that of a by-side
+// family). The caller holds the collector's read lock; fn runs under it,
+// not under the instrument's.
+func (c *Collector) eachSeriesLocked(f *family, now time.Time, fn func(s *instSeries, side exchanges.Side, text string, v float64)) {
 	oldest := now.Unix() - largestWindow + 1
-	c.mu.RLock()
-	defer c.mu.RUnlock()
 	for _, s := range c.instruments {
 		switch f.kind {
 		case kindInfo:
@@ -464,12 +463,16 @@ func (c *Collector) eachSeries(f *family, now time.Time, fn func(s *instSeries, 
 // Collect implements prometheus.Collector: every series, including the
 // per-instrument ones that the /metrics handler writes directly.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	// One read lock over every family, so that they show one instrument
+	// list (a discovery between two families would split a scrape).
 	now := c.now()
+	c.mu.RLock()
 	for _, f := range instrumentFamilies() {
-		c.eachSeries(f, now, func(s *instSeries, side exchanges.Side, _ string, v float64) {
+		c.eachSeriesLocked(f, now, func(s *instSeries, side exchanges.Side, _ string, v float64) {
 			ch <- f.metric(s, side, v)
 		})
 	}
+	c.mu.RUnlock()
 	c.collectOthers(ch)
 }
 
@@ -499,7 +502,7 @@ func (f *family) metric(s *instSeries, side exchanges.Side, v float64) prometheu
 
 // Others returns a prometheus.Collector of every series except the
 // per-instrument ones, which the /metrics handler writes directly (see
-// appendFamily).
+// appendFamilyLocked).
 func (c *Collector) Others() prometheus.Collector { return others{c} }
 
 type others struct{ c *Collector }

@@ -21,18 +21,19 @@ import (
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
 )
 
-// appendFamily appends the per-instrument family f in the Prometheus text
-// format (its HELP and TYPE lines and every series, values at now) to b,
-// straight from the label text cached per series; nothing when the family
-// has no series. With every venue enabled these are tens of thousands of
-// series; writing them directly keeps a scrape in milliseconds, where
-// building a client_golang metric per series and checking each one costs
-// tens of times that.
-func (c *Collector) appendFamily(b []byte, f *family, now time.Time) []byte {
+// appendFamilyLocked appends the per-instrument family f in the
+// Prometheus text format (its HELP and TYPE lines and every series, values
+// at now) to b, straight from the label text cached per series; nothing
+// when the family has no series. The caller holds the collector's read
+// lock. With every venue enabled these are tens of thousands of series;
+// writing them directly keeps a scrape in milliseconds, where building a
+// client_golang metric per series and checking each one costs tens of
+// times that.
+func (c *Collector) appendFamilyLocked(b []byte, f *family, now time.Time) []byte {
 	start := len(b)
 	b = append(b, f.header...)
 	n := 0
-	c.eachSeries(f, now, func(_ *instSeries, _ exchanges.Side, text string, v float64) {
+	c.eachSeriesLocked(f, now, func(_ *instSeries, _ exchanges.Side, text string, v float64) {
 		b = append(b, f.name...)
 		b = append(b, text...)
 		b = append(b, ' ')
@@ -283,10 +284,13 @@ func (rd *rendering) plainBody() []byte {
 			// rather than doubled into.
 			b = make([]byte, 0, rd.last+rd.last/16)
 		}
-		now := rd.rg.c.now()
+		c := rd.rg.c
+		now := c.now()
+		c.mu.RLock()
 		for _, f := range instrumentFamilies() {
-			b = rd.rg.c.appendFamily(b, f, now)
+			b = c.appendFamilyLocked(b, f, now)
 		}
+		c.mu.RUnlock()
 		b = rd.rg.appendGathered(b, rd.mfs)
 		*rd.plain, rd.size = b, len(b)
 	}
@@ -310,10 +314,15 @@ func (rd *rendering) gzipped() []byte {
 		_, _ = zw.Write(*rd.plain)
 	} else {
 		scratch := scratchBufs.get()
-		now := rd.rg.c.now()
+		c := rd.rg.c
+		now := c.now()
 		size := 0
 		for _, f := range instrumentFamilies() {
-			*scratch = rd.rg.c.appendFamily((*scratch)[:0], f, now)
+			// Compressed outside the lock, a family at a time: a
+			// discovery may fall between two families of this form.
+			c.mu.RLock()
+			*scratch = c.appendFamilyLocked((*scratch)[:0], f, now)
+			c.mu.RUnlock()
 			size += len(*scratch)
 			_, _ = zw.Write(*scratch)
 		}
