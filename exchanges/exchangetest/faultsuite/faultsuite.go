@@ -113,7 +113,7 @@ func (v *Venue) checkCount(t *testing.T, s collectortest.Samples, n float64) {
 	}
 }
 
-// CloseCodesAndBadFrames: close frames of every kind and an abrupt close
+// CloseCodesAndBadFrames checks that close frames of every kind and an abrupt close
 // are each followed by a new connection and logged; garbage and truncated
 // frames are counted and dropped on the live connection, a slow frame
 // after them counted once; an oversized frame is a logged decode error
@@ -165,7 +165,7 @@ func CloseCodesAndBadFrames(t *testing.T, v *Venue) {
 	}
 }
 
-// HalfOpenAndStalledHandshake: a peer that stops answering heartbeats is
+// HalfOpenAndStalledHandshake checks that a peer that stops answering heartbeats is
 // detected by the read deadline, logged and replaced (skipped where
 // SetAnswerHeartbeats is nil); a server that accepts TCP but never
 // completes the handshake makes every dial time out and be retried, none

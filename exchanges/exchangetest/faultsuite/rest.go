@@ -55,7 +55,7 @@ func (r *REST) polled(s collectortest.Samples) bool {
 	return r.val(s, "crypto_exporter_poll_success", r.Endpoint...) == 1
 }
 
-// RetryAfterOn403And418: a 403 or 418 with Retry-After is a failed poll
+// RetryAfterOn403And418 checks that a 403 or 418 with Retry-After is a failed poll
 // that keeps the last values; nothing is sent to the endpoint within the
 // Retry-After (2 s, ten poll intervals); the back-off is logged and the
 // polls recover after it. start starts a venue for each status.
