@@ -268,7 +268,12 @@ type Sim struct {
 // synthetic market on them. Call Run to make the market move and Close to
 // stop everything. It panics on a venue that is not one of Venues (see
 // ParseVenues).
-func New(cfg Config) *Sim {
+func New(cfg Config) *Sim { return newAt(cfg, time.Now()) }
+
+// newAt is New with the market listed at wall time now: dated contracts'
+// deliveries and basis depend on it, so two markets of one seed are equal
+// only when they start at the same time.
+func newAt(cfg Config, now time.Time) *Sim {
 	names, err := selectVenues(cfg.Venues)
 	if err != nil {
 		panic(err)
@@ -303,7 +308,6 @@ func New(cfg Config) *Sim {
 		levels:   map[string][]float64{},
 	}
 	s.paused.Store(cfg.Paused)
-	now := time.Now()
 	states := map[string]*coinState{}
 	for i := range coins {
 		c := &coins[i]

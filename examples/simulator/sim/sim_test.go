@@ -17,9 +17,16 @@ import (
 // returns the liquidations generated per minute.
 func simulate(t *testing.T, cfg Config, minutes int) (perMinute []int, s *Sim) {
 	t.Helper()
-	s = New(cfg)
+	return simulateAt(t, cfg, time.Now(), minutes)
+}
+
+// simulateAt is simulate with the market listed and started at wall time
+// start.
+func simulateAt(t *testing.T, cfg Config, start time.Time, minutes int) (perMinute []int, s *Sim) {
+	t.Helper()
+	s = newAt(cfg, start)
 	t.Cleanup(s.Close)
-	now := time.Now()
+	now := start
 	s.begin(now)
 	for range minutes {
 		before := s.Stats().Generated
