@@ -463,6 +463,11 @@ func (c *Collector) eachSeriesLocked(f *family, now time.Time, fn func(s *instSe
 // Collect implements prometheus.Collector: every series, including the
 // per-instrument ones that the /metrics handler writes directly.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	// Status first, data second (as /metrics, which gathers before it
+	// writes the per-instrument families): venues store what a poll or
+	// frame brought before they report it, so a scrape that sees a poll's
+	// outcome also sees its instruments and values.
+	c.collectOthers(ch)
 	// One read lock over every family, so that they show one instrument
 	// list (a discovery between two families would split a scrape).
 	now := c.now()
@@ -473,7 +478,6 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		})
 	}
 	c.mu.RUnlock()
-	c.collectOthers(ch)
 }
 
 // metric is one series of f as a client_golang metric (the Collect path;

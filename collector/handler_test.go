@@ -3,6 +3,7 @@ package collector
 import (
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -308,4 +309,77 @@ func TestRenderBuffers(t *testing.T) {
 		t.Error("a plain render compressed its body unasked")
 	}
 	rg.release(rd)
+}
+
+// TestScrapeReadsStatusBeforeData checks that a scrape which sees a poll's
+// outcome also sees what the poll stored before reporting it, through
+// Collect and through /metrics in both forms: status series are read
+// first, the per-instrument families second, so a user or a test waiting on
+// a poll's success never reads older instruments in the same scrape.
+func TestScrapeReadsStatusBeforeData(t *testing.T) {
+	get := func(srvURL string, gz bool) (collectortest.Samples, error) {
+		req, _ := http.NewRequest("GET", srvURL, nil)
+		req.Header.Set("Accept-Encoding", map[bool]string{false: "identity", true: "gzip"}[gz])
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		var body io.Reader = resp.Body
+		if gz {
+			zr, err := gzip.NewReader(resp.Body)
+			if err != nil {
+				return nil, err
+			}
+			body = zr
+		}
+		return collectortest.FromText(body)
+	}
+	for _, via := range []string{"Collect", "plain", "gzip"} {
+		t.Run(via, func(t *testing.T) {
+			c, _ := newTestCollector()
+			reg := prometheus.NewPedanticRegistry()
+			reg.MustRegister(c.Others())
+			srv := httptest.NewServer(Handler(c, reg, HandlerOpts{}))
+			defer srv.Close()
+			scrape := func() (collectortest.Samples, error) {
+				switch via {
+				case "Collect":
+					return collectortest.FromCollector(c)
+				default:
+					return get(srv.URL, via == "gzip")
+				}
+			}
+			obs := c.Poll("binance", "exchangeInfo")
+			const polls = 300
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				var list []*exchanges.Instrument
+				for i := range polls {
+					in := *btc
+					in.Symbol = fmt.Sprintf("S%d", i)
+					list = append(list, &in)
+					c.SetInstruments("binance", exchanges.Linear, list)
+					obs.Observe(time.Millisecond, errors.New("declared")) // failures == len(list)
+				}
+			}()
+			for running := true; running; {
+				select {
+				case <-done:
+					running = false
+				default:
+				}
+				s, err := scrape()
+				if err != nil {
+					t.Fatal(err)
+				}
+				infos := len(s.Names("crypto_market_info"))
+				failures := s.Sum("crypto_exporter_poll_failures_total")
+				if float64(infos) < failures {
+					t.Fatalf("a scrape saw %v polls reported but only %d instruments", failures, infos)
+				}
+			}
+		})
+	}
 }

@@ -413,10 +413,9 @@ func TestVenueListingChange(t *testing.T) {
 func TestVenueCoinAllowlist(t *testing.T) {
 	t.Parallel()
 	h := start(t, func(c *Config) { c.Coins = []string{"PEPE", "ETH"} })
-	h.eventually(t, "a good poll", func(s collectortest.Samples) bool { return pollSuccess(s) == 1 })
-	// A scrape that read the poll's success may have read the instruments
-	// just before the poll declared them; the next one has them.
-	s := h.samples(t)
+	// The scrape that sees the poll's success sees its instruments (status
+	// is read before data).
+	s := h.eventually(t, "a good poll", func(s collectortest.Samples) bool { return pollSuccess(s) == 1 })
 	got := s.Names("crypto_market_info")
 	if len(got) != 2 || !strings.Contains(got[0], `symbol="ETH"`) || !strings.Contains(got[1], `symbol="kPEPE"`) {
 		t.Errorf("market info %v", got)
