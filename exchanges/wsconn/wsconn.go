@@ -343,8 +343,10 @@ func (r *runner) read(s *Session) error {
 		if err != nil {
 			return fmt.Errorf("read: %w", err)
 		}
-		r.Observer.Message()
+		// Counted once handled: a scrape that sees the count sees what
+		// the message did.
 		r.OnMessage(s, r.buf.Bytes())
+		r.Observer.Message()
 	}
 }
 

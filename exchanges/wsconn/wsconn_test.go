@@ -237,6 +237,7 @@ func TestMessagesInOrder(t *testing.T) {
 	obs := &recorder{}
 	var mu sync.Mutex
 	var got []string
+	var countedEarly string
 	cfg := testConfig(t, fs.url, obs)
 	cfg.OnConnect = func(_ context.Context, s *Session) error { return s.Send([]byte(subscribeMsg)) }
 	cfg.OnMessage = func(s *Session, data []byte) {
@@ -245,6 +246,12 @@ func TestMessagesInOrder(t *testing.T) {
 			return
 		}
 		mu.Lock()
+		// A message is counted once it has been handled, so whoever
+		// sees the count also sees what the message did: here the ack
+		// and the len(got) messages before this one.
+		if seen := obs.messages.Load(); seen != int64(len(got)+1) && countedEarly == "" {
+			countedEarly = fmt.Sprintf("while handling %s the observer had counted %d messages, want %d", data, seen, len(got)+1)
+		}
 		got = append(got, string(data))
 		mu.Unlock()
 	}
@@ -260,6 +267,9 @@ func TestMessagesInOrder(t *testing.T) {
 		if want := fmt.Sprintf("m%d", i); m != want {
 			t.Fatalf("message %d = %q, want %q", i, m, want)
 		}
+	}
+	if countedEarly != "" {
+		t.Error(countedEarly)
 	}
 	mu.Unlock()
 	if got := obs.messages.Load(); got != n+1 {
