@@ -1,0 +1,214 @@
+// Package venuetest runs a venue in a test: the venue's Run goes to a
+// goroutine with a fresh collector as its sink, the test reads the
+// collector's series as collectortest.Samples and waits for conditions on
+// them, and cleanup cancels Run and waits for it to return.
+//
+// It is a package of its own, not part of collectortest, because it holds
+// a *collector.Collector and the collector's own tests import
+// collectortest.
+package venuetest
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/derivatives-exporter/derivatives_exporter/collector"
+	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/wsconn"
+)
+
+const (
+	// DefaultTimeout is how long Eventually waits unless Harness.Timeout
+	// says otherwise.
+	DefaultTimeout = 10 * time.Second
+	// PollEvery is how often Await and Eventually scrape the collector.
+	PollEvery = 20 * time.Millisecond
+	// StopTimeout is how long Stop waits for Run to return after cancel.
+	StopTimeout = 5 * time.Second
+)
+
+// RunFunc is the form of a venue's Run method.
+type RunFunc func(ctx context.Context, sink exchanges.Sink) error
+
+// Harness runs one venue with Coll as its sink.
+type Harness struct {
+	// Coll is the collector the venue writes to and Samples reads.
+	Coll *collector.Collector
+	// Timeout is how long Eventually waits; New sets DefaultTimeout.
+	Timeout time.Duration
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// New returns a Harness with a fresh collector and registers Stop with
+// t.Cleanup. Cleanups run last registered first: register the fakes'
+// Close before calling New, so that they close after the venue stopped.
+func New(t testing.TB) *Harness {
+	t.Helper()
+	h := &Harness{Coll: collector.New(), Timeout: DefaultTimeout, done: make(chan struct{})}
+	t.Cleanup(h.Stop)
+	return h
+}
+
+// Start runs run(ctx, h.Coll) in a goroutine until Stop or StopWithin
+// cancels ctx. The error run returns is dropped: a venue returns one only
+// when ctx ends.
+func (h *Harness) Start(run RunFunc) { h.StartWith(h.Coll, run) }
+
+// StartWith is Start with another sink, such as one that wraps Coll or
+// records every call. A Harness starts one Run only.
+func (h *Harness) StartWith(sink exchanges.Sink, run RunFunc) {
+	if h.cancel != nil {
+		panic("venuetest: Start called twice on one Harness")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	go func() {
+		defer close(h.done)
+		_ = run(ctx, sink)
+	}()
+}
+
+// Stop cancels Run's context and waits for Run to return. It panics when
+// Run has not returned within StopTimeout: a venue that ignores its
+// context would run on into later tests, and the panic's goroutine dump
+// shows where it hangs. Stop does nothing before Start and may be called
+// again.
+func (h *Harness) Stop() {
+	if h.cancel == nil {
+		return
+	}
+	h.cancel()
+	select {
+	case <-h.done:
+	case <-time.After(StopTimeout):
+		panic(fmt.Sprintf("venue did not stop within %v of cancel", StopTimeout))
+	}
+}
+
+// StopWithin cancels Run's context and fails t unless Run returns within
+// the given time.
+func (h *Harness) StopWithin(t testing.TB, within time.Duration) {
+	t.Helper()
+	if h.cancel == nil {
+		t.Fatal("StopWithin before Start")
+	}
+	h.cancel()
+	select {
+	case <-h.done:
+	case <-time.After(within):
+		t.Fatalf("Run did not return within %v of cancel", within)
+	}
+}
+
+// Samples scrapes the collector.
+func (h *Harness) Samples(t testing.TB) collectortest.Samples {
+	t.Helper()
+	s, err := collectortest.FromCollector(h.Coll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// SamplesT is Samples for fields of type func(*testing.T)
+// collectortest.Samples, such as those of faultsuite.Venue and
+// faultsuite.REST.
+func (h *Harness) SamplesT(t *testing.T) collectortest.Samples {
+	t.Helper()
+	return h.Samples(t)
+}
+
+// Await scrapes the collector every PollEvery until cond holds or within
+// has passed. It returns the last scrape and whether cond held on it.
+func (h *Harness) Await(t testing.TB, within time.Duration, cond func(s collectortest.Samples) bool) (collectortest.Samples, bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		s := h.Samples(t)
+		if cond(s) {
+			return s, true
+		}
+		if time.Now().After(deadline) {
+			return s, false
+		}
+		time.Sleep(PollEvery)
+	}
+}
+
+// Eventually is Await for h.Timeout; it returns the first scrape on which
+// cond holds and fails t when there is none.
+func (h *Harness) Eventually(t testing.TB, what string, cond func(s collectortest.Samples) bool) collectortest.Samples {
+	t.Helper()
+	s, ok := h.Await(t, h.Timeout, cond)
+	if !ok {
+		t.Fatalf("timed out waiting for %s", what)
+	}
+	return s
+}
+
+// WaitStreamsUp waits until crypto_exporter_stream_up is 1 for each of the
+// exchange's streams.
+func (h *Harness) WaitStreamsUp(t testing.TB, exchange string, streams ...string) collectortest.Samples {
+	t.Helper()
+	return h.Eventually(t, "streams up", func(s collectortest.Samples) bool {
+		for _, st := range streams {
+			if Val(s, "crypto_exporter_stream_up", "exchange", exchange, "stream", st) != 1 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// WaitPolled waits until crypto_exporter_poll_success is 1 for each of the
+// exchange's endpoints.
+func (h *Harness) WaitPolled(t testing.TB, exchange string, endpoints ...string) collectortest.Samples {
+	t.Helper()
+	return h.Eventually(t, "polls succeeded", func(s collectortest.Samples) bool {
+		for _, ep := range endpoints {
+			if Val(s, "crypto_exporter_poll_success", "exchange", exchange, "endpoint", ep) != 1 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// Val returns the value of one series, or NaN when s does not hold it (NaN
+// equals no value, so a missing series fails every comparison).
+func Val(s collectortest.Samples, name string, pairs ...string) float64 {
+	v, ok := s.Get(name, pairs...)
+	if !ok {
+		return math.NaN()
+	}
+	return v
+}
+
+// WaitClosed polls open every 10 ms until it returns 0 and fails t when it
+// has not within the given time; open is a fake's count of open
+// connections.
+func WaitClosed(t testing.TB, within time.Duration, open func() int) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for open() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections left open", open())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// FastStream is the WebSocket runner setting of the venue tests: reconnect
+// after 20 to 100 ms and ping every second. Venues whose tests want other
+// values set them after calling it.
+func FastStream(c *wsconn.Config) {
+	c.BackoffMin = 20 * time.Millisecond
+	c.BackoffMax = 100 * time.Millisecond
+	c.PingInterval = time.Second
+}
