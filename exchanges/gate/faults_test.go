@@ -37,7 +37,7 @@ func (h *harness) waitUpFaults(t *testing.T) {
 func faultVenue(t *testing.T) *faultsuite.Venue {
 	h, logs := startFaults(t, nil)
 	return &faultsuite.Venue{
-		Samples: h.samples, WaitUp: func(t *testing.T) { h.waitUpFaults(t) }, Fake: h.fake, Logs: logs,
+		Samples: h.SamplesT, WaitUp: func(t *testing.T) { h.waitUpFaults(t) }, Fake: h.fake, Logs: logs,
 		Exchange: Name, Stream: stream("usdt_liquidations"), Series: append(instLabels("linear", "BTC_USDT", "BTC"), "side", "long"),
 		// 5000 contracts of 0.0001 BTC at 60000 = 30000 USD; Gate pushes at
 		// most one order per contract and second, so they are a second apart.
@@ -64,7 +64,7 @@ func TestFaultsRESTRetryAfterOn403And418(t *testing.T) {
 	t.Parallel()
 	faultsuite.RetryAfterOn403And418(t, func(t *testing.T) *faultsuite.REST {
 		h, logs := startFaults(t, func(c *Config) { c.PollInterval = 200 * time.Millisecond })
-		return &faultsuite.REST{Samples: h.samples, Fake: h.fake, Logs: logs, Path: usdtTickers,
+		return &faultsuite.REST{Samples: h.SamplesT, Fake: h.fake, Logs: logs, Path: usdtTickers,
 			Endpoint: endpoint("usdt_tickers"), Mark: instLabels("linear", "BTC_USDT", "BTC"), MarkValue: 60000.5}
 	})
 }
@@ -81,15 +81,15 @@ func TestFaultsRESTTimeout(t *testing.T) {
 	failures := func(s collectortest.Samples) float64 {
 		return val(s, "crypto_exporter_poll_failures_total", endpoint("usdt_tickers")...)
 	}
-	before := failures(h.samples(t))
+	before := failures(h.Samples(t))
 	h.fake.SetLatency(usdtTickers, time.Second)
-	s := h.eventually(t, "the timeout counted", func(s collectortest.Samples) bool { return failures(s) > before })
+	s := h.Eventually(t, "the timeout counted", func(s collectortest.Samples) bool { return failures(s) > before })
 	h.fake.SetLatency(usdtTickers, 0)
 	if got := val(s, "crypto_mark_price_usd", btc...); got != 60000.5 {
 		t.Errorf("mark after a timed-out poll = %v, want the last value", got)
 	}
 	h.fake.UpdateContract("BTC_USDT", func(c *exchangetest.GateContract) { c.MarkPrice = 61000 })
-	h.eventually(t, "new values", func(s collectortest.Samples) bool { return val(s, "crypto_mark_price_usd", btc...) == 61000 })
+	h.Eventually(t, "new values", func(s collectortest.Samples) bool { return val(s, "crypto_mark_price_usd", btc...) == 61000 })
 	if n := logs.Count(slog.LevelWarn, "poll failed"); n < 1 {
 		t.Error("the timeout was not logged")
 	}
@@ -117,7 +117,7 @@ func TestFaultsListingAndDelisting(t *testing.T) {
 		FundingRate: 0.0001, FundingInterval: 28800, FundingNextApply: time.Now().Unix() + 3600, TotalSize: 10, Volume24hQuote: 1e6})
 	h.fake.SetContracts(list)
 	sol := instLabels("linear", "SOL_USDT", "SOL")
-	s = h.eventually(t, "SOL_USDT listed and ETH_USDT delisted", func(s collectortest.Samples) bool {
+	s = h.Eventually(t, "SOL_USDT listed and ETH_USDT delisted", func(s collectortest.Samples) bool {
 		_, ethLiq := s.Get("crypto_liquidations_total", append(eth, "side", "long")...)
 		return val(s, "crypto_mark_price_usd", sol...) == 150 && !ethLiq
 	})
@@ -128,7 +128,7 @@ func TestFaultsListingAndDelisting(t *testing.T) {
 	}
 	// A liquidation of the new listing counts.
 	h.fake.Play([]exchangetest.Event{{Frame: exchangetest.GateLiquidationFrame(exchangetest.GateLiquidation{Contract: "SOL_USDT", Size: -3, Price: 150})}})
-	s = h.eventually(t, "the new listing counted", func(s collectortest.Samples) bool {
+	s = h.Eventually(t, "the new listing counted", func(s collectortest.Samples) bool {
 		return val(s, "crypto_liquidations_total", append(sol, "side", "long")...) == 1
 	})
 	if got := s.Sum("crypto_liquidations_total", "exchange", "gate"); got != 1 {

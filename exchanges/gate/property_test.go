@@ -45,10 +45,7 @@ type propRun struct {
 
 // await waits until cond holds, for at most 10 s.
 func (p *propRun) await(cond func(s collectortest.Samples) bool) {
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond(p.h.samples(p.t)) && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	p.h.Await(p.t, 10*time.Second, cond)
 }
 
 // frame returns a push of k good orders of a random contract, with the bad
@@ -75,7 +72,7 @@ func (p *propRun) frame(k int, bad ...string) []byte {
 }
 
 func (p *propRun) connects() map[string]float64 {
-	s := p.h.samples(p.t)
+	s := p.h.Samples(p.t)
 	out := map[string]float64{}
 	for _, st := range allStreams {
 		out[st] = val(s, "crypto_exporter_stream_connects_total", stream(st)...)
@@ -87,7 +84,7 @@ func (p *propRun) connects() map[string]float64 {
 // the fake holds no connection but theirs, so that the next frame is not
 // written to a connection that is going away.
 func (p *propRun) afterFault(before map[string]float64) {
-	p.h.eventually(p.t, "reconnect after a fault", func(s collectortest.Samples) bool {
+	p.h.Eventually(p.t, "reconnect after a fault", func(s collectortest.Samples) bool {
 		for _, st := range allStreams {
 			if val(s, "crypto_exporter_stream_connects_total", stream(st)...) <= before[st] ||
 				val(s, "crypto_exporter_stream_up", stream(st)...) != 1 {
@@ -110,7 +107,7 @@ func (p *propRun) gap(frames [][]byte, racy bool) {
 	}
 	h.fake.Disconnect()
 	if !racy {
-		h.eventually(p.t, "streams down", func(s collectortest.Samples) bool {
+		h.Eventually(p.t, "streams down", func(s collectortest.Samples) bool {
 			return val(s, "crypto_exporter_stream_up", stream("usdt_liquidations")...) == 0 &&
 				val(s, "crypto_exporter_stream_up", stream("btc_liquidations")...) == 0
 		})
@@ -280,7 +277,7 @@ func (p *propRun) run() {
 			quiet++
 		}
 	}
-	s := h.samples(t)
+	s := h.Samples(t)
 	for _, c := range p.live {
 		for _, side := range []string{"long", "short"} {
 			k := seriesKey{marketOf(c), c.Name, coinOf(c.Name), side}

@@ -13,6 +13,7 @@ import (
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/venuetest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/wsconn"
 )
 
@@ -26,19 +27,17 @@ const (
 )
 
 type harness struct {
-	fake   *exchangetest.Gate
-	coll   *collector.Collector
-	v      *Venue
-	cancel context.CancelFunc
-	done   chan struct{}
+	*venuetest.Harness
+	fake *exchangetest.Gate
+	v    *Venue
 }
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{fake: exchangetest.NewGate(), coll: collector.New(), done: make(chan struct{})}
-	h.fake.SetContracts(exchangetest.GateSampleContracts())
-	t.Cleanup(h.stop)
-	return h
+	fake := exchangetest.NewGate()
+	t.Cleanup(fake.Close)
+	fake.SetContracts(exchangetest.GateSampleContracts())
+	return &harness{Harness: venuetest.New(t), fake: fake}
 }
 
 func (h *harness) run(t *testing.T, mod func(*Config)) {
@@ -51,22 +50,13 @@ func (h *harness) run(t *testing.T, mod func(*Config)) {
 		BackfillRequestInterval: 10 * time.Millisecond,
 		Client:                  exchanges.NewClient(2*time.Second, "test"),
 		Logger:                  slog.New(slog.DiscardHandler),
-		Stream: func(c *wsconn.Config) {
-			c.BackoffMin = 20 * time.Millisecond
-			c.BackoffMax = 100 * time.Millisecond
-			c.PingInterval = time.Second
-		},
+		Stream:                  venuetest.FastStream,
 	}
 	if mod != nil {
 		mod(&cfg)
 	}
 	h.v = New(cfg)
-	ctx, cancel := context.WithCancel(context.Background())
-	h.cancel = cancel
-	go func() {
-		defer close(h.done)
-		_ = h.v.Run(ctx, h.coll)
-	}()
+	h.Start(h.v.Run)
 }
 
 func start(t *testing.T, mod func(*Config)) *harness {
@@ -76,49 +66,8 @@ func start(t *testing.T, mod func(*Config)) *harness {
 	return h
 }
 
-func (h *harness) stop() {
-	if h.cancel != nil {
-		h.cancel()
-		select {
-		case <-h.done:
-		case <-time.After(5 * time.Second):
-			panic("venue did not stop within 5s of cancel")
-		}
-	}
-	h.fake.Close()
-}
-
-func (h *harness) samples(t *testing.T) collectortest.Samples {
-	t.Helper()
-	s, err := collectortest.FromCollector(h.coll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func (h *harness) eventually(t *testing.T, what string, cond func(s collectortest.Samples) bool) collectortest.Samples {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		s := h.samples(t)
-		if cond(s) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func val(s collectortest.Samples, name string, pairs ...string) float64 {
-	v, ok := s.Get(name, pairs...)
-	if !ok {
-		return math.NaN()
-	}
-	return v
-}
+// val reads a series, NaN when missing.
+var val = venuetest.Val
 
 func instLabels(market, symbol, coin string) []string {
 	return []string{"exchange", "gate", "market", market, "symbol", symbol, "coin", coin}
@@ -135,26 +84,12 @@ var (
 
 func (h *harness) waitUp(t *testing.T, streams ...string) collectortest.Samples {
 	t.Helper()
-	return h.eventually(t, "streams up", func(s collectortest.Samples) bool {
-		for _, st := range streams {
-			if val(s, "crypto_exporter_stream_up", stream(st)...) != 1 {
-				return false
-			}
-		}
-		return true
-	})
+	return h.WaitStreamsUp(t, "gate", streams...)
 }
 
 func (h *harness) waitPolls(t *testing.T, eps ...string) collectortest.Samples {
 	t.Helper()
-	return h.eventually(t, "polls succeeded", func(s collectortest.Samples) bool {
-		for _, ep := range eps {
-			if val(s, "crypto_exporter_poll_success", endpoint(ep)...) != 1 {
-				return false
-			}
-		}
-		return true
-	})
+	return h.WaitPolled(t, "gate", eps...)
 }
 
 func marketOf(c exchangetest.GateContract) string {
@@ -176,7 +111,7 @@ func TestVenueDiscovery(t *testing.T) {
 	h.fake.SetLatency("/api/v4/futures/btc/contracts", 300*time.Millisecond)
 	h.run(t, nil)
 	time.Sleep(100 * time.Millisecond)
-	s := h.samples(t)
+	s := h.Samples(t)
 	for _, st := range allStreams {
 		if got := val(s, "crypto_exporter_stream_up", stream(st)...); got != 0 {
 			t.Errorf("%s up = %v before discovery", st, got)
@@ -311,7 +246,7 @@ func TestVenueTapeWithGapRecoveredOnce(t *testing.T) {
 	h.waitUp(t, allStreams...)
 	h.waitPolls(t, "usdt_liq_orders", "btc_liq_orders")
 	epoch := h.v.epoch.UnixMilli()
-	if got := h.samples(t).Sum("crypto_liquidations_total"); got != 0 {
+	if got := h.Samples(t).Sum("crypto_liquidations_total"); got != 0 {
 		t.Fatalf("history before the start counted: %v", got)
 	}
 	// Orders in the exporter's start second are ambiguous in the REST
@@ -342,14 +277,14 @@ func TestVenueTapeWithGapRecoveredOnce(t *testing.T) {
 	}
 	wantErrors := 1 + float64(delivered[len(delivered)-1].Conns) // the NaN order; garbage on every connection
 	_, distinct := groundTruth(tp.contracts, h.fake.History(""), epoch)
-	h.eventually(t, "part one counted", func(s collectortest.Samples) bool {
+	h.Eventually(t, "part one counted", func(s collectortest.Samples) bool {
 		return s.Sum("crypto_liquidations_total") >= float64(distinct)
 	})
 
 	// The gap: no connection for a while; orders happen meanwhile.
 	h.fake.SetRefuseConnections(true)
 	h.fake.Disconnect()
-	h.eventually(t, "streams down", func(s collectortest.Samples) bool {
+	h.Eventually(t, "streams down", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_stream_up", stream("usdt_liquidations")...) == 0 &&
 			val(s, "crypto_exporter_stream_up", stream("btc_liquidations")...) == 0
 	})
@@ -369,7 +304,7 @@ func TestVenueTapeWithGapRecoveredOnce(t *testing.T) {
 	h.fake.SetRefuseConnections(false)
 	h.waitUp(t, allStreams...)
 	_, distinct = groundTruth(tp.contracts, h.fake.History(""), epoch)
-	h.eventually(t, "the gap recovered", func(s collectortest.Samples) bool {
+	h.Eventually(t, "the gap recovered", func(s collectortest.Samples) bool {
 		return s.Sum("crypto_liquidations_total") >= float64(distinct)
 	})
 	if h.fake.Requests(usdtLiqOrders) == usdtBefore || h.fake.Requests(btcLiqOrders) == btcBefore {
@@ -383,11 +318,11 @@ func TestVenueTapeWithGapRecoveredOnce(t *testing.T) {
 	}
 	h.fake.Play(events)
 	truth, distinct := groundTruth(tp.contracts, h.fake.History(""), epoch)
-	h.eventually(t, "everything counted", func(s collectortest.Samples) bool {
+	h.Eventually(t, "everything counted", func(s collectortest.Samples) bool {
 		return s.Sum("crypto_liquidations_total") >= float64(distinct)
 	})
 	time.Sleep(300 * time.Millisecond) // late duplicates would land now
-	s := h.samples(t)
+	s := h.Samples(t)
 	for _, k := range s.Names("crypto_liquidations_total") {
 		labels := k[len("crypto_liquidations_total"):]
 		var w want
@@ -467,7 +402,7 @@ func checkGauges(t *testing.T, s collectortest.Samples, contracts []exchangetest
 
 func TestVenueGauges(t *testing.T) {
 	h := start(t, nil)
-	s := h.eventually(t, "gauges of every listed contract", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "gauges of every listed contract", func(s collectortest.Samples) bool {
 		return len(s.Names("crypto_open_interest_usd")) == 4 && len(s.Names("crypto_funding_next_timestamp_seconds")) == 4
 	})
 	checkGauges(t, s, h.fake.Contracts())
@@ -475,7 +410,7 @@ func TestVenueGauges(t *testing.T) {
 	h.fake.UpdateContract("ETH_USDT", func(c *exchangetest.GateContract) { c.FundingNextApply = time.Now().Unix() - 100 })
 	h.v.settles[0].requestRefresh()
 	eth := instLabels("linear", "ETH_USDT", "ETH")
-	h.eventually(t, "rolled-forward funding time", func(s collectortest.Samples) bool {
+	h.Eventually(t, "rolled-forward funding time", func(s collectortest.Samples) bool {
 		got := val(s, "crypto_funding_next_timestamp_seconds", eth...)
 		return got > float64(time.Now().Unix()) && got <= float64(time.Now().Unix()+28800)
 	})
@@ -487,9 +422,9 @@ func TestVenueRateLimitHonoured(t *testing.T) {
 	failures := func(s collectortest.Samples) float64 {
 		return val(s, "crypto_exporter_poll_failures_total", endpoint("usdt_tickers")...)
 	}
-	before := failures(h.samples(t))
+	before := failures(h.Samples(t))
 	h.fake.FailNext(usdtTickers, 1, 429, 2, "")
-	s := h.eventually(t, "the failure", func(s collectortest.Samples) bool { return failures(s) > before })
+	s := h.Eventually(t, "the failure", func(s collectortest.Samples) bool { return failures(s) > before })
 	if got := val(s, "crypto_exporter_poll_success", endpoint("usdt_tickers")...); got != 0 {
 		t.Errorf("poll_success after a rate-limit answer = %v", got)
 	}
@@ -505,7 +440,7 @@ func TestVenueRateLimitHonoured(t *testing.T) {
 	}
 	// The fake's own limit (200 per 10 s) answers 429 TOO_MANY_REQUESTS.
 	h.fake.SetRateLimit(usdtTickers, 1, time.Hour)
-	h.eventually(t, "the fake's limit", func(s collectortest.Samples) bool { return failures(s) > before+1 })
+	h.Eventually(t, "the fake's limit", func(s collectortest.Samples) bool { return failures(s) > before+1 })
 }
 
 func TestVenuePollFailuresKeepLastValues(t *testing.T) {
@@ -514,7 +449,7 @@ func TestVenuePollFailuresKeepLastValues(t *testing.T) {
 		c.PollInterval = 200 * time.Millisecond
 	})
 	btc := instLabels("linear", "BTC_USDT", "BTC")
-	h.eventually(t, "mark price", func(s collectortest.Samples) bool {
+	h.Eventually(t, "mark price", func(s collectortest.Samples) bool {
 		return val(s, "crypto_mark_price_usd", btc...) == 60000.5
 	})
 	failures := func(s collectortest.Samples) float64 {
@@ -532,9 +467,9 @@ func TestVenuePollFailuresKeepLastValues(t *testing.T) {
 		{"error object", 200, `{"label":"SERVER_ERROR","message":"x"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := failures(h.samples(t))
+			before := failures(h.Samples(t))
 			h.fake.FailNext(usdtTickers, 1, tc.status, 0, tc.body)
-			s := h.eventually(t, "the failure counted", func(s collectortest.Samples) bool { return failures(s) > before })
+			s := h.Eventually(t, "the failure counted", func(s collectortest.Samples) bool { return failures(s) > before })
 			if got := val(s, "crypto_mark_price_usd", btc...); got != 60000.5 {
 				t.Errorf("mark price after a failed poll = %v, want the last good 60000.5", got)
 			}
@@ -542,12 +477,12 @@ func TestVenuePollFailuresKeepLastValues(t *testing.T) {
 		})
 	}
 	h.fake.FailNext(usdtTickers, 8, 502, 0, "")
-	h.eventually(t, "stale mark price removed", func(s collectortest.Samples) bool {
+	h.Eventually(t, "stale mark price removed", func(s collectortest.Samples) bool {
 		_, ok := s.Get("crypto_mark_price_usd", btc...)
 		return !ok
 	})
 	h.fake.UpdateContract("BTC_USDT", func(c *exchangetest.GateContract) { c.MarkPrice, c.FundingRate = 70000, 0.0003 })
-	h.eventually(t, "new values", func(s collectortest.Samples) bool {
+	h.Eventually(t, "new values", func(s collectortest.Samples) bool {
 		return val(s, "crypto_mark_price_usd", btc...) == 70000 && val(s, "crypto_funding_rate_ratio", btc...) == 0.0003
 	})
 }
@@ -575,18 +510,18 @@ func TestVenueNewListing(t *testing.T) {
 	})
 	h.fake.Play([]exchangetest.Event{{Frame: exchangetest.GateLiquidationFrame(exchangetest.GateLiquidation{Contract: "SOL_USDT", Size: -3, Price: 149})}})
 	sol := instLabels("linear", "SOL_USDT", "SOL")
-	h.eventually(t, "SOL listed", func(s collectortest.Samples) bool {
+	h.Eventually(t, "SOL listed", func(s collectortest.Samples) bool {
 		_, ok := s.Get("crypto_liquidations_total", append(sol, "side", "long")...)
 		return ok && val(s, "crypto_exporter_stream_decode_errors_total", stream("usdt_liquidations")...) == 1
 	})
 	h.fake.Play([]exchangetest.Event{{Frame: exchangetest.GateLiquidationFrame(exchangetest.GateLiquidation{Contract: "SOL_USDT", Size: 4, Price: 151})}})
-	s := h.eventually(t, "SOL liquidation counted", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "SOL liquidation counted", func(s collectortest.Samples) bool {
 		return val(s, "crypto_liquidation_notional_usd_total", append(sol, "side", "short")...) == 4*151
 	})
 	if got := val(s, "crypto_liquidations_total", append(sol, "side", "long")...); got != 0 {
 		t.Errorf("the dropped order counted: %v", got)
 	}
-	h.eventually(t, "SOL gauges", func(s collectortest.Samples) bool {
+	h.Eventually(t, "SOL gauges", func(s collectortest.Samples) bool {
 		return val(s, "crypto_open_interest_usd", sol...) == 1500
 	})
 }
@@ -605,11 +540,11 @@ func TestVenueHeartbeat(t *testing.T) {
 	if n := h.fake.Pings(); n < 4 {
 		t.Errorf("%d futures.ping in 1.2s at a 150ms interval", n)
 	}
-	if got := val(h.samples(t), "crypto_exporter_stream_connects_total", stream("btc_liquidations")...); got != 1 {
+	if got := val(h.Samples(t), "crypto_exporter_stream_connects_total", stream("btc_liquidations")...); got != 1 {
 		t.Errorf("connects %v with pongs answered", got)
 	}
 	h.fake.SetAnswerPings(false)
-	h.eventually(t, "a reconnect after unanswered pings", func(s collectortest.Samples) bool {
+	h.Eventually(t, "a reconnect after unanswered pings", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_stream_connects_total", stream("btc_liquidations")...) >= 2
 	})
 	h.fake.SetAnswerPings(true)
@@ -619,19 +554,8 @@ func TestVenueHeartbeat(t *testing.T) {
 func TestVenueStopsOnCancel(t *testing.T) {
 	h := start(t, nil)
 	h.waitUp(t, allStreams...)
-	h.cancel()
-	select {
-	case <-h.done:
-	case <-time.After(3 * time.Second):
-		t.Fatal("venue did not stop")
-	}
-	deadline := time.Now().Add(2 * time.Second)
-	for h.fake.Connections() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d connections left open", h.fake.Connections())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	h.StopWithin(t, 3*time.Second)
+	venuetest.WaitClosed(t, 2*time.Second, h.fake.Connections)
 }
 
 // TestBackfillWindows drives the backfiller directly over a gap of 2.5 h
@@ -700,7 +624,7 @@ func TestVenueBackfillRetriedAfterServerError(t *testing.T) {
 	time.Sleep(time.Until(h.v.epoch.Truncate(time.Second).Add(1100 * time.Millisecond)))
 	h.fake.SetRefuseConnections(true)
 	h.fake.Disconnect()
-	h.eventually(t, "streams down", func(s collectortest.Samples) bool {
+	h.Eventually(t, "streams down", func(s collectortest.Samples) bool {
 		return s.Sum("crypto_exporter_stream_up", "exchange", "gate") == 0
 	})
 	now := time.Now().UnixMilli()
@@ -712,14 +636,14 @@ func TestVenueBackfillRetriedAfterServerError(t *testing.T) {
 	h.fake.AddHistory(orders...)
 	h.fake.FailNext("/api/v4/futures/usdt/liq_orders", 2, 503, 0, "")
 	h.fake.SetRefuseConnections(false)
-	s := h.eventually(t, "the gap recovered after the failed backfills", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "the gap recovered after the failed backfills", func(s collectortest.Samples) bool {
 		return s.Sum("crypto_liquidations_total") >= 5
 	})
 	if got := s.Sum("crypto_exporter_poll_failures_total", "exchange", "gate", "endpoint", "usdt_liq_orders"); got < 2 {
 		t.Errorf("backfill failures %v, want the 2 server errors counted", got)
 	}
 	time.Sleep(200 * time.Millisecond)
-	s = h.samples(t)
+	s = h.Samples(t)
 	long := []string{"exchange", "gate", "symbol", "BTC_USDT", "side", "long"}
 	if got := s.Sum("crypto_liquidations_total"); got != 5 {
 		t.Errorf("counted %v, want 5", got)

@@ -85,7 +85,7 @@ func TestFaultsStalledHandshake(t *testing.T) {
 	if d := h.fake.Play([]exchangetest.Event{{Frame: liq()}}); len(d) != 1 || d[0].Conns != 1 {
 		t.Fatalf("delivered %+v", d)
 	}
-	s := h.eventually(t, "the first liquidation", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "the first liquidation", func(s collectortest.Samples) bool {
 		return val(s, "crypto_liquidations_total", btcLong...) == 1
 	})
 	before := connects(s)
@@ -93,7 +93,7 @@ func TestFaultsStalledHandshake(t *testing.T) {
 	faultAt := time.Now()
 	h.fake.SetStallHandshake(true)
 	h.fake.Disconnect()
-	h.eventually(t, "stalled handshakes retried", func(s collectortest.Samples) bool {
+	h.Eventually(t, "stalled handshakes retried", func(s collectortest.Samples) bool {
 		return len(connectFailures(logs, st)) >= 2 && up(s) == 0
 	})
 	// An order during the stall reaches no connection.
@@ -102,11 +102,11 @@ func TestFaultsStalledHandshake(t *testing.T) {
 	}
 	// Polls go on during the stall, and a scrape is not held up by it.
 	h.fake.UpdateInstrument("BTC-USDT-SWAP", func(in *exchangetest.OKXInstrument) { in.MarkPx = 61000 })
-	h.eventually(t, "a poll during the stall", func(s collectortest.Samples) bool {
+	h.Eventually(t, "a poll during the stall", func(s collectortest.Samples) bool {
 		return val(s, "crypto_mark_price_usd", btc...) == 61000
 	})
 	scrapeAt := time.Now()
-	s = h.samples(t)
+	s = h.Samples(t)
 	if took := time.Since(scrapeAt); took > time.Second {
 		t.Errorf("a scrape during the stall took %v", took)
 	}
@@ -140,18 +140,18 @@ func TestFaultsStalledHandshake(t *testing.T) {
 	duplicates := h.v.stats.duplicates.Load()
 	h.fake.SetStallHandshake(false)
 	h.waitUp(t, st)
-	h.eventually(t, "the stall's order recovered", func(s collectortest.Samples) bool {
+	h.Eventually(t, "the stall's order recovered", func(s collectortest.Samples) bool {
 		return val(s, "crypto_liquidations_total", btcLong...) >= 2
 	})
 	stalled = h.fake.StalledHandshakes()
 	if d := h.fake.Play([]exchangetest.Event{{Frame: liq()}}); len(d) != 1 || d[0].Conns != 1 {
 		t.Fatalf("delivered %+v after the stall", d)
 	}
-	h.eventually(t, "counted after the stall", func(s collectortest.Samples) bool {
+	h.Eventually(t, "counted after the stall", func(s collectortest.Samples) bool {
 		return val(s, "crypto_liquidations_total", btcLong...) >= 3
 	})
 	time.Sleep(200 * time.Millisecond) // let a late replay or backfill double count show
-	s = h.samples(t)
+	s = h.Samples(t)
 	checkCount(s, 3)
 	if got := connects(s); got != before+1 {
 		t.Errorf("connects %v, want %v", got, before+1)

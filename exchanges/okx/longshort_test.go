@@ -1,9 +1,7 @@
 package okx
 
 import (
-	"context"
 	"encoding/json"
-	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -13,8 +11,6 @@ import (
 	"time"
 
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
-	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
-	"github.com/derivatives-exporter/derivatives_exporter/exchanges/wsconn"
 )
 
 func lsTestdata(t testing.TB, name string) []byte {
@@ -162,31 +158,9 @@ const (
 // every lsEvery and requests spaced by spacing.
 func (h *harness) runLongShort(t *testing.T, spacing time.Duration, mod func(*Config)) {
 	t.Helper()
-	cfg := Config{
-		REST: h.fake.RESTURL(), WS: h.fake.WSURL(),
-		PollInterval:            pollInterval,
-		InstrumentsInterval:     time.Hour,
-		RefreshSpacing:          100 * time.Millisecond,
-		BackfillRequestInterval: 20 * time.Millisecond,
-		Client:                  exchanges.NewClient(2*time.Second, "test"),
-		Logger:                  slog.New(slog.DiscardHandler),
-		Stream: func(c *wsconn.Config) {
-			c.BackoffMin = 20 * time.Millisecond
-			c.BackoffMax = 100 * time.Millisecond
-			c.PingInterval = time.Second
-		},
-	}
-	if mod != nil {
-		mod(&cfg)
-	}
-	h.v = New(cfg)
+	h.v = New(h.config(mod))
 	h.v.ls.every, h.v.ls.spacing = lsEvery, spacing
-	ctx, cancel := context.WithCancel(context.Background())
-	h.cancel = cancel
-	go func() {
-		defer close(h.done)
-		_ = h.v.Run(ctx, h.coll)
-	}()
+	h.Start(h.v.Run)
 }
 
 func TestVenueLongShortRatio(t *testing.T) {
@@ -203,7 +177,7 @@ func TestVenueLongShortRatio(t *testing.T) {
 
 	btc, eth, pepe := instLabels("linear", "BTC-USDT-SWAP", "BTC"), instLabels("linear", "ETH-USDT-SWAP", "ETH"), instLabels("linear", "PEPE-USDT-SWAP", "PEPE")
 	ep := endpoint("long_short_ratio")
-	s := h.eventually(t, "long/short ratios", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "long/short ratios", func(s collectortest.Samples) bool {
 		return len(s.Names(lsMetric)) == 3 && val(s, "crypto_exporter_poll_success", ep...) == 1
 	})
 	for _, c := range []struct {
@@ -225,7 +199,7 @@ func TestVenueLongShortRatio(t *testing.T) {
 
 	// A change reaches the gauge at the next round.
 	h.fake.SetLongShortAccountRatio("BTC", 0.95)
-	h.eventually(t, "the new ratio", func(s collectortest.Samples) bool { return val(s, lsMetric, btc...) == 0.95 })
+	h.Eventually(t, "the new ratio", func(s collectortest.Samples) bool { return val(s, lsMetric, btc...) == 0.95 })
 
 	// Bad answers are counted failures; the gauge keeps the last good
 	// value or goes away, and never shows another number.
@@ -245,9 +219,9 @@ func TestVenueLongShortRatio(t *testing.T) {
 		{"HTTP 500", func() { h.fake.FailNext(lsPath+"?ccy=BTC", 1, 500, 0, "") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := failures(h.samples(t))
+			before := failures(h.Samples(t))
 			tc.inject()
-			s := h.eventually(t, "the failure counted", func(s collectortest.Samples) bool {
+			s := h.Eventually(t, "the failure counted", func(s collectortest.Samples) bool {
 				if v, ok := s.Get(lsMetric, btc...); ok && v != 0.95 {
 					t.Fatalf("ratio %v exported, want 0.95 or nothing", v)
 				}
@@ -257,7 +231,7 @@ func TestVenueLongShortRatio(t *testing.T) {
 				t.Errorf("ETH ratio %v while BTC failed", got)
 			}
 			h.fake.SetLongShortAccountRatio("BTC", 0.95)
-			h.eventually(t, "a good round again", func(s collectortest.Samples) bool {
+			h.Eventually(t, "a good round again", func(s collectortest.Samples) bool {
 				return val(s, "crypto_exporter_poll_success", ep...) == 1 && val(s, lsMetric, btc...) == 0.95
 			})
 		})
@@ -268,19 +242,19 @@ func TestVenueLongShortRatio(t *testing.T) {
 	// answer. The last good answer came at most one round before failedAt.
 	h.fake.FailNext(lsPath+"?ccy=BTC", 6, 502, 0, "")
 	failedAt := time.Now()
-	h.eventually(t, "stale ratio removed", func(s collectortest.Samples) bool {
+	h.Eventually(t, "stale ratio removed", func(s collectortest.Samples) bool {
 		_, ok := s.Get(lsMetric, btc...)
 		return !ok
 	})
 	if d := time.Since(failedAt); d < 2*lsEvery-50*time.Millisecond || d > 3*lsEvery+time.Second {
 		t.Errorf("ratio removed %v after the failures began; TTL is %v", d, 3*lsEvery)
 	}
-	if got := val(h.samples(t), lsMetric, eth...); got != 0.8 {
+	if got := val(h.Samples(t), lsMetric, eth...); got != 0.8 {
 		t.Errorf("ETH ratio %v, want it to stay", got)
 	}
-	h.eventually(t, "ratio back", func(s collectortest.Samples) bool { return val(s, lsMetric, btc...) == 0.95 })
+	h.Eventually(t, "ratio back", func(s collectortest.Samples) bool { return val(s, lsMetric, btc...) == 0.95 })
 	// Only the USDT swap carries the ratio.
-	s = h.samples(t)
+	s = h.Samples(t)
 	for _, l := range [][]string{instLabels("linear", "BTC-USDC-SWAP", "BTC"), instLabels("inverse", "BTC-USD-SWAP", "BTC")} {
 		if _, ok := s.Get(lsMetric, l...); ok {
 			t.Errorf("ratio exported on %v", l)
@@ -310,7 +284,7 @@ func TestVenueLongShortRateLimit(t *testing.T) {
 			start := time.Now()
 			h.runLongShort(t, lsSpacing, func(c *Config) { c.InstTypes = []string{Swap}; c.LongShortCoins = []string{"BTC", "ETH"} })
 			ep := endpoint("long_short_ratio")
-			s := h.eventually(t, "the rate-limited poll", func(s collectortest.Samples) bool {
+			s := h.Eventually(t, "the rate-limited poll", func(s collectortest.Samples) bool {
 				return val(s, "crypto_exporter_poll_failures_total", ep...) >= 1
 			})
 			if got := val(s, "crypto_exporter_poll_success", ep...); got != 0 {
@@ -325,7 +299,7 @@ func TestVenueLongShortRateLimit(t *testing.T) {
 			if n := h.fake.Requests(lsPath); n != 1 {
 				t.Errorf("%d requests within the back-off", n-1)
 			}
-			s = h.eventually(t, "recovery", func(s collectortest.Samples) bool {
+			s = h.Eventually(t, "recovery", func(s collectortest.Samples) bool {
 				return val(s, "crypto_exporter_poll_success", ep...) == 1
 			})
 			if d := time.Since(start); d < tc.wait {
@@ -352,8 +326,8 @@ func TestVenueLongShortPacing(t *testing.T) {
 		c.LongShortCoins = []string{"BTC", "ETH"}
 	})
 	ep := endpoint("long_short_ratio")
-	h.eventually(t, "three rounds", func(s collectortest.Samples) bool { return h.fake.Requests(lsPath) >= 6 })
-	s := h.samples(t)
+	h.Eventually(t, "three rounds", func(s collectortest.Samples) bool { return h.fake.Requests(lsPath) >= 6 })
+	s := h.Samples(t)
 	if got := val(s, "crypto_exporter_poll_failures_total", ep...); got != 0 {
 		t.Errorf("%v failed rounds: requests were not spaced", got)
 	}
@@ -376,12 +350,12 @@ func TestVenueLongShortOff(t *testing.T) {
 			h := newHarness(t)
 			h.fake.SetLongShortAccountRatio("BTC", 1.25)
 			h.runLongShort(t, lsSpacing, tc.mod)
-			h.eventually(t, "tickers polled", func(s collectortest.Samples) bool {
+			h.Eventually(t, "tickers polled", func(s collectortest.Samples) bool {
 				return val(s, "crypto_exporter_poll_success", endpoint("swap_tickers")...) == 1 ||
 					val(s, "crypto_exporter_poll_success", endpoint("futures_tickers")...) == 1
 			})
 			time.Sleep(2 * lsEvery)
-			s := h.samples(t)
+			s := h.Samples(t)
 			if n := len(s.Names(lsMetric)); n != 0 {
 				t.Errorf("%d long/short series", n)
 			}

@@ -44,10 +44,7 @@ type propRun struct {
 
 // await waits until cond holds, for at most 10 s.
 func (p *propRun) await(cond func(s collectortest.Samples) bool) {
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond(p.h.samples(p.t)) && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	p.h.Await(p.t, 10*time.Second, cond)
 }
 
 // frame returns a push of k well-formed details of a random instrument (of
@@ -82,7 +79,7 @@ func (p *propRun) frame(instType string, k int, bad ...exchangetest.OKXDetail) [
 }
 
 func (p *propRun) connects() map[string]float64 {
-	s := p.h.samples(p.t)
+	s := p.h.Samples(p.t)
 	out := map[string]float64{}
 	for _, st := range allStreams {
 		out[st] = val(s, "crypto_exporter_stream_connects_total", stream(st)...)
@@ -94,7 +91,7 @@ func (p *propRun) connects() map[string]float64 {
 // the fake holds no connection but theirs, so that the next frame is not
 // written to a connection that is going away.
 func (p *propRun) afterFault(before map[string]float64) {
-	p.h.eventually(p.t, "reconnect after a fault", func(s collectortest.Samples) bool {
+	p.h.Eventually(p.t, "reconnect after a fault", func(s collectortest.Samples) bool {
 		for _, st := range allStreams {
 			if val(s, "crypto_exporter_stream_connects_total", stream(st)...) <= before[st] ||
 				val(s, "crypto_exporter_stream_up", stream(st)...) != 1 {
@@ -117,7 +114,7 @@ func (p *propRun) gap(frames [][]byte, racy bool) {
 	}
 	h.fake.Disconnect()
 	if !racy {
-		h.eventually(p.t, "streams down", func(s collectortest.Samples) bool {
+		h.Eventually(p.t, "streams down", func(s collectortest.Samples) bool {
 			return val(s, "crypto_exporter_stream_up", stream("swap_liquidations")...) == 0 &&
 				val(s, "crypto_exporter_stream_up", stream("futures_liquidations")...) == 0
 		})
@@ -291,7 +288,7 @@ func (p *propRun) run() {
 			quiet++
 		}
 	}
-	s := h.samples(t)
+	s := h.Samples(t)
 	for _, in := range p.live {
 		for _, side := range []string{"long", "short"} {
 			k := seriesKey{in.CtType, in.InstID, coinOf(in.InstID), side}

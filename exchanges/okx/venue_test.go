@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/derivatives-exporter/derivatives_exporter/collector"
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/venuetest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/wsconn"
 )
 
@@ -38,23 +38,21 @@ func fakeInstruments() []exchangetest.OKXInstrument {
 }
 
 type harness struct {
-	fake   *exchangetest.OKX
-	coll   *collector.Collector
-	v      *Venue
-	cancel context.CancelFunc
-	done   chan struct{}
+	*venuetest.Harness
+	fake *exchangetest.OKX
+	v    *Venue
 }
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{fake: exchangetest.NewOKX(), coll: collector.New(), done: make(chan struct{})}
-	h.fake.SetInstruments(fakeInstruments())
-	t.Cleanup(h.stop)
-	return h
+	fake := exchangetest.NewOKX()
+	t.Cleanup(fake.Close)
+	fake.SetInstruments(fakeInstruments())
+	return &harness{Harness: venuetest.New(t), fake: fake}
 }
 
-func (h *harness) run(t *testing.T, mod func(*Config)) {
-	t.Helper()
+// config is the venue's configuration against the fake, changed by mod.
+func (h *harness) config(mod func(*Config)) Config {
 	cfg := Config{
 		REST: h.fake.RESTURL(), WS: h.fake.WSURL(),
 		PollInterval:            pollInterval,
@@ -63,22 +61,18 @@ func (h *harness) run(t *testing.T, mod func(*Config)) {
 		BackfillRequestInterval: 20 * time.Millisecond,
 		Client:                  exchanges.NewClient(2*time.Second, "test"),
 		Logger:                  slog.New(slog.DiscardHandler),
-		Stream: func(c *wsconn.Config) {
-			c.BackoffMin = 20 * time.Millisecond
-			c.BackoffMax = 100 * time.Millisecond
-			c.PingInterval = time.Second
-		},
+		Stream:                  venuetest.FastStream,
 	}
 	if mod != nil {
 		mod(&cfg)
 	}
-	h.v = New(cfg)
-	ctx, cancel := context.WithCancel(context.Background())
-	h.cancel = cancel
-	go func() {
-		defer close(h.done)
-		_ = h.v.Run(ctx, h.coll)
-	}()
+	return cfg
+}
+
+func (h *harness) run(t *testing.T, mod func(*Config)) {
+	t.Helper()
+	h.v = New(h.config(mod))
+	h.Start(h.v.Run)
 }
 
 func start(t *testing.T, mod func(*Config)) *harness {
@@ -88,49 +82,8 @@ func start(t *testing.T, mod func(*Config)) *harness {
 	return h
 }
 
-func (h *harness) stop() {
-	if h.cancel != nil {
-		h.cancel()
-		select {
-		case <-h.done:
-		case <-time.After(5 * time.Second):
-			panic("venue did not stop within 5s of cancel")
-		}
-	}
-	h.fake.Close()
-}
-
-func (h *harness) samples(t *testing.T) collectortest.Samples {
-	t.Helper()
-	s, err := collectortest.FromCollector(h.coll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func (h *harness) eventually(t *testing.T, what string, cond func(s collectortest.Samples) bool) collectortest.Samples {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		s := h.samples(t)
-		if cond(s) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func val(s collectortest.Samples, name string, pairs ...string) float64 {
-	v, ok := s.Get(name, pairs...)
-	if !ok {
-		return math.NaN()
-	}
-	return v
-}
+// val reads a series, NaN when missing.
+var val = venuetest.Val
 
 func instLabels(market, symbol, coin string) []string {
 	return []string{"exchange", "okx", "market", market, "symbol", symbol, "coin", coin}
@@ -149,26 +102,12 @@ var (
 
 func (h *harness) waitUp(t *testing.T, streams ...string) collectortest.Samples {
 	t.Helper()
-	return h.eventually(t, "streams up", func(s collectortest.Samples) bool {
-		for _, st := range streams {
-			if val(s, "crypto_exporter_stream_up", stream(st)...) != 1 {
-				return false
-			}
-		}
-		return true
-	})
+	return h.WaitStreamsUp(t, "okx", streams...)
 }
 
 func (h *harness) waitPolls(t *testing.T, eps ...string) collectortest.Samples {
 	t.Helper()
-	return h.eventually(t, "polls succeeded", func(s collectortest.Samples) bool {
-		for _, ep := range eps {
-			if val(s, "crypto_exporter_poll_success", endpoint(ep)...) != 1 {
-				return false
-			}
-		}
-		return true
-	})
+	return h.WaitPolled(t, "okx", eps...)
 }
 
 func marketOf(in exchangetest.OKXInstrument) string { return in.CtType }
@@ -185,7 +124,7 @@ func TestVenueDiscovery(t *testing.T) {
 	h.run(t, nil)
 	// Declared before the first discovery answers.
 	time.Sleep(100 * time.Millisecond)
-	s := h.samples(t)
+	s := h.Samples(t)
 	for _, st := range allStreams {
 		if got := val(s, "crypto_exporter_stream_up", stream(st)...); got != 0 {
 			t.Errorf("%s up = %v before discovery", st, got)
@@ -340,7 +279,7 @@ func TestVenueTapeWithGapRecoveredOnce(t *testing.T) {
 	h.waitUp(t, allStreams...)
 	h.waitPolls(t, "swap_liquidation_backfill", "futures_liquidation_backfill")
 	epoch := h.v.epoch.UnixMilli()
-	if got := h.samples(t).Sum("crypto_liquidations_total"); got != 0 {
+	if got := h.Samples(t).Sum("crypto_liquidations_total"); got != 0 {
 		t.Fatalf("history before the start counted: %v", got)
 	}
 	if n := h.v.stats.history.Load(); n < 3 {
@@ -374,14 +313,14 @@ func TestVenueTapeWithGapRecoveredOnce(t *testing.T) {
 	}
 	wantErrors := 1 + float64(delivered[len(delivered)-1].Conns) // the NaN detail; garbage on every connection
 	_, distinct := groundTruth(t, tp.insts, h.fake.History(""), epoch)
-	h.eventually(t, "part one counted", func(s collectortest.Samples) bool {
+	h.Eventually(t, "part one counted", func(s collectortest.Samples) bool {
 		return s.Sum("crypto_liquidations_total") >= float64(distinct)
 	})
 
 	// The gap: no connection for a while; orders happen meanwhile.
 	h.fake.SetRefuseConnections(true)
 	h.fake.Disconnect()
-	h.eventually(t, "streams down", func(s collectortest.Samples) bool {
+	h.Eventually(t, "streams down", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_stream_up", stream("swap_liquidations")...) == 0 &&
 			val(s, "crypto_exporter_stream_up", stream("futures_liquidations")...) == 0
 	})
@@ -406,7 +345,7 @@ func TestVenueTapeWithGapRecoveredOnce(t *testing.T) {
 	h.fake.SetRefuseConnections(false)
 	h.waitUp(t, allStreams...)
 	_, distinct = groundTruth(t, tp.insts, h.fake.History(""), epoch)
-	h.eventually(t, "the gap recovered", func(s collectortest.Samples) bool {
+	h.Eventually(t, "the gap recovered", func(s collectortest.Samples) bool {
 		return s.Sum("crypto_liquidations_total") >= float64(distinct)
 	})
 	if h.fake.Replayed()-replayedBefore != 12 {
@@ -428,12 +367,12 @@ func TestVenueTapeWithGapRecoveredOnce(t *testing.T) {
 	}
 	h.fake.Play(events)
 	truth, distinct := groundTruth(t, tp.insts, h.fake.History(""), epoch)
-	h.eventually(t, "everything counted", func(s collectortest.Samples) bool {
+	h.Eventually(t, "everything counted", func(s collectortest.Samples) bool {
 		return s.Sum("crypto_liquidations_total") >= float64(distinct)
 	})
 	// Let late duplicates (replay, backfill) arrive, then compare series by series.
 	time.Sleep(300 * time.Millisecond)
-	s := h.samples(t)
+	s := h.Samples(t)
 	for _, k := range s.Names("crypto_liquidations_total") {
 		labels := k[len("crypto_liquidations_total"):]
 		var w want
@@ -523,7 +462,7 @@ func checkGauges(t *testing.T, s collectortest.Samples, insts []exchangetest.OKX
 
 func TestVenueGauges(t *testing.T) {
 	h := start(t, nil)
-	s := h.eventually(t, "gauges of every live instrument", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "gauges of every live instrument", func(s collectortest.Samples) bool {
 		return len(s.Names("crypto_open_interest_usd")) == 8 && len(s.Names("crypto_volume_24h_usd")) == 8 &&
 			len(s.Names("crypto_funding_interval_seconds")) == 6
 	})
@@ -546,9 +485,9 @@ func TestVenueRateLimitHonoured(t *testing.T) {
 			failures := func(s collectortest.Samples) float64 {
 				return val(s, "crypto_exporter_poll_failures_total", endpoint("swap_open_interest")...)
 			}
-			before := failures(h.samples(t))
+			before := failures(h.Samples(t))
 			tc.inject()
-			s := h.eventually(t, "the failure", func(s collectortest.Samples) bool { return failures(s) > before })
+			s := h.Eventually(t, "the failure", func(s collectortest.Samples) bool { return failures(s) > before })
 			if got := val(s, "crypto_exporter_poll_success", endpoint("swap_open_interest")...); got != 0 {
 				t.Errorf("poll_success after a rate-limit answer = %v", got)
 			}
@@ -575,7 +514,7 @@ func TestVenuePollFailuresKeepLastValues(t *testing.T) {
 		c.PollInterval = 200 * time.Millisecond
 	})
 	btc := instLabels("linear", "BTC-USDT-SWAP", "BTC")
-	h.eventually(t, "mark price", func(s collectortest.Samples) bool {
+	h.Eventually(t, "mark price", func(s collectortest.Samples) bool {
 		return val(s, "crypto_mark_price_usd", btc...) == 60001
 	})
 	path := "/api/v5/public/mark-price"
@@ -598,9 +537,9 @@ func TestVenuePollFailuresKeepLastValues(t *testing.T) {
 		{"error code", func() { h.fake.FailNextCode(path, 1, "50001", "Service temporarily unavailable") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := failures(h.samples(t))
+			before := failures(h.Samples(t))
 			tc.inject()
-			s := h.eventually(t, "the failure counted", func(s collectortest.Samples) bool { return failures(s) > before })
+			s := h.Eventually(t, "the failure counted", func(s collectortest.Samples) bool { return failures(s) > before })
 			if got := val(s, "crypto_mark_price_usd", btc...); got != 60001 {
 				t.Errorf("mark price after a failed poll = %v, want the last good 60001", got)
 			}
@@ -609,12 +548,12 @@ func TestVenuePollFailuresKeepLastValues(t *testing.T) {
 	}
 	// Polls that keep failing make the values go stale.
 	h.fake.FailNext(path, 8, 502, 0, "")
-	h.eventually(t, "stale mark price removed", func(s collectortest.Samples) bool {
+	h.Eventually(t, "stale mark price removed", func(s collectortest.Samples) bool {
 		_, ok := s.Get("crypto_mark_price_usd", btc...)
 		return !ok
 	})
 	h.fake.UpdateInstrument("BTC-USDT-SWAP", func(in *exchangetest.OKXInstrument) { in.MarkPx, in.FundingRate, in.OICcy = 70000, 0.0003, 123 })
-	s := h.eventually(t, "new values", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "new values", func(s collectortest.Samples) bool {
 		return val(s, "crypto_mark_price_usd", btc...) == 70000 && val(s, "crypto_funding_rate_ratio", btc...) == 0.0003
 	})
 	if got := val(s, "crypto_open_interest_coins", btc...); got != 123 {
@@ -636,19 +575,19 @@ func TestVenueNewListing(t *testing.T) {
 	h.fake.Play([]exchangetest.Event{{Frame: exchangetest.OKXLiquidationFrame("SWAP", "SOL-USDT-SWAP", "",
 		exchangetest.OKXDetail{Side: "sell", PosSide: "net", Sz: 3, BkPx: 149})}})
 	sol := instLabels("linear", "SOL-USDT-SWAP", "SOL")
-	h.eventually(t, "SOL listed", func(s collectortest.Samples) bool {
+	h.Eventually(t, "SOL listed", func(s collectortest.Samples) bool {
 		_, ok := s.Get("crypto_liquidations_total", append(sol, "side", "long")...)
 		return ok && val(s, "crypto_exporter_stream_decode_errors_total", stream("swap_liquidations")...) == 1
 	})
 	h.fake.Play([]exchangetest.Event{{Frame: exchangetest.OKXLiquidationFrame("SWAP", "SOL-USDT-SWAP", "",
 		exchangetest.OKXDetail{Side: "buy", PosSide: "net", Sz: 4, BkPx: 151})}})
-	s := h.eventually(t, "SOL liquidation counted", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "SOL liquidation counted", func(s collectortest.Samples) bool {
 		return val(s, "crypto_liquidation_notional_usd_total", append(sol, "side", "short")...) == 4*151
 	})
 	if got := val(s, "crypto_liquidations_total", append(sol, "side", "long")...); got != 0 {
 		t.Errorf("the dropped order counted: %v", got)
 	}
-	h.eventually(t, "SOL gauges", func(s collectortest.Samples) bool {
+	h.Eventually(t, "SOL gauges", func(s collectortest.Samples) bool {
 		return val(s, "crypto_open_interest_usd", sol...) == 1500
 	})
 }
@@ -669,12 +608,12 @@ func TestVenueErrorEventReconnects(t *testing.T) {
 	if d[0].Conns != 2 {
 		t.Fatalf("error event reached %d connections", d[0].Conns)
 	}
-	h.eventually(t, "reconnects after the error event", func(s collectortest.Samples) bool {
+	h.Eventually(t, "reconnects after the error event", func(s collectortest.Samples) bool {
 		return s.Sum("crypto_exporter_stream_connects_total", "exchange", "okx") == 5 &&
 			val(s, "crypto_exporter_stream_up", stream("swap_liquidations")...) == 1 &&
 			val(s, "crypto_exporter_stream_up", stream("futures_liquidations")...) == 1
 	})
-	if got := h.samples(t).Sum("crypto_exporter_stream_decode_errors_total", "exchange", "okx"); got != 3 {
+	if got := h.Samples(t).Sum("crypto_exporter_stream_decode_errors_total", "exchange", "okx"); got != 3 {
 		t.Errorf("decode errors %v, want 3", got)
 	}
 }
@@ -692,7 +631,7 @@ func TestVenueHeartbeat(t *testing.T) {
 	})
 	h.waitUp(t, "futures_liquidations")
 	time.Sleep(1200 * time.Millisecond)
-	s := h.samples(t)
+	s := h.Samples(t)
 	if got := val(s, "crypto_exporter_stream_connects_total", stream("futures_liquidations")...); got != 1 {
 		t.Errorf("connects %v: the idle timeout cut a pinging connection", got)
 	}
@@ -701,7 +640,7 @@ func TestVenueHeartbeat(t *testing.T) {
 	}
 	// A peer that stops answering is detected by the read deadline.
 	h.fake.SetAnswerPings(false)
-	h.eventually(t, "a reconnect after unanswered pings", func(s collectortest.Samples) bool {
+	h.Eventually(t, "a reconnect after unanswered pings", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_stream_connects_total", stream("futures_liquidations")...) >= 2
 	})
 	h.fake.SetAnswerPings(true)
@@ -711,19 +650,8 @@ func TestVenueHeartbeat(t *testing.T) {
 func TestVenueStopsOnCancel(t *testing.T) {
 	h := start(t, nil)
 	h.waitUp(t, allStreams...)
-	h.cancel()
-	select {
-	case <-h.done:
-	case <-time.After(3 * time.Second):
-		t.Fatal("venue did not stop")
-	}
-	deadline := time.Now().Add(2 * time.Second)
-	for h.fake.Connections() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d connections left open", h.fake.Connections())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	h.StopWithin(t, 3*time.Second)
+	venuetest.WaitClosed(t, 2*time.Second, h.fake.Connections)
 }
 
 func TestVenueBackfillPages(t *testing.T) {
@@ -746,7 +674,7 @@ func TestVenueBackfillPages(t *testing.T) {
 			time.Sleep(300 * time.Millisecond) // the orders below are after the start
 			h.fake.SetRefuseConnections(true)
 			h.fake.Disconnect()
-			h.eventually(t, "stream down", func(s collectortest.Samples) bool {
+			h.Eventually(t, "stream down", func(s collectortest.Samples) bool {
 				return val(s, "crypto_exporter_stream_up", stream("swap_liquidations")...) == 0
 			})
 			now := time.Now().UnixMilli()
@@ -758,12 +686,12 @@ func TestVenueBackfillPages(t *testing.T) {
 			h.fake.AddHistory(orders...)
 			n := h.fake.Requests("/api/v5/public/liquidation-orders")
 			h.fake.SetRefuseConnections(false)
-			h.eventually(t, "the backfill", func(s collectortest.Samples) bool {
+			h.Eventually(t, "the backfill", func(s collectortest.Samples) bool {
 				return s.Sum("crypto_liquidations_total") >= float64(tc.want) &&
 					h.fake.Requests("/api/v5/public/liquidation-orders")-n >= min(tc.pages, 3)
 			})
 			time.Sleep(200 * time.Millisecond)
-			if got := h.samples(t).Sum("crypto_liquidations_total"); got != float64(tc.want) {
+			if got := h.Samples(t).Sum("crypto_liquidations_total"); got != float64(tc.want) {
 				t.Errorf("counted %v, want %v", got, tc.want)
 			}
 			if got := h.fake.Requests("/api/v5/public/liquidation-orders") - n; got != min(tc.pages, 3) {
@@ -789,7 +717,7 @@ func TestVenueBackfillRetriedAfterServerError(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // the orders below are after the start
 	h.fake.SetRefuseConnections(true)
 	h.fake.Disconnect()
-	h.eventually(t, "stream down", func(s collectortest.Samples) bool {
+	h.Eventually(t, "stream down", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_stream_up", stream("swap_liquidations")...) == 0
 	})
 	now := time.Now().UnixMilli()
@@ -801,14 +729,14 @@ func TestVenueBackfillRetriedAfterServerError(t *testing.T) {
 	h.fake.AddHistory(orders...)
 	h.fake.FailNext("/api/v5/public/liquidation-orders", 2, http.StatusServiceUnavailable, 0, "")
 	h.fake.SetRefuseConnections(false)
-	s := h.eventually(t, "the gap recovered after the failed backfills", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "the gap recovered after the failed backfills", func(s collectortest.Samples) bool {
 		return s.Sum("crypto_liquidations_total") >= 5
 	})
 	if got := val(s, "crypto_exporter_poll_failures_total", endpoint("swap_liquidation_backfill")...); got < 2 {
 		t.Errorf("backfill failures %v, want the 2 server errors counted", got)
 	}
 	time.Sleep(200 * time.Millisecond)
-	s = h.samples(t)
+	s = h.Samples(t)
 	if got := s.Sum("crypto_liquidations_total"); got != 5 {
 		t.Errorf("counted %v, want 5", got)
 	}
