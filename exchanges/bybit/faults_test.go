@@ -80,7 +80,7 @@ func TestFaultsStalledHandshake(t *testing.T) {
 	if d := h.fake.Play(liq()); len(d) != 1 || d[0].Conns != 1 {
 		t.Fatalf("delivered %+v", d)
 	}
-	s := h.eventually(t, "the first liquidation", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "the first liquidation", func(s collectortest.Samples) bool {
 		return val(s, "crypto_liquidations_total", btcLong...) == 1 && up(s) == 1
 	})
 	before := connects(s)
@@ -88,16 +88,16 @@ func TestFaultsStalledHandshake(t *testing.T) {
 	faultAt := time.Now()
 	h.fake.SetStallHandshake(true)
 	h.fake.Disconnect(exchangetest.BybitLinear)
-	h.eventually(t, "stalled handshakes retried", func(s collectortest.Samples) bool {
+	h.Eventually(t, "stalled handshakes retried", func(s collectortest.Samples) bool {
 		return len(connectFailures(logs, st)) >= 2 && up(s) == 0
 	})
 	// Polls go on during the stall, and a scrape is not held up by it.
 	h.fake.UpdateSymbol(exchangetest.BybitLinear, "BTCUSDT", func(s *exchangetest.BybitSymbol) { s.MarkPrice = 61000 })
-	h.eventually(t, "a poll during the stall", func(s collectortest.Samples) bool {
+	h.Eventually(t, "a poll during the stall", func(s collectortest.Samples) bool {
 		return val(s, "crypto_mark_price_usd", inst("linear", "BTCUSDT", "BTC")...) == 61000
 	})
 	scrapeAt := time.Now()
-	s = h.samples(t)
+	s = h.Samples(t)
 	if took := time.Since(scrapeAt); took > time.Second {
 		t.Errorf("a scrape during the stall took %v", took)
 	}
@@ -133,11 +133,11 @@ func TestFaultsStalledHandshake(t *testing.T) {
 	if d := h.fake.Play(liq()); len(d) != 1 || d[0].Conns != 1 {
 		t.Fatalf("delivered %+v after the stall", d)
 	}
-	h.eventually(t, "counted after the stall", func(s collectortest.Samples) bool {
+	h.Eventually(t, "counted after the stall", func(s collectortest.Samples) bool {
 		return val(s, "crypto_liquidations_total", btcLong...) >= 2
 	})
 	time.Sleep(100 * time.Millisecond) // let a late double count show
-	s = h.samples(t)
+	s = h.Samples(t)
 	checkCount(s, 2)
 	if got := connects(s); got != before+1 {
 		t.Errorf("connects %v, want %v", got, before+1)

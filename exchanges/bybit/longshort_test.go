@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -16,7 +15,6 @@ import (
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest"
-	"github.com/derivatives-exporter/derivatives_exporter/exchanges/wsconn"
 )
 
 func lsTestdata(t testing.TB, name string) []byte {
@@ -160,30 +158,9 @@ const lsEvery = 300 * time.Millisecond
 // every lsEvery.
 func (h *harness) runLongShort(t *testing.T, mod func(*Config)) {
 	t.Helper()
-	cfg := Config{
-		REST: h.fake.RESTURL(), LinearWS: h.fake.LinearWSURL(), InverseWS: h.fake.InverseWSURL(),
-		PollInterval:        200 * time.Millisecond,
-		InstrumentsInterval: time.Hour,
-		Client:              exchanges.NewClient(2*time.Second, "test"),
-		Logger:              slog.New(slog.DiscardHandler),
-		TopicsPerConnection: 3,
-		Stream: func(c *wsconn.Config) {
-			c.BackoffMin = 20 * time.Millisecond
-			c.BackoffMax = 100 * time.Millisecond
-			c.PingInterval = time.Second
-		},
-	}
-	if mod != nil {
-		mod(&cfg)
-	}
-	h.v = New(cfg)
+	h.v = New(h.config(mod))
 	h.v.lsEvery = lsEvery
-	ctx, cancel := context.WithCancel(context.Background())
-	h.cancel = cancel
-	go func() {
-		defer close(h.done)
-		_ = h.v.Run(ctx, h.coll)
-	}()
+	h.Start(h.v.Run)
 }
 
 const lsMetric = "crypto_long_short_account_ratio"
@@ -205,7 +182,7 @@ func TestVenueLongShortRatio(t *testing.T) {
 
 	btc, eth, pepe := inst("linear", "BTCUSDT", "BTC"), inst("linear", "ETHUSDT", "ETH"), inst("linear", "1000PEPEUSDT", "PEPE")
 	wantBTC := div(0.5777, 0.4223)
-	s := h.eventually(t, "long/short ratios", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "long/short ratios", func(s collectortest.Samples) bool {
 		return len(s.Names(lsMetric)) == 3 && val(s, "crypto_exporter_poll_success", lsEndpoint...) == 1
 	})
 	for _, c := range []struct {
@@ -238,7 +215,7 @@ func TestVenueLongShortRatio(t *testing.T) {
 	// A change reaches the gauge at the next round.
 	setRatio(h, "BTCUSDT", 0.6, 0.4)
 	wantBTC = div(0.6, 0.4)
-	h.eventually(t, "the new ratio", func(s collectortest.Samples) bool { return val(s, lsMetric, btc...) == wantBTC })
+	h.Eventually(t, "the new ratio", func(s collectortest.Samples) bool { return val(s, lsMetric, btc...) == wantBTC })
 
 	// Bad answers are counted failures; the gauge keeps the last good
 	// value or goes away, and never shows another number.
@@ -260,9 +237,9 @@ func TestVenueLongShortRatio(t *testing.T) {
 		{"HTTP 500", func() { h.fake.FailNext(path+"BTCUSDT", 1, 500, 0, "") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := failures(h.samples(t))
+			before := failures(h.Samples(t))
 			tc.inject()
-			s := h.eventually(t, "the failure counted", func(s collectortest.Samples) bool {
+			s := h.Eventually(t, "the failure counted", func(s collectortest.Samples) bool {
 				if v, ok := s.Get(lsMetric, btc...); ok && v != wantBTC {
 					t.Fatalf("ratio %v exported, want %v or nothing", v, wantBTC)
 				}
@@ -272,7 +249,7 @@ func TestVenueLongShortRatio(t *testing.T) {
 				t.Errorf("ETHUSDT ratio %v while BTCUSDT failed", got)
 			}
 			setRatio(h, "BTCUSDT", 0.6, 0.4)
-			h.eventually(t, "a good round again", func(s collectortest.Samples) bool {
+			h.Eventually(t, "a good round again", func(s collectortest.Samples) bool {
 				return val(s, "crypto_exporter_poll_success", lsEndpoint...) == 1 && val(s, lsMetric, btc...) == wantBTC
 			})
 		})
@@ -284,17 +261,17 @@ func TestVenueLongShortRatio(t *testing.T) {
 	// value lives at least 2*lsEvery after it and at most TTL plus a round.
 	h.fake.FailNext(path+"BTCUSDT", 6, 502, 0, "")
 	failedAt := time.Now()
-	h.eventually(t, "stale ratio removed", func(s collectortest.Samples) bool {
+	h.Eventually(t, "stale ratio removed", func(s collectortest.Samples) bool {
 		_, ok := s.Get(lsMetric, btc...)
 		return !ok
 	})
 	if d := time.Since(failedAt); d < 2*lsEvery-50*time.Millisecond || d > 3*lsEvery+time.Second {
 		t.Errorf("ratio removed %v after the failures began; TTL is %v", d, 3*lsEvery)
 	}
-	if got := val(h.samples(t), lsMetric, eth...); got != 3 {
+	if got := val(h.Samples(t), lsMetric, eth...); got != 3 {
 		t.Errorf("ETHUSDT ratio %v, want it to stay", got)
 	}
-	h.eventually(t, "ratio back", func(s collectortest.Samples) bool { return val(s, lsMetric, btc...) == wantBTC })
+	h.Eventually(t, "ratio back", func(s collectortest.Samples) bool { return val(s, lsMetric, btc...) == wantBTC })
 }
 
 func TestVenueLongShortRateLimit(t *testing.T) {
@@ -320,7 +297,7 @@ func TestVenueLongShortRateLimit(t *testing.T) {
 			// the scrape notices the failure on a loaded machine.
 			start := time.Now()
 			h.runLongShort(t, func(c *Config) { c.Markets = []string{MarketLinear} })
-			s := h.eventually(t, "the rate-limited poll", func(s collectortest.Samples) bool {
+			s := h.Eventually(t, "the rate-limited poll", func(s collectortest.Samples) bool {
 				return val(s, "crypto_exporter_poll_failures_total", lsEndpoint...) >= 1
 			})
 			if got := val(s, "crypto_exporter_poll_success", lsEndpoint...); got != 0 {
@@ -336,7 +313,7 @@ func TestVenueLongShortRateLimit(t *testing.T) {
 			if n := h.fake.Requests(path); n != 1 {
 				t.Errorf("%d account-ratio requests within the back-off", n-1)
 			}
-			s = h.eventually(t, "recovery", func(s collectortest.Samples) bool {
+			s = h.Eventually(t, "recovery", func(s collectortest.Samples) bool {
 				return val(s, "crypto_exporter_poll_success", lsEndpoint...) == 1
 			})
 			if d := time.Since(start); d < tc.wait {
@@ -362,12 +339,12 @@ func TestVenueLongShortOff(t *testing.T) {
 			h := newHarness(t)
 			setRatio(h, "BTCUSDT", 0.75, 0.25)
 			h.runLongShort(t, tc.mod)
-			h.eventually(t, "tickers polled", func(s collectortest.Samples) bool {
+			h.Eventually(t, "tickers polled", func(s collectortest.Samples) bool {
 				return val(s, "crypto_exporter_poll_success", "exchange", "bybit", "endpoint", "linear_tickers") == 1 ||
 					val(s, "crypto_exporter_poll_success", "exchange", "bybit", "endpoint", "inverse_tickers") == 1
 			})
 			time.Sleep(2 * lsEvery)
-			s := h.samples(t)
+			s := h.Samples(t)
 			if n := len(s.Names(lsMetric)); n != 0 {
 				t.Errorf("%d long/short series", n)
 			}
@@ -391,7 +368,7 @@ func TestLongShortRoundStopsAtRateLimit(t *testing.T) {
 	h.fake.FailNext("/v5/market/account-ratio?category=linear&symbol=BTCUSDT", 1, 500, 0, "")
 	v := New(Config{REST: h.fake.RESTURL(), Client: exchanges.NewClient(2*time.Second, "test"), LongShortCoins: []string{"BTC", "ETH", "SOL"}})
 	m := v.markets[0]
-	m.declare(h.coll)
+	m.declare(h.Coll)
 	ctx := context.Background()
 	if err := m.discover(ctx); err != nil {
 		t.Fatal(err)

@@ -55,10 +55,7 @@ type propRun struct {
 
 // await waits until cond holds, for at most 10 s.
 func (p *propRun) await(cond func(s collectortest.Samples) bool) {
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond(p.h.samples(p.t)) && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	p.h.Await(p.t, 10*time.Second, cond)
 }
 
 // frame returns a push of k good events of a random symbol, with the bad
@@ -120,7 +117,7 @@ func (p *propRun) play(ev exchangetest.Event, evs []propEvent) int {
 }
 
 func (p *propRun) connects() map[string]float64 {
-	s := p.h.samples(p.t)
+	s := p.h.Samples(p.t)
 	out := map[string]float64{}
 	for _, st := range allStreams {
 		out[st] = val(s, "crypto_exporter_stream_connects_total", stream(st)...)
@@ -132,7 +129,7 @@ func (p *propRun) connects() map[string]float64 {
 // is subscribed and the fake holds no connection but theirs, so that the
 // next frame is not written to a connection that is going away.
 func (p *propRun) afterFault(before map[string]float64, streams []string) {
-	p.h.eventually(p.t, "reconnect after a fault", func(s collectortest.Samples) bool {
+	p.h.Eventually(p.t, "reconnect after a fault", func(s collectortest.Samples) bool {
 		for _, st := range allStreams {
 			if (slices.Contains(streams, st) && val(s, "crypto_exporter_stream_connects_total", stream(st)...) <= before[st]) ||
 				val(s, "crypto_exporter_stream_up", stream(st)...) != 1 {
@@ -252,7 +249,7 @@ func (p *propRun) run() {
 		return s.Sum("crypto_liquidations_total") >= p.total && sumStreams(s, "crypto_exporter_stream_decode_errors_total") >= p.bad
 	})
 	time.Sleep(100 * time.Millisecond) // anything counted twice would show by now
-	s := h.samples(t)
+	s := h.Samples(t)
 	for _, sym := range p.syms {
 		coin, _ := NormalizeCoin(sym.BaseCoin)
 		for _, side := range []string{"long", "short"} {

@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/derivatives-exporter/derivatives_exporter/collector"
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/venuetest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/wsconn"
 )
 
@@ -68,27 +68,25 @@ var (
 )
 
 type harness struct {
-	fake   *exchangetest.Bybit
-	coll   *collector.Collector
-	v      *Venue
-	cancel context.CancelFunc
-	done   chan struct{}
+	*venuetest.Harness
+	fake *exchangetest.Bybit
+	v    *Venue
 }
 
 // newHarness starts the fake with fakeSymbols and three instruments per
 // instruments-info page; run starts the venue.
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{fake: exchangetest.NewBybit(), coll: collector.New(), done: make(chan struct{})}
-	h.fake.SetSymbols(fakeSymbols())
-	h.fake.SetPageSize(3)
-	h.fake.SetMaxArgs(ArgsPerSubscribe)
-	t.Cleanup(h.stop)
-	return h
+	fake := exchangetest.NewBybit()
+	t.Cleanup(fake.Close)
+	fake.SetSymbols(fakeSymbols())
+	fake.SetPageSize(3)
+	fake.SetMaxArgs(ArgsPerSubscribe)
+	return &harness{Harness: venuetest.New(t), fake: fake}
 }
 
-func (h *harness) run(t *testing.T, mod func(*Config)) {
-	t.Helper()
+// config is the venue's configuration against the fake, changed by mod.
+func (h *harness) config(mod func(*Config)) Config {
 	cfg := Config{
 		REST: h.fake.RESTURL(), LinearWS: h.fake.LinearWSURL(), InverseWS: h.fake.InverseWSURL(),
 		PollInterval:        200 * time.Millisecond,
@@ -96,22 +94,18 @@ func (h *harness) run(t *testing.T, mod func(*Config)) {
 		Client:              exchanges.NewClient(2*time.Second, "test"),
 		Logger:              slog.New(slog.DiscardHandler),
 		TopicsPerConnection: 3,
-		Stream: func(c *wsconn.Config) {
-			c.BackoffMin = 20 * time.Millisecond
-			c.BackoffMax = 100 * time.Millisecond
-			c.PingInterval = time.Second
-		},
+		Stream:              venuetest.FastStream,
 	}
 	if mod != nil {
 		mod(&cfg)
 	}
-	h.v = New(cfg)
-	ctx, cancel := context.WithCancel(context.Background())
-	h.cancel = cancel
-	go func() {
-		defer close(h.done)
-		h.v.Run(ctx, h.coll)
-	}()
+	return cfg
+}
+
+func (h *harness) run(t *testing.T, mod func(*Config)) {
+	t.Helper()
+	h.v = New(h.config(mod))
+	h.Start(h.v.Run)
 }
 
 func start(t *testing.T, mod func(*Config)) *harness {
@@ -119,43 +113,6 @@ func start(t *testing.T, mod func(*Config)) *harness {
 	h := newHarness(t)
 	h.run(t, mod)
 	return h
-}
-
-func (h *harness) stop() {
-	if h.cancel != nil {
-		h.cancel()
-		select {
-		case <-h.done:
-		case <-time.After(5 * time.Second):
-			panic("venue did not stop within 5s of cancel")
-		}
-	}
-	h.fake.Close()
-}
-
-func (h *harness) samples(t *testing.T) collectortest.Samples {
-	t.Helper()
-	s, err := collectortest.FromCollector(h.coll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func (h *harness) eventually(t *testing.T, what string, cond func(s collectortest.Samples) bool) collectortest.Samples {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		s := h.samples(t)
-		if cond(s) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func topics(symbols ...string) []string {
@@ -179,25 +136,13 @@ func (h *harness) waitTopics(t *testing.T, symbols ...string) {
 // waitAllUp waits until every stream of the venue is up.
 func (h *harness) waitAllUp(t *testing.T, streams ...string) collectortest.Samples {
 	t.Helper()
-	return h.eventually(t, "streams up", func(s collectortest.Samples) bool {
-		for _, st := range streams {
-			if val(s, "crypto_exporter_stream_up", "exchange", "bybit", "stream", st) != 1 {
-				return false
-			}
-		}
-		return true
-	})
+	return h.WaitStreamsUp(t, "bybit", streams...)
 }
 
 var allStreams = []string{"linear_liquidations_0", "linear_liquidations_1", "linear_liquidations_2", "inverse_liquidations_0"}
 
-func val(s collectortest.Samples, name string, pairs ...string) float64 {
-	v, ok := s.Get(name, pairs...)
-	if !ok {
-		return math.NaN()
-	}
-	return v
-}
+// val reads a series, NaN when missing.
+var val = venuetest.Val
 
 func inst(market, symbol, coin string) []string {
 	return []string{"exchange", "bybit", "market", market, "symbol", symbol, "coin", coin}
@@ -284,7 +229,7 @@ func TestVenueDiscoveryAndSubscriptions(t *testing.T) {
 			t.Errorf("feed_complete %s = %v, want 1", m, v)
 		}
 	}
-	s = h.eventually(t, "every poll succeeded", func(s collectortest.Samples) bool {
+	s = h.Eventually(t, "every poll succeeded", func(s collectortest.Samples) bool {
 		for _, ep := range []string{"linear_instruments", "linear_tickers", "inverse_instruments", "inverse_tickers", "linear_long_short_ratio"} {
 			if val(s, "crypto_exporter_poll_success", "exchange", "bybit", "endpoint", ep) != 1 {
 				return false
@@ -301,7 +246,7 @@ func TestVenueDeclaresBeforeDiscovery(t *testing.T) {
 	h := newHarness(t)
 	h.fake.FailNext("/v5/market/instruments-info", 1000, 503, 0, "")
 	h.run(t, nil)
-	s := h.eventually(t, "failed discovery", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "failed discovery", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_poll_failures_total", "exchange", "bybit", "endpoint", "linear_instruments") >= 1
 	})
 	for _, st := range []string{"linear_liquidations_0", "inverse_liquidations_0"} {
@@ -438,7 +383,7 @@ func TestVenueLiquidationsAndGauges(t *testing.T) {
 		}
 	}
 	wantErrors = 3 + float64(delivered[len(delivered)-1].Conns) // bad event, bad side, negative size; not json on every connection
-	h.eventually(t, "part one counted", func(s collectortest.Samples) bool {
+	h.Eventually(t, "part one counted", func(s collectortest.Samples) bool {
 		return s.Sum("crypto_liquidations_total") >= part1Total && sumStreams(s, "crypto_exporter_stream_decode_errors_total") >= wantErrors
 	})
 	h.fake.Play([]exchangetest.Event{{Disconnect: true}})
@@ -447,7 +392,7 @@ func TestVenueLiquidationsAndGauges(t *testing.T) {
 			t.Fatalf("frame %s delivered to %d connections", d.Frame, d.Conns)
 		}
 	}
-	s := h.eventually(t, "all liquidations counted", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "all liquidations counted", func(s collectortest.Samples) bool {
 		return s.Sum("crypto_liquidations_total") >= total()
 	})
 
@@ -488,7 +433,7 @@ func TestVenueLiquidationsAndGauges(t *testing.T) {
 	}
 
 	// Polled gauges, computed from the fake's state by the project's rules.
-	s = h.eventually(t, "gauges of every instrument", func(s collectortest.Samples) bool {
+	s = h.Eventually(t, "gauges of every instrument", func(s collectortest.Samples) bool {
 		return len(s.Names("crypto_open_interest_usd")) == 11 && len(s.Names("crypto_volume_24h_usd")) == 11
 	})
 	checkGauges(t, s, h.fake.Symbols())
@@ -548,7 +493,7 @@ func TestVenueRateLimitHonoursRetryAfter(t *testing.T) {
 	h := newHarness(t)
 	h.fake.FailNext("/v5/market/tickers?category=linear", 1, 429, 1, "")
 	h.run(t, func(c *Config) { c.Markets = []string{MarketLinear} })
-	s := h.eventually(t, "a failed tickers poll", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "a failed tickers poll", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_poll_failures_total", "exchange", "bybit", "endpoint", "linear_tickers") >= 1
 	})
 	if got := val(s, "crypto_exporter_poll_success", "exchange", "bybit", "endpoint", "linear_tickers"); got != 0 {
@@ -561,7 +506,7 @@ func TestVenueRateLimitHonoursRetryAfter(t *testing.T) {
 	if got := h.fake.Requests("/v5/market/tickers"); got != n {
 		t.Errorf("%d tickers requests within Retry-After", got-n)
 	}
-	h.eventually(t, "recovery after Retry-After", func(s collectortest.Samples) bool {
+	h.Eventually(t, "recovery after Retry-After", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_poll_success", "exchange", "bybit", "endpoint", "linear_tickers") == 1
 	})
 	if d := time.Since(failedAt); d < 800*time.Millisecond {
@@ -574,7 +519,7 @@ func TestVenueBanAndRetCodeRateLimit(t *testing.T) {
 	BanWait = time.Second
 	h := newHarness(t)
 	h.run(t, nil)
-	h.eventually(t, "first good tickers polls", func(s collectortest.Samples) bool {
+	h.Eventually(t, "first good tickers polls", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_poll_success", "exchange", "bybit", "endpoint", "linear_tickers") == 1 &&
 			val(s, "crypto_exporter_poll_success", "exchange", "bybit", "endpoint", "inverse_tickers") == 1
 	})
@@ -592,9 +537,9 @@ func TestVenueBanAndRetCodeRateLimit(t *testing.T) {
 		{"retCode 10006", func() { h.fake.FailNextRetCode("/v5/market/tickers?category=linear", 1, 10006, "Too many visits!") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := val(h.samples(t), "crypto_exporter_poll_failures_total", "exchange", "bybit", "endpoint", "linear_tickers")
+			before := val(h.Samples(t), "crypto_exporter_poll_failures_total", "exchange", "bybit", "endpoint", "linear_tickers")
 			tc.inject()
-			h.eventually(t, "the failure", func(s collectortest.Samples) bool {
+			h.Eventually(t, "the failure", func(s collectortest.Samples) bool {
 				return val(s, "crypto_exporter_poll_failures_total", "exchange", "bybit", "endpoint", "linear_tickers") > before
 			})
 			n := requests()
@@ -603,7 +548,7 @@ func TestVenueBanAndRetCodeRateLimit(t *testing.T) {
 			if got := requests(); got != n {
 				t.Errorf("%d requests while banned", got-n)
 			}
-			h.eventually(t, "recovery", func(s collectortest.Samples) bool {
+			h.Eventually(t, "recovery", func(s collectortest.Samples) bool {
 				return val(s, "crypto_exporter_poll_success", "exchange", "bybit", "endpoint", "linear_tickers") == 1
 			})
 			if d := time.Since(failedAt); d < 700*time.Millisecond {
@@ -616,7 +561,7 @@ func TestVenueBanAndRetCodeRateLimit(t *testing.T) {
 func TestVenuePollFailuresKeepLastValues(t *testing.T) {
 	h := start(t, func(c *Config) { c.Markets = []string{MarketLinear} })
 	btc := inst("linear", "BTCUSDT", "BTC")
-	h.eventually(t, "mark price", func(s collectortest.Samples) bool {
+	h.Eventually(t, "mark price", func(s collectortest.Samples) bool {
 		return val(s, "crypto_mark_price_usd", btc...) == 65000.5
 	})
 	path := "/v5/market/tickers"
@@ -639,20 +584,20 @@ func TestVenuePollFailuresKeepLastValues(t *testing.T) {
 		{"retCode error", func() { h.fake.FailNextRetCode(path, 1, 10016, "Internal system error.") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := failures(h.samples(t))
+			before := failures(h.Samples(t))
 			tc.inject()
-			s := h.eventually(t, "the failure counted", func(s collectortest.Samples) bool { return failures(s) > before })
+			s := h.Eventually(t, "the failure counted", func(s collectortest.Samples) bool { return failures(s) > before })
 			if got := val(s, "crypto_mark_price_usd", btc...); got != 65000.5 {
 				t.Errorf("mark price after a failed poll = %v, want the last good 65000.5", got)
 			}
-			h.eventually(t, "a good poll again", func(s collectortest.Samples) bool {
+			h.Eventually(t, "a good poll again", func(s collectortest.Samples) bool {
 				return val(s, "crypto_exporter_poll_success", "exchange", "bybit", "endpoint", "linear_tickers") == 1
 			})
 		})
 	}
 	// Polls that keep failing make the values go stale instead of freezing.
 	h.fake.FailNext(path, 6, 502, 0, "")
-	h.eventually(t, "stale mark price removed", func(s collectortest.Samples) bool {
+	h.Eventually(t, "stale mark price removed", func(s collectortest.Samples) bool {
 		_, ok := s.Get("crypto_mark_price_usd", btc...)
 		return !ok
 	})
@@ -660,7 +605,7 @@ func TestVenuePollFailuresKeepLastValues(t *testing.T) {
 	h.fake.UpdateSymbol(exchangetest.BybitLinear, "BTCUSDT", func(s *exchangetest.BybitSymbol) {
 		s.MarkPrice, s.FundingRate, s.SingleOpenInterest = 70000, 0.0003, 123
 	})
-	s := h.eventually(t, "new values", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "new values", func(s collectortest.Samples) bool {
 		return val(s, "crypto_mark_price_usd", btc...) == 70000
 	})
 	if got := val(s, "crypto_funding_rate_ratio", btc...); got != 0.0003 {
@@ -676,11 +621,11 @@ func TestVenueTimeoutIsAFailedPoll(t *testing.T) {
 		c.Markets = []string{MarketInverse}
 		c.Client = exchanges.NewClient(100*time.Millisecond, "test")
 	})
-	h.eventually(t, "first good tickers poll", func(s collectortest.Samples) bool {
+	h.Eventually(t, "first good tickers poll", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_poll_success", "exchange", "bybit", "endpoint", "inverse_tickers") == 1
 	})
 	h.fake.SetLatency("/v5/market/tickers?category=inverse", 300*time.Millisecond)
-	h.eventually(t, "a timed-out tickers poll", func(s collectortest.Samples) bool {
+	h.Eventually(t, "a timed-out tickers poll", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_poll_success", "exchange", "bybit", "endpoint", "inverse_tickers") == 0 &&
 			val(s, "crypto_exporter_poll_failures_total", "exchange", "bybit", "endpoint", "inverse_tickers") >= 1
 	})
@@ -734,12 +679,12 @@ func TestVenueListingChangesFollowLive(t *testing.T) {
 		t.Errorf("NEWUSDT not on the least loaded shard: %v", got)
 	}
 	newInst := inst("linear", "NEWUSDT", "NEW")
-	h.eventually(t, "NEWUSDT series", func(s collectortest.Samples) bool {
+	h.Eventually(t, "NEWUSDT series", func(s collectortest.Samples) bool {
 		_, ok := s.Get("crypto_liquidations_total", append(newInst, "side", "long")...)
 		return ok
 	})
 	h.fake.Play([]exchangetest.Event{{Frame: exchangetest.BybitLiquidationFrame("NEWUSDT", 0, exchangetest.BybitLiquidation{Side: "Buy", Size: 100, Price: 2})}})
-	h.eventually(t, "NEWUSDT liquidation counted", func(s collectortest.Samples) bool {
+	h.Eventually(t, "NEWUSDT liquidation counted", func(s collectortest.Samples) bool {
 		return val(s, "crypto_liquidation_notional_usd_total", append(newInst, "side", "long")...) == 200
 	})
 	// All connections full: a new one, with its own stream.
@@ -756,7 +701,7 @@ func TestVenueListingChangesFollowLive(t *testing.T) {
 	if err := h.fake.WaitNoTopic(ctx, Topic("NEWUSDT")); err != nil {
 		t.Fatal(err)
 	}
-	s := h.eventually(t, "NEWUSDT removed", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "NEWUSDT removed", func(s collectortest.Samples) bool {
 		_, ok := s.Get("crypto_liquidations_total", append(newInst, "side", "long")...)
 		return !ok
 	})
@@ -786,7 +731,7 @@ func TestVenueHeartbeat(t *testing.T) {
 	})
 	h.waitAllUp(t, "inverse_liquidations_0")
 	time.Sleep(1200 * time.Millisecond)
-	s := h.samples(t)
+	s := h.Samples(t)
 	if got := val(s, "crypto_exporter_stream_connects_total", stream("inverse_liquidations_0")...); got != 1 {
 		t.Errorf("connects %v: the idle timeout cut a pinging connection", got)
 	}
@@ -795,7 +740,7 @@ func TestVenueHeartbeat(t *testing.T) {
 	}
 	// A peer that stops answering pings is detected by the read deadline.
 	h.fake.SetAnswerPings(false)
-	h.eventually(t, "a reconnect after unanswered pings", func(s collectortest.Samples) bool {
+	h.Eventually(t, "a reconnect after unanswered pings", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_stream_connects_total", stream("inverse_liquidations_0")...) >= 2
 	})
 	h.fake.SetAnswerPings(true)
@@ -832,20 +777,9 @@ func TestVenueStopsOnCancel(t *testing.T) {
 	h := start(t, nil)
 	h.waitAllUp(t, allStreams...)
 	begin := time.Now()
-	h.cancel()
-	select {
-	case <-h.done:
-	case <-time.After(3 * time.Second):
-		t.Fatal("venue did not stop")
-	}
+	h.StopWithin(t, 3*time.Second)
 	if d := time.Since(begin); d > 3*time.Second {
 		t.Errorf("stop took %v", d)
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for h.fake.Connections("") != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d connections left open", h.fake.Connections(""))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	venuetest.WaitClosed(t, 2*time.Second, func() int { return h.fake.Connections("") })
 }
