@@ -29,7 +29,7 @@ func startFaults(t *testing.T, mod func(*Config)) (*harness, *exchangetest.LogRe
 func faultVenue(t *testing.T) *faultsuite.Venue {
 	h, logs := startFaults(t, nil)
 	return &faultsuite.Venue{
-		Samples: h.samples, WaitUp: func(t *testing.T) { h.waitUp(t) }, Fake: h.fake, Logs: logs,
+		Samples: h.SamplesT, WaitUp: func(t *testing.T) { h.waitUp(t) }, Fake: h.fake, Logs: logs,
 		Exchange: Name, Stream: streamLabels, Series: withSide(inst("linear", "BTCUSDT", "BTC"), "long"),
 		// 0.5 x 60000 = 30000 USD, a second apart so that every one is new.
 		Liquidation: func(k int) []byte {
@@ -55,7 +55,7 @@ func TestFaultsRESTRetryAfterOn403And418(t *testing.T) {
 	t.Parallel()
 	faultsuite.RetryAfterOn403And418(t, func(t *testing.T) *faultsuite.REST {
 		h, logs := startFaults(t, func(c *Config) { c.PollInterval = 200 * time.Millisecond; c.Liquidations = false })
-		return &faultsuite.REST{Samples: h.samples, Fake: h.fake, Logs: logs, Path: "/api/v2/mix/market/tickers?productType=USDT-FUTURES",
+		return &faultsuite.REST{Samples: h.SamplesT, Fake: h.fake, Logs: logs, Path: "/api/v2/mix/market/tickers?productType=USDT-FUTURES",
 			Endpoint: endpoint("usdt_futures_tickers"), Mark: inst("linear", "BTCUSDT", "BTC"), MarkValue: 60000}
 	})
 }
@@ -74,14 +74,14 @@ func TestFaultsRESTOutageMalformedAndTimeout(t *testing.T) {
 	failures := func(s collectortest.Samples) float64 { return val(s, "crypto_exporter_poll_failures_total", ep...) }
 
 	// Maintenance: 5xx for several polls, values kept, then new values.
-	before := failures(h.samples(t))
+	before := failures(h.Samples(t))
 	h.fake.FailNext(path, 4, http.StatusServiceUnavailable, 0, "<html>maintenance</html>")
-	s := h.eventually(t, "the first 503", func(s collectortest.Samples) bool { return failures(s) > before })
+	s := h.Eventually(t, "the first 503", func(s collectortest.Samples) bool { return failures(s) > before })
 	if got := val(s, "crypto_mark_price_usd", btc...); got != 60000 {
 		t.Errorf("mark during the outage = %v, want the last value", got)
 	}
 	h.fake.UpdateInstrument("BTCUSDT", func(in *exchangetest.BitgetInstrument) { in.MarkPrice = 61000 })
-	s = h.eventually(t, "recovery with new values", func(s collectortest.Samples) bool {
+	s = h.Eventually(t, "recovery with new values", func(s collectortest.Samples) bool {
 		return val(s, "crypto_mark_price_usd", btc...) == 61000
 	})
 	if got := failures(s); got != before+4 {
@@ -100,9 +100,9 @@ func TestFaultsRESTOutageMalformedAndTimeout(t *testing.T) {
 		{"malformed body", func() { h.fake.FailNext(path, 1, http.StatusOK, 0, `{"code":"00000","data":[{"symbol":"BTC`) }, func() {}},
 		{"timeout", func() { h.fake.SetLatency(path, time.Second) }, func() { h.fake.SetLatency(path, 0) }},
 	} {
-		before := failures(h.samples(t))
+		before := failures(h.Samples(t))
 		tc.inject()
-		s := h.eventually(t, tc.name+" counted", func(s collectortest.Samples) bool { return failures(s) > before })
+		s := h.Eventually(t, tc.name+" counted", func(s collectortest.Samples) bool { return failures(s) > before })
 		tc.undo()
 		if got := val(s, "crypto_mark_price_usd", btc...); got != 61000 {
 			t.Errorf("%s: mark = %v, want the last value", tc.name, got)
@@ -133,7 +133,7 @@ func TestFaultsListingAndDelisting(t *testing.T) {
 		NextFunding: 1, RatePeriod: 8})
 	h.fake.SetInstruments(list)
 	sol := inst("linear", "SOLUSDT", "SOL")
-	s = h.eventually(t, "SOLUSDT listed and ETHUSDT delisted", func(s collectortest.Samples) bool {
+	s = h.Eventually(t, "SOLUSDT listed and ETHUSDT delisted", func(s collectortest.Samples) bool {
 		_, ethInfo := s.Get("crypto_market_info", append(eth, "quote", "USDT", "contract_type", "perpetual")...)
 		return val(s, "crypto_mark_price_usd", sol...) == 150 && !ethInfo
 	})

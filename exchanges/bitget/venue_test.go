@@ -1,36 +1,33 @@
 package bitget
 
 import (
-	"context"
 	"log/slog"
-	"math"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/derivatives-exporter/derivatives_exporter/collector"
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest"
-	"github.com/derivatives-exporter/derivatives_exporter/exchanges/wsconn"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/venuetest"
 )
 
 const pollInterval = 500 * time.Millisecond
 
 type harness struct {
-	fake   *exchangetest.Bitget
-	coll   *collector.Collector
-	v      *Venue
-	cancel context.CancelFunc
-	done   chan struct{}
+	*venuetest.Harness
+	fake *exchangetest.Bitget
+	v    *Venue
 }
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{fake: exchangetest.NewBitget(), coll: collector.New(), done: make(chan struct{})}
-	h.fake.SetInstruments(exchangetest.BitgetSampleInstruments())
-	t.Cleanup(h.stop)
+	fake := exchangetest.NewBitget()
+	t.Cleanup(fake.Close)
+	fake.SetInstruments(exchangetest.BitgetSampleInstruments())
+	h := &harness{Harness: venuetest.New(t), fake: fake}
+	h.Timeout = 15 * time.Second
 	return h
 }
 
@@ -40,22 +37,13 @@ func (h *harness) run(t *testing.T, mod func(*Config)) {
 		REST: h.fake.RESTURL(), WS: h.fake.WSURL(), Liquidations: true,
 		PollInterval: pollInterval, InstrumentsInterval: time.Hour, RefreshSpacing: 100 * time.Millisecond,
 		Client: exchanges.NewClient(2*time.Second, "test"), Logger: slog.New(slog.DiscardHandler),
-		Stream: func(c *wsconn.Config) {
-			c.BackoffMin = 20 * time.Millisecond
-			c.BackoffMax = 100 * time.Millisecond
-			c.PingInterval = time.Second
-		},
+		Stream: venuetest.FastStream,
 	}
 	if mod != nil {
 		mod(&cfg)
 	}
 	h.v = New(cfg)
-	ctx, cancel := context.WithCancel(context.Background())
-	h.cancel = cancel
-	go func() {
-		defer close(h.done)
-		_ = h.v.Run(ctx, h.coll)
-	}()
+	h.Start(h.v.Run)
 }
 
 func start(t *testing.T, mod func(*Config)) *harness {
@@ -65,49 +53,8 @@ func start(t *testing.T, mod func(*Config)) *harness {
 	return h
 }
 
-func (h *harness) stop() {
-	if h.cancel != nil {
-		h.cancel()
-		select {
-		case <-h.done:
-		case <-time.After(5 * time.Second):
-			panic("venue did not stop within 5s of cancel")
-		}
-	}
-	h.fake.Close()
-}
-
-func (h *harness) samples(t *testing.T) collectortest.Samples {
-	t.Helper()
-	s, err := collectortest.FromCollector(h.coll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func (h *harness) eventually(t *testing.T, what string, cond func(s collectortest.Samples) bool) collectortest.Samples {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		s := h.samples(t)
-		if cond(s) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func val(s collectortest.Samples, name string, pairs ...string) float64 {
-	v, ok := s.Get(name, pairs...)
-	if !ok {
-		return math.NaN()
-	}
-	return v
-}
+// val reads a series, NaN when missing.
+var val = venuetest.Val
 
 func inst(market, symbol, coin string) []string {
 	return []string{"exchange", Name, "market", market, "symbol", symbol, "coin", coin}
@@ -130,19 +77,12 @@ func marketOf(in exchangetest.BitgetInstrument) string {
 
 func (h *harness) waitUp(t *testing.T) {
 	t.Helper()
-	h.eventually(t, "stream up", func(s collectortest.Samples) bool { return val(s, "crypto_exporter_stream_up", streamLabels...) == 1 })
+	h.WaitStreamsUp(t, Name, StreamLiquidations)
 }
 
 func (h *harness) waitPolls(t *testing.T) collectortest.Samples {
 	t.Helper()
-	return h.eventually(t, "polls", func(s collectortest.Samples) bool {
-		for _, ep := range Endpoints() {
-			if val(s, "crypto_exporter_poll_success", endpoint(ep)...) != 1 {
-				return false
-			}
-		}
-		return true
-	})
+	return h.WaitPolled(t, Name, Endpoints()...)
 }
 
 func TestVenueDiscoveryAndGauges(t *testing.T) {
@@ -150,7 +90,7 @@ func TestVenueDiscoveryAndGauges(t *testing.T) {
 	h.fake.SetLatency("/api/v2/mix/market/contracts", 300*time.Millisecond)
 	h.run(t, nil)
 	time.Sleep(100 * time.Millisecond)
-	s := h.samples(t)
+	s := h.Samples(t)
 	if got := val(s, "crypto_exporter_stream_up", streamLabels...); got != 0 {
 		t.Errorf("stream_up before discovery = %v, want 0", got)
 	}
@@ -161,7 +101,7 @@ func TestVenueDiscoveryAndGauges(t *testing.T) {
 	}
 	h.waitUp(t)
 	// Funding-time reaches every perpetual within a few rounds.
-	s = h.eventually(t, "gauges", func(s collectortest.Samples) bool {
+	s = h.Eventually(t, "gauges", func(s collectortest.Samples) bool {
 		return len(s.Names("crypto_funding_next_timestamp_seconds")) == 5 && val(s, "crypto_exporter_poll_success", endpoint("usdc_futures_tickers")...) == 1
 	})
 	for _, m := range []string{"linear", "inverse"} {
@@ -251,11 +191,11 @@ func TestVenueTapeWithDisconnect(t *testing.T) {
 			t.Fatalf("frame %d delivered to %d connections", i, d.Conns)
 		}
 	}
-	h.eventually(t, "tape counted", func(s collectortest.Samples) bool {
+	h.Eventually(t, "tape counted", func(s collectortest.Samples) bool {
 		return s.Sum("crypto_liquidations_total", "exchange", Name) == 7 && val(s, "crypto_exporter_stream_decode_errors_total", streamLabels...) >= 1
 	})
 	time.Sleep(200 * time.Millisecond)
-	s := h.samples(t)
+	s := h.Samples(t)
 	for k, w := range want {
 		l := strings.Split(k, ",")
 		if got := val(s, "crypto_liquidations_total", l...); got != w[0] {
@@ -274,7 +214,7 @@ func TestVenueTapeWithDisconnect(t *testing.T) {
 	if got := val(s, "crypto_exporter_stream_connects_total", streamLabels...); got < 2 {
 		t.Errorf("connects = %v, want >= 2", got)
 	}
-	h.eventually(t, "a text ping", func(collectortest.Samples) bool { return h.fake.Pings() > 0 })
+	h.Eventually(t, "a text ping", func(collectortest.Samples) bool { return h.fake.Pings() > 0 })
 }
 
 func TestVenueLiquidationsOff(t *testing.T) {
@@ -324,12 +264,12 @@ func TestVenueRateLimitHonouredAndLastValuesKept(t *testing.T) {
 	h.waitPolls(t)
 	const path = "/api/v2/mix/market/tickers?productType=USDT-FUTURES"
 	h.fake.FailNext(path, 1, http.StatusTooManyRequests, 2, "")
-	h.eventually(t, "failed poll", func(s collectortest.Samples) bool {
+	h.Eventually(t, "failed poll", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_poll_success", endpoint("usdt_futures_tickers")...) == 0
 	})
 	failedAt := time.Now()
 	n := h.fake.Requests(path)
-	s := h.samples(t)
+	s := h.Samples(t)
 	if got := val(s, "crypto_mark_price_usd", inst("linear", "BTCUSDT", "BTC")...); got != 60000 {
 		t.Errorf("mark after a failed poll = %v, want the last value", got)
 	}
@@ -338,7 +278,7 @@ func TestVenueRateLimitHonouredAndLastValuesKept(t *testing.T) {
 	if got := h.fake.Requests(path); got != n {
 		t.Errorf("%d tickers requests within the 2 s Retry-After", got-n)
 	}
-	h.eventually(t, "recovered", func(s collectortest.Samples) bool {
+	h.Eventually(t, "recovered", func(s collectortest.Samples) bool {
 		return val(s, "crypto_mark_price_usd", inst("linear", "BTCUSDT", "BTC")...) == 61000
 	})
 	if d := time.Since(failedAt); d < 1500*time.Millisecond {
@@ -346,7 +286,7 @@ func TestVenueRateLimitHonouredAndLastValuesKept(t *testing.T) {
 	}
 	// A failed poll of another kind (code not 00000) keeps values too.
 	h.fake.FailNext("/api/v2/mix/market/tickers?productType=COIN-FUTURES", 2, http.StatusOK, 0, `{"code":"40808","msg":"system error","requestTime":1,"data":null}`)
-	s = h.eventually(t, "code error", func(s collectortest.Samples) bool {
+	s = h.Eventually(t, "code error", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_poll_failures_total", endpoint("coin_futures_tickers")...) >= 1
 	})
 	if got := val(s, "crypto_mark_price_usd", inst("inverse", "BTCUSD", "BTC")...); got != 59990 {
@@ -359,7 +299,7 @@ func TestVenueSubscriptionError(t *testing.T) {
 	h.fake.RejectNextSubscribe(1)
 	h.run(t, nil)
 	h.waitUp(t)
-	s := h.samples(t)
+	s := h.Samples(t)
 	if got := val(s, "crypto_exporter_stream_decode_errors_total", streamLabels...); got < 1 {
 		t.Errorf("subscription error not counted: %v", got)
 	}
@@ -378,13 +318,13 @@ func TestVenueNewListing(t *testing.T) {
 	frame := exchangetest.BitgetLiquidationFrame(exchangetest.BitgetUSDTFutures, exchangetest.BitgetLiquidation{Symbol: "SOLUSDT", Side: "sell", Amount: 2, Price: 150})
 	h.fake.Play([]exchangetest.Event{{Frame: frame}})
 	sol := inst("linear", "SOLUSDT", "SOL")
-	h.eventually(t, "new listing discovered", func(s collectortest.Samples) bool {
+	h.Eventually(t, "new listing discovered", func(s collectortest.Samples) bool {
 		_, ok := s.Get("crypto_liquidations_total", withSide(sol, "long")...)
 		return ok && val(s, "crypto_exporter_stream_decode_errors_total", streamLabels...) == 1
 	})
 	h.fake.Play([]exchangetest.Event{{Frame: exchangetest.BitgetLiquidationFrame(exchangetest.BitgetUSDTFutures,
 		exchangetest.BitgetLiquidation{Symbol: "SOLUSDT", Side: "sell", Amount: 2, Price: 150})}})
-	h.eventually(t, "counted", func(s collectortest.Samples) bool {
+	h.Eventually(t, "counted", func(s collectortest.Samples) bool {
 		return val(s, "crypto_liquidation_notional_usd_total", withSide(sol, "long")...) == 300
 	})
 }

@@ -31,7 +31,7 @@ func decodeErrors(s collectortest.Samples) float64 {
 func faultVenue(t *testing.T) *faultsuite.Venue {
 	h, logs := startFaults(t, nil)
 	return &faultsuite.Venue{
-		Samples: h.samples, WaitUp: func(t *testing.T) { h.waitUp(t) }, Fake: h.fake, Logs: logs,
+		Samples: h.SamplesT, WaitUp: func(t *testing.T) { h.waitUp(t) }, Fake: h.fake, Logs: logs,
 		Exchange: Name, Stream: streamLabels, Series: append(instLabels("inverse", "XBTUSD", "BTC"), "side", "long"),
 		// 30000 contracts of 1 USD.
 		Liquidation: func(k int) []byte {
@@ -57,7 +57,7 @@ func TestFaultsRESTRetryAfterOn403And418(t *testing.T) {
 	t.Parallel()
 	faultsuite.RetryAfterOn403And418(t, func(t *testing.T) *faultsuite.REST {
 		h, logs := startFaults(t, func(c *Config) { c.PollInterval = 200 * time.Millisecond })
-		return &faultsuite.REST{Samples: h.samples, Fake: h.fake, Logs: logs, Path: exchangetest.BitMEXInstrumentActivePath,
+		return &faultsuite.REST{Samples: h.SamplesT, Fake: h.fake, Logs: logs, Path: exchangetest.BitMEXInstrumentActivePath,
 			Endpoint: endpointLabels, Mark: instLabels("inverse", "XBTUSD", "BTC"), MarkValue: 60000.5}
 	})
 }
@@ -83,7 +83,7 @@ func TestFaultsListingAndDelisting(t *testing.T) {
 		OpenInterest: 1e6, MarkPrice: 150, ForeignNotional24h: 5e5})
 	h.fake.SetInstruments(list)
 	sol := instLabels("linear", "SOLUSDT", "SOL")
-	s = h.eventually(t, "SOLUSDT listed and ETHUSDT delisted", func(s collectortest.Samples) bool {
+	s = h.Eventually(t, "SOLUSDT listed and ETHUSDT delisted", func(s collectortest.Samples) bool {
 		_, ethLiq := s.Get("crypto_liquidations_total", append(eth, "side", "long")...)
 		return val(s, "crypto_mark_price_usd", sol...) == 150 && !ethLiq
 	})
@@ -99,7 +99,7 @@ func TestFaultsListingAndDelisting(t *testing.T) {
 	before := decodeErrors(s)
 	h.fake.Play([]exchangetest.Event{{Frame: exchangetest.BitMEXLiquidationFrame("insert",
 		exchangetest.BitMEXOrder{OrderID: "eth-gone", Symbol: "ETHUSDT", Side: "Sell", Price: 3000, LeavesQty: 1e4})}})
-	s = h.eventually(t, "the delisted liquidation dropped", func(s collectortest.Samples) bool { return decodeErrors(s) > before })
+	s = h.Eventually(t, "the delisted liquidation dropped", func(s collectortest.Samples) bool { return decodeErrors(s) > before })
 	if got := s.Sum("crypto_liquidations_total", "exchange", Name); got != 0 {
 		t.Errorf("liquidations %v, want 0", got)
 	}

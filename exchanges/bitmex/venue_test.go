@@ -1,35 +1,33 @@
 package bitmex
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
-	"math"
 	"testing"
 	"time"
 
-	"github.com/derivatives-exporter/derivatives_exporter/collector"
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/venuetest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/wsconn"
 )
 
 const pollInterval = 500 * time.Millisecond
 
 type harness struct {
-	fake   *exchangetest.BitMEX
-	coll   *collector.Collector
-	v      *Venue
-	cancel context.CancelFunc
-	done   chan struct{}
+	*venuetest.Harness
+	fake *exchangetest.BitMEX
+	v    *Venue
 }
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{fake: exchangetest.NewBitMEX(), coll: collector.New(), done: make(chan struct{})}
-	h.fake.SetInstruments(exchangetest.BitMEXSampleInstruments())
-	t.Cleanup(h.stop)
+	fake := exchangetest.NewBitMEX()
+	t.Cleanup(fake.Close)
+	fake.SetInstruments(exchangetest.BitMEXSampleInstruments())
+	h := &harness{Harness: venuetest.New(t), fake: fake}
+	h.Timeout = 15 * time.Second
 	return h
 }
 
@@ -41,22 +39,13 @@ func (h *harness) run(t *testing.T, mod func(*Config)) {
 		RefreshSpacing: 100 * time.Millisecond,
 		Client:         exchanges.NewClient(2*time.Second, "test"),
 		Logger:         slog.New(slog.DiscardHandler),
-		Stream: func(c *wsconn.Config) {
-			c.BackoffMin = 20 * time.Millisecond
-			c.BackoffMax = 100 * time.Millisecond
-			c.PingInterval = time.Second
-		},
+		Stream:         venuetest.FastStream,
 	}
 	if mod != nil {
 		mod(&cfg)
 	}
 	h.v = New(cfg)
-	ctx, cancel := context.WithCancel(context.Background())
-	h.cancel = cancel
-	go func() {
-		defer close(h.done)
-		_ = h.v.Run(ctx, h.coll)
-	}()
+	h.Start(h.v.Run)
 }
 
 func start(t *testing.T, mod func(*Config)) *harness {
@@ -66,49 +55,8 @@ func start(t *testing.T, mod func(*Config)) *harness {
 	return h
 }
 
-func (h *harness) stop() {
-	if h.cancel != nil {
-		h.cancel()
-		select {
-		case <-h.done:
-		case <-time.After(5 * time.Second):
-			panic("venue did not stop within 5s of cancel")
-		}
-	}
-	h.fake.Close()
-}
-
-func (h *harness) samples(t *testing.T) collectortest.Samples {
-	t.Helper()
-	s, err := collectortest.FromCollector(h.coll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func (h *harness) eventually(t *testing.T, what string, cond func(s collectortest.Samples) bool) collectortest.Samples {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		s := h.samples(t)
-		if cond(s) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func val(s collectortest.Samples, name string, pairs ...string) float64 {
-	v, ok := s.Get(name, pairs...)
-	if !ok {
-		return math.NaN()
-	}
-	return v
-}
+// val reads a series, NaN when missing.
+var val = venuetest.Val
 
 func instLabels(market, symbol, coin string) []string {
 	return []string{"exchange", Name, "market", market, "symbol", symbol, "coin", coin}
@@ -121,16 +69,12 @@ var (
 
 func (h *harness) waitUp(t *testing.T) collectortest.Samples {
 	t.Helper()
-	return h.eventually(t, "stream up", func(s collectortest.Samples) bool {
-		return val(s, "crypto_exporter_stream_up", streamLabels...) == 1
-	})
+	return h.WaitStreamsUp(t, Name, StreamLiquidation)
 }
 
 func (h *harness) waitPoll(t *testing.T) collectortest.Samples {
 	t.Helper()
-	return h.eventually(t, "poll succeeded", func(s collectortest.Samples) bool {
-		return val(s, "crypto_exporter_poll_success", endpointLabels...) == 1
-	})
+	return h.WaitPolled(t, Name, EndpointInstrumentActive)
 }
 
 // sample describes the fake's sample instruments as the test expects them:
@@ -164,7 +108,7 @@ func TestVenueDiscovery(t *testing.T) {
 	h.fake.SetLatency(exchangetest.BitMEXInstrumentActivePath, 300*time.Millisecond)
 	h.run(t, nil)
 	time.Sleep(100 * time.Millisecond)
-	s := h.samples(t)
+	s := h.Samples(t)
 	if got, ok := s.Get("crypto_exporter_stream_up", streamLabels...); !ok || got != 0 {
 		t.Errorf("stream_up before the first poll = %v, %v; want 0", got, ok)
 	}
@@ -281,7 +225,7 @@ func TestVenueTapeWithDisconnect(t *testing.T) {
 			t.Fatalf("frame %s reached %d connections", d.Frame, d.Conns)
 		}
 	}
-	h.eventually(t, "part one counted", func(s collectortest.Samples) bool {
+	h.Eventually(t, "part one counted", func(s collectortest.Samples) bool {
 		return s.Sum("crypto_liquidations_total") >= float64(tp.n) &&
 			val(s, "crypto_exporter_stream_decode_errors_total", streamLabels...) >= 3
 	})
@@ -291,7 +235,7 @@ func TestVenueTapeWithDisconnect(t *testing.T) {
 	// ones still resting, which must not count.
 	h.fake.SetRefuseConnections(true)
 	h.fake.Disconnect()
-	h.eventually(t, "stream down", func(s collectortest.Samples) bool {
+	h.Eventually(t, "stream down", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_stream_up", streamLabels...) == 0
 	})
 	if d := h.fake.Push(exchangetest.BitMEXLiquidationFrame("insert", tp.order("ETHUSDT", "Buy", 3001, 50000))); d.Conns != 0 {
@@ -309,11 +253,11 @@ func TestVenueTapeWithDisconnect(t *testing.T) {
 		exchangetest.BitMEXLiquidationFrame("insert", i1...), // resting since part one, in the new partial
 		exchangetest.BitMEXLiquidationFrame("insert", i56[1]),
 	))
-	h.eventually(t, "everything counted", func(s collectortest.Samples) bool {
+	h.Eventually(t, "everything counted", func(s collectortest.Samples) bool {
 		return s.Sum("crypto_liquidations_total") >= float64(tp.n)
 	})
 	time.Sleep(200 * time.Millisecond) // let any late double count show
-	s := h.samples(t)
+	s := h.Samples(t)
 	for _, k := range s.Names("crypto_liquidations_total") {
 		labels := k[len("crypto_liquidations_total"):]
 		var w truth
@@ -353,7 +297,7 @@ func TestVenueTapeWithDisconnect(t *testing.T) {
 func TestVenueGauges(t *testing.T) {
 	h := start(t, nil)
 	want, _ := samples()
-	s := h.eventually(t, "gauges of every instrument", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "gauges of every instrument", func(s collectortest.Samples) bool {
 		return len(s.Names("crypto_open_interest_usd")) == len(want) && len(s.Names("crypto_funding_interval_seconds")) == len(want)-1
 	})
 	const btcMark = 60000.5
@@ -397,9 +341,9 @@ func TestVenueRateLimitHonoured(t *testing.T) {
 	failures := func(s collectortest.Samples) float64 {
 		return val(s, "crypto_exporter_poll_failures_total", endpointLabels...)
 	}
-	before := failures(h.samples(t))
+	before := failures(h.Samples(t))
 	h.fake.FailNext(exchangetest.BitMEXInstrumentActivePath, 1, 429, 2, "")
-	s := h.eventually(t, "the failure", func(s collectortest.Samples) bool { return failures(s) > before })
+	s := h.Eventually(t, "the failure", func(s collectortest.Samples) bool { return failures(s) > before })
 	if got := val(s, "crypto_exporter_poll_success", endpointLabels...); got != 0 {
 		t.Errorf("poll_success after 429 = %v", got)
 	}
@@ -416,8 +360,8 @@ func TestVenueRateLimitHonoured(t *testing.T) {
 
 	// The fake's own limiter answers 429 with a Retry-After too.
 	h.fake.SetRateLimit(1, 2*time.Second)
-	before = failures(h.samples(t))
-	h.eventually(t, "limited", func(s collectortest.Samples) bool { return failures(s) > before })
+	before = failures(h.Samples(t))
+	h.Eventually(t, "limited", func(s collectortest.Samples) bool { return failures(s) > before })
 	h.fake.SetRateLimit(0, 0)
 	h.waitPoll(t)
 }
@@ -425,7 +369,7 @@ func TestVenueRateLimitHonoured(t *testing.T) {
 func TestVenuePollFailuresKeepLastValues(t *testing.T) {
 	h := start(t, func(c *Config) { c.PollInterval = 200 * time.Millisecond })
 	xbt := instLabels("inverse", "XBTUSD", "BTC")
-	h.eventually(t, "mark price", func(s collectortest.Samples) bool {
+	h.Eventually(t, "mark price", func(s collectortest.Samples) bool {
 		return val(s, "crypto_mark_price_usd", xbt...) == 60000.5
 	})
 	path := exchangetest.BitMEXInstrumentActivePath
@@ -443,9 +387,9 @@ func TestVenuePollFailuresKeepLastValues(t *testing.T) {
 		{"no usable instrument", func() { h.fake.FailNext(path, 1, 200, 0, `[]`) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := failures(h.samples(t))
+			before := failures(h.Samples(t))
 			tc.inject()
-			s := h.eventually(t, "the failure counted", func(s collectortest.Samples) bool { return failures(s) > before })
+			s := h.Eventually(t, "the failure counted", func(s collectortest.Samples) bool { return failures(s) > before })
 			if got := val(s, "crypto_mark_price_usd", xbt...); got != 60000.5 {
 				t.Errorf("mark price after a failed poll = %v, want the last good 60000.5", got)
 			}
@@ -457,12 +401,12 @@ func TestVenuePollFailuresKeepLastValues(t *testing.T) {
 	}
 	// Polls that keep failing make the values go stale.
 	h.fake.FailNext(path, 10, 502, 0, "")
-	h.eventually(t, "stale mark price removed", func(s collectortest.Samples) bool {
+	h.Eventually(t, "stale mark price removed", func(s collectortest.Samples) bool {
 		_, ok := s.Get("crypto_mark_price_usd", xbt...)
 		return !ok
 	})
 	h.fake.UpdateInstrument("XBTUSD", func(in *exchangetest.BitMEXInstrument) { in.MarkPrice, in.FundingRate = 70000, 0.0003 })
-	h.eventually(t, "new values", func(s collectortest.Samples) bool {
+	h.Eventually(t, "new values", func(s collectortest.Samples) bool {
 		return val(s, "crypto_mark_price_usd", xbt...) == 70000 && val(s, "crypto_funding_rate_ratio", xbt...) == 0.0003
 	})
 }
@@ -473,7 +417,7 @@ func TestVenuePollTimeout(t *testing.T) {
 	h.waitPoll(t)
 	path := exchangetest.BitMEXInstrumentActivePath
 	h.fake.SetLatency(path, 600*time.Millisecond)
-	s := h.eventually(t, "the timeout counted", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "the timeout counted", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_poll_failures_total", endpointLabels...) >= 1
 	})
 	h.fake.SetLatency(path, 0)
@@ -496,14 +440,14 @@ func TestVenueSubscriptionRejected(t *testing.T) {
 	}
 	// An error on a live connection: counted, and the venue reconnects.
 	h.fake.Play(frames([]byte(`{"status":429,"error":"Rate limit exceeded, retry in 1 seconds.","meta":{"retryAfter":1},"request":{}}`)))
-	h.eventually(t, "reconnect after the error", func(s collectortest.Samples) bool {
+	h.Eventually(t, "reconnect after the error", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_stream_connects_total", streamLabels...) == 3 &&
 			val(s, "crypto_exporter_stream_up", streamLabels...) == 1
 	})
 	tp := newTape()
 	o := tp.live(tp.order("XBTUSD", "Sell", 60000, 123))
 	h.fake.Play(frames(exchangetest.BitMEXLiquidationFrame("insert", o...)))
-	s = h.eventually(t, "counted after reconnecting", func(s collectortest.Samples) bool {
+	s = h.Eventually(t, "counted after reconnecting", func(s collectortest.Samples) bool {
 		return s.Sum("crypto_liquidations_total") == 1
 	})
 	if got := val(s, "crypto_liquidation_notional_usd_total", append(instLabels("inverse", "XBTUSD", "BTC"), "side", "long")...); got != 123 {
@@ -529,19 +473,19 @@ func TestVenueNewListing(t *testing.T) {
 	h.fake.Play(frames(exchangetest.BitMEXLiquidationFrame("insert",
 		exchangetest.BitMEXOrder{OrderID: "sol-1", Symbol: "SOLUSDT", Side: "Sell", Price: 149, LeavesQty: 30000})))
 	sol := instLabels("linear", "SOLUSDT", "SOL")
-	h.eventually(t, "SOLUSDT listed", func(s collectortest.Samples) bool {
+	h.Eventually(t, "SOLUSDT listed", func(s collectortest.Samples) bool {
 		_, ok := s.Get("crypto_liquidations_total", append(sol, "side", "long")...)
 		return ok && val(s, "crypto_exporter_stream_decode_errors_total", streamLabels...) == 1
 	})
 	h.fake.Play(frames(exchangetest.BitMEXLiquidationFrame("insert",
 		exchangetest.BitMEXOrder{OrderID: "sol-2", Symbol: "SOLUSDT", Side: "Buy", Price: 151, LeavesQty: 40000})))
-	s := h.eventually(t, "SOLUSDT liquidation counted", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "SOLUSDT liquidation counted", func(s collectortest.Samples) bool {
 		return collectortest.Close(val(s, "crypto_liquidation_notional_usd_total", append(sol, "side", "short")...), 4*151)
 	})
 	if got := val(s, "crypto_liquidations_total", append(sol, "side", "long")...); got != 0 {
 		t.Errorf("the dropped order counted: %v", got)
 	}
-	h.eventually(t, "SOLUSDT gauges", func(s collectortest.Samples) bool {
+	h.Eventually(t, "SOLUSDT gauges", func(s collectortest.Samples) bool {
 		return val(s, "crypto_open_interest_usd", sol...) == 100*150
 	})
 }
@@ -568,7 +512,7 @@ func TestVenueCoinsAndQuantoWithoutBTCPrice(t *testing.T) {
 		exchangetest.BitMEXLiquidationFrame("insert", exchangetest.BitMEXOrder{OrderID: "x1", Symbol: "XBTUSDT", Side: "Sell", Price: 60000, LeavesQty: 1e6}),
 		exchangetest.BitMEXLiquidationFrame("insert", exchangetest.BitMEXOrder{OrderID: "e1", Symbol: "ETHUSDT", Side: "Buy", Price: 3000, LeavesQty: 1e4}),
 	))
-	s = h.eventually(t, "ETHUSDT counted", func(s collectortest.Samples) bool { return s.Sum("crypto_liquidations_total") == 1 })
+	s = h.Eventually(t, "ETHUSDT counted", func(s collectortest.Samples) bool { return s.Sum("crypto_liquidations_total") == 1 })
 	if got := val(s, "crypto_liquidation_notional_usd_total", append(instLabels("linear", "ETHUSDT", "ETH"), "side", "short")...); got != 3000 {
 		t.Errorf("ETHUSDT notional %v, want 3000", got)
 	}
@@ -593,12 +537,12 @@ func TestVenueHeartbeat(t *testing.T) {
 	if n := h.fake.Pings(); n < 3 {
 		t.Errorf("%d pings in 1 s at a 150 ms interval", n)
 	}
-	if got := val(h.samples(t), "crypto_exporter_stream_connects_total", streamLabels...); got != 1 {
+	if got := val(h.Samples(t), "crypto_exporter_stream_connects_total", streamLabels...); got != 1 {
 		t.Errorf("connects %v with answered pings", got)
 	}
 	// A peer that stops answering is detected by the read deadline.
 	h.fake.SetAnswerPings(false)
-	h.eventually(t, "a reconnect after unanswered pings", func(s collectortest.Samples) bool {
+	h.Eventually(t, "a reconnect after unanswered pings", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_stream_connects_total", streamLabels...) >= 2
 	})
 	h.fake.SetAnswerPings(true)
@@ -608,17 +552,6 @@ func TestVenueHeartbeat(t *testing.T) {
 func TestVenueStopsOnCancel(t *testing.T) {
 	h := start(t, nil)
 	h.waitUp(t)
-	h.cancel()
-	select {
-	case <-h.done:
-	case <-time.After(3 * time.Second):
-		t.Fatal("venue did not stop")
-	}
-	deadline := time.Now().Add(2 * time.Second)
-	for h.fake.Connections() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d connections left open", h.fake.Connections())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	h.StopWithin(t, 3*time.Second)
+	venuetest.WaitClosed(t, 2*time.Second, h.fake.Connections)
 }

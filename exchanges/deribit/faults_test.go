@@ -35,7 +35,7 @@ func decodeErrors(s collectortest.Samples) float64 {
 func faultVenue(t *testing.T) *faultsuite.Venue {
 	h, logs := startFaults(t, nil)
 	return &faultsuite.Venue{
-		Samples: h.samples, WaitUp: func(t *testing.T) { h.waitUp(t) }, Fake: h.fake, Logs: logs,
+		Samples: h.SamplesT, WaitUp: func(t *testing.T) { h.waitUp(t) }, Fake: h.fake, Logs: logs,
 		Exchange: Name, Stream: streamLabels(), Series: append(inst("inverse", "BTC-PERPETUAL", "BTC"), "side", "long"),
 		Liquidation: func(k int) []byte {
 			return exchangetest.DeribitTradesFrame(Channel("BTC"), exchangetest.DeribitTrade{InstrumentName: "BTC-PERPETUAL",
@@ -60,7 +60,7 @@ func endpointLabels(ep string) []string { return []string{"exchange", "deribit",
 
 func (h *harness) waitPoll(t *testing.T, ep string) collectortest.Samples {
 	t.Helper()
-	return h.eventually(t, ep+" polled", func(s collectortest.Samples) bool {
+	return h.Eventually(t, ep+" polled", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_poll_success", endpointLabels(ep)...) == 1
 	})
 }
@@ -69,7 +69,7 @@ func TestFaultsRESTRetryAfterOn403And418(t *testing.T) {
 	t.Parallel()
 	faultsuite.RetryAfterOn403And418(t, func(t *testing.T) *faultsuite.REST {
 		h, logs := startFaults(t, func(c *Config) { c.PollInterval = 200 * time.Millisecond })
-		return &faultsuite.REST{Samples: h.samples, Fake: h.fake, Logs: logs, Path: exchangetest.DeribitBookSummaryPath + "?currency=BTC",
+		return &faultsuite.REST{Samples: h.SamplesT, Fake: h.fake, Logs: logs, Path: exchangetest.DeribitBookSummaryPath + "?currency=BTC",
 			Endpoint: endpointLabels("btc_book_summary"), Mark: inst("inverse", "BTC-PERPETUAL", "BTC"), MarkValue: 60000.5}
 	})
 }
@@ -89,14 +89,14 @@ func TestFaultsRESTOutageMalformedAndTimeout(t *testing.T) {
 	}
 
 	// Maintenance: 5xx for several polls, values kept, then new values.
-	before := failures(h.samples(t))
+	before := failures(h.Samples(t))
 	h.fake.FailNext(path, 4, http.StatusServiceUnavailable, 0, "<html>maintenance</html>")
-	s := h.eventually(t, "the first 503", func(s collectortest.Samples) bool { return failures(s) > before })
+	s := h.Eventually(t, "the first 503", func(s collectortest.Samples) bool { return failures(s) > before })
 	if got := val(s, "crypto_mark_price_usd", btc...); got != 60000.5 {
 		t.Errorf("mark during the outage = %v, want the last value", got)
 	}
 	h.fake.UpdateInstrument("BTC-PERPETUAL", func(in *exchangetest.DeribitInstrument) { in.MarkPrice = 61000 })
-	s = h.eventually(t, "recovery with new values", func(s collectortest.Samples) bool {
+	s = h.Eventually(t, "recovery with new values", func(s collectortest.Samples) bool {
 		return val(s, "crypto_mark_price_usd", btc...) == 61000
 	})
 	if got := failures(s); got != before+4 {
@@ -114,9 +114,9 @@ func TestFaultsRESTOutageMalformedAndTimeout(t *testing.T) {
 		}, func() {}},
 		{"timeout", func() { h.fake.SetLatency(path, time.Second) }, func() { h.fake.SetLatency(path, 0) }},
 	} {
-		before := failures(h.samples(t))
+		before := failures(h.Samples(t))
 		tc.inject()
-		s := h.eventually(t, tc.name+" counted", func(s collectortest.Samples) bool { return failures(s) > before })
+		s := h.Eventually(t, tc.name+" counted", func(s collectortest.Samples) bool { return failures(s) > before })
 		tc.undo()
 		if got := val(s, "crypto_mark_price_usd", btc...); got != 61000 {
 			t.Errorf("%s: mark = %v, want the last value", tc.name, got)
@@ -151,7 +151,7 @@ func TestFaultsListingAndDelisting(t *testing.T) {
 		MarkPrice: 150, OpenInterest: 1000, VolumeUSD: 1e6, Funding8h: 0.0001})
 	h.fake.SetInstruments(list)
 	sol := inst("linear", "SOL_USDC-PERPETUAL", "SOL")
-	s = h.eventually(t, "SOL listed and ETH-PERPETUAL delisted", func(s collectortest.Samples) bool {
+	s = h.Eventually(t, "SOL listed and ETH-PERPETUAL delisted", func(s collectortest.Samples) bool {
 		_, ethLiq := s.Get("crypto_liquidations_total", append(eth, "side", "long")...)
 		return val(s, "crypto_mark_price_usd", sol...) == 150 && !ethLiq
 	})
@@ -169,7 +169,7 @@ func TestFaultsListingAndDelisting(t *testing.T) {
 		{Frame: exchangetest.DeribitTradesFrame(Channel("USDC"), exchangetest.DeribitTrade{InstrumentName: "SOL_USDC-PERPETUAL",
 			Direction: "sell", Amount: 2, Price: 150, Liquidation: "T", TradeID: "sol-new"})},
 	})
-	s = h.eventually(t, "the new listing counted", func(s collectortest.Samples) bool {
+	s = h.Eventually(t, "the new listing counted", func(s collectortest.Samples) bool {
 		return val(s, "crypto_liquidations_total", append(sol, "side", "long")...) == 1
 	})
 	if got := decodeErrors(s); got != before+1 {

@@ -8,26 +8,26 @@ import (
 	"testing"
 	"time"
 
-	"github.com/derivatives-exporter/derivatives_exporter/collector"
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/venuetest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/wsconn"
 )
 
 type harness struct {
-	fake   *exchangetest.Deribit
-	coll   *collector.Collector
-	v      *Venue
-	cancel context.CancelFunc
-	done   chan struct{}
+	*venuetest.Harness
+	fake *exchangetest.Deribit
+	v    *Venue
 }
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{fake: exchangetest.NewDeribit(), coll: collector.New(), done: make(chan struct{})}
-	h.fake.SetInstruments(exchangetest.DeribitSampleInstruments())
-	t.Cleanup(h.stop)
+	fake := exchangetest.NewDeribit()
+	t.Cleanup(fake.Close)
+	fake.SetInstruments(exchangetest.DeribitSampleInstruments())
+	h := &harness{Harness: venuetest.New(t), fake: fake}
+	h.Timeout = 15 * time.Second
 	return h
 }
 
@@ -41,9 +41,7 @@ func (h *harness) run(t *testing.T, mod func(*Config)) {
 		Client:              exchanges.NewClient(2*time.Second, "test"),
 		Logger:              slog.New(slog.DiscardHandler),
 		Stream: func(c *wsconn.Config) {
-			c.BackoffMin = 20 * time.Millisecond
-			c.BackoffMax = 100 * time.Millisecond
-			c.PingInterval = time.Second
+			venuetest.FastStream(c)
 			c.ReadTimeout = 5 * time.Second
 		},
 	}
@@ -51,12 +49,7 @@ func (h *harness) run(t *testing.T, mod func(*Config)) {
 		mod(&cfg)
 	}
 	h.v = New(cfg)
-	ctx, cancel := context.WithCancel(context.Background())
-	h.cancel = cancel
-	go func() {
-		defer close(h.done)
-		_ = h.v.Run(ctx, h.coll)
-	}()
+	h.Start(h.v.Run)
 }
 
 func start(t *testing.T, mod func(*Config)) *harness {
@@ -64,42 +57,6 @@ func start(t *testing.T, mod func(*Config)) *harness {
 	h := newHarness(t)
 	h.run(t, mod)
 	return h
-}
-
-func (h *harness) stop() {
-	if h.cancel != nil {
-		h.cancel()
-		select {
-		case <-h.done:
-		case <-time.After(5 * time.Second):
-			panic("venue did not stop within 5s of cancel")
-		}
-	}
-	h.fake.Close()
-}
-
-func (h *harness) samples(t *testing.T) collectortest.Samples {
-	t.Helper()
-	s, err := collectortest.FromCollector(h.coll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func (h *harness) eventually(t *testing.T, what string, cond func(s collectortest.Samples) bool) collectortest.Samples {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		s := h.samples(t)
-		if cond(s) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 var channels = []string{Channel("BTC"), Channel("ETH"), Channel("USDC")}
@@ -111,18 +68,11 @@ func (h *harness) waitUp(t *testing.T) collectortest.Samples {
 	if err := h.fake.WaitSubscribed(ctx, channels...); err != nil {
 		t.Fatal(err)
 	}
-	return h.eventually(t, "stream up", func(s collectortest.Samples) bool {
-		return val(s, "crypto_exporter_stream_up", streamLabels()...) == 1
-	})
+	return h.WaitStreamsUp(t, "deribit", StreamName)
 }
 
-func val(s collectortest.Samples, name string, pairs ...string) float64 {
-	v, ok := s.Get(name, pairs...)
-	if !ok {
-		return math.NaN()
-	}
-	return v
-}
+// val reads a series, NaN when missing.
+var val = venuetest.Val
 
 func inst(market, symbol, coin string) []string {
 	return []string{"exchange", "deribit", "market", market, "symbol", symbol, "coin", coin}
@@ -170,7 +120,7 @@ func TestVenueDiscovery(t *testing.T) {
 	if h.fake.Channels()[Channel("BTC")] != 1 || len(h.fake.Channels()) != 3 {
 		t.Errorf("channels %v", h.fake.Channels())
 	}
-	s = h.eventually(t, "every poll succeeded", func(s collectortest.Samples) bool {
+	s = h.Eventually(t, "every poll succeeded", func(s collectortest.Samples) bool {
 		for _, ep := range endpoints() {
 			if val(s, "crypto_exporter_poll_success", "exchange", "deribit", "endpoint", ep) != 1 {
 				return false
@@ -190,7 +140,7 @@ func TestVenueDeclaresBeforeDiscovery(t *testing.T) {
 	h := newHarness(t)
 	h.fake.FailNext(exchangetest.DeribitInstrumentsPath, 1000, 503, 0, "")
 	h.run(t, func(c *Config) { c.PollInterval = 5 * time.Second })
-	s := h.eventually(t, "failed discovery", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "failed discovery", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_poll_failures_total", "exchange", "deribit", "endpoint", "btc_instruments") >= 1
 	})
 	if _, ok := s.Get("crypto_exporter_stream_up", streamLabels()...); !ok {
@@ -277,7 +227,7 @@ func TestVenueTapeWithDisconnect(t *testing.T) {
 			t.Fatalf("frame %d delivered to %d connections", i, d.Conns)
 		}
 	}
-	s := h.eventually(t, "every liquidation counted", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "every liquidation counted", func(s collectortest.Samples) bool {
 		return s.Sum("crypto_liquidations_total", "exchange", "deribit") == want.sum("crypto_liquidations_total")
 	})
 	for k, w := range want {
@@ -314,7 +264,7 @@ func (tr truth) sum(name string) float64 {
 func TestVenueGauges(t *testing.T) {
 	h := start(t, nil)
 	h.waitUp(t)
-	s := h.eventually(t, "gauges", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "gauges", func(s collectortest.Samples) bool {
 		return len(s.Names("crypto_mark_price_usd")) == 5 && len(s.Names("crypto_open_interest_usd")) == 5
 	})
 	for _, in := range h.fake.Instruments() {
@@ -349,7 +299,7 @@ func TestVenueGauges(t *testing.T) {
 	}
 	// The gauges follow the fake.
 	h.fake.UpdateInstrument("BTC-PERPETUAL", func(i *exchangetest.DeribitInstrument) { i.MarkPrice = 70000 })
-	h.eventually(t, "new mark", func(s collectortest.Samples) bool {
+	h.Eventually(t, "new mark", func(s collectortest.Samples) bool {
 		return val(s, "crypto_mark_price_usd", inst("inverse", "BTC-PERPETUAL", "BTC")...) == 70000
 	})
 }
@@ -357,11 +307,11 @@ func TestVenueGauges(t *testing.T) {
 func TestVenueRateLimitHonoursRetryAfter(t *testing.T) {
 	h := start(t, nil)
 	path := exchangetest.DeribitBookSummaryPath + "?currency=ETH"
-	h.eventually(t, "first ETH summary", func(s collectortest.Samples) bool {
+	h.Eventually(t, "first ETH summary", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_poll_success", "exchange", "deribit", "endpoint", "eth_book_summary") == 1
 	})
 	h.fake.FailNext(path, 1, 429, 2, "")
-	h.eventually(t, "429 seen", func(s collectortest.Samples) bool {
+	h.Eventually(t, "429 seen", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_poll_failures_total", "exchange", "deribit", "endpoint", "eth_book_summary") == 1
 	})
 	n := h.fake.Requests(path)
@@ -369,12 +319,12 @@ func TestVenueRateLimitHonoursRetryAfter(t *testing.T) {
 	if got := h.fake.Requests(path); got != n {
 		t.Errorf("%d requests during Retry-After", got-n)
 	}
-	h.eventually(t, "recovery", func(s collectortest.Samples) bool {
+	h.Eventually(t, "recovery", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_poll_success", "exchange", "deribit", "endpoint", "eth_book_summary") == 1
 	})
 	// Deribit's error code 10028 with HTTP 400 counts as a rate limit too.
 	h.fake.FailNext(path, 1, 400, 0, `{"jsonrpc":"2.0","error":{"message":"too_many_requests","code":10028},"testnet":false}`)
-	h.eventually(t, "10028 seen", func(s collectortest.Samples) bool {
+	h.Eventually(t, "10028 seen", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_poll_failures_total", "exchange", "deribit", "endpoint", "eth_book_summary") == 2
 	})
 	n = h.fake.Requests(path)
@@ -387,24 +337,24 @@ func TestVenueRateLimitHonoursRetryAfter(t *testing.T) {
 func TestVenuePollFailuresKeepLastValues(t *testing.T) {
 	h := start(t, func(c *Config) { c.PollInterval = time.Second })
 	l := inst("inverse", "BTC-PERPETUAL", "BTC")
-	h.eventually(t, "first values", func(s collectortest.Samples) bool {
+	h.Eventually(t, "first values", func(s collectortest.Samples) bool {
 		return val(s, "crypto_mark_price_usd", l...) == 60000.5
 	})
 	h.fake.FailNext(exchangetest.DeribitBookSummaryPath+"?currency=BTC", 1, 503, 0, "")
 	h.fake.FailNext(exchangetest.DeribitBookSummaryPath+"?currency=BTC", 1, 200, 0, `{"jsonrpc":"2.0","result":`)
-	s := h.eventually(t, "failed poll", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "failed poll", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_poll_success", "exchange", "deribit", "endpoint", "btc_book_summary") == 0
 	})
 	if got := val(s, "crypto_mark_price_usd", l...); got != 60000.5 {
 		t.Errorf("mark after failed poll %v", got)
 	}
-	s = h.eventually(t, "second failure", func(s collectortest.Samples) bool {
+	s = h.Eventually(t, "second failure", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_poll_failures_total", "exchange", "deribit", "endpoint", "btc_book_summary") == 2
 	})
 	if got := val(s, "crypto_mark_price_usd", l...); got != 60000.5 {
 		t.Errorf("mark after two failed polls %v", got)
 	}
-	h.eventually(t, "recovery", func(s collectortest.Samples) bool {
+	h.Eventually(t, "recovery", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_poll_success", "exchange", "deribit", "endpoint", "btc_book_summary") == 1
 	})
 }
@@ -423,7 +373,7 @@ func TestVenueSubscriptionError(t *testing.T) {
 	// The retried connection counts liquidations.
 	h.fake.Play([]exchangetest.Event{{Frame: exchangetest.DeribitTradesFrame(Channel("BTC"),
 		exchangetest.DeribitTrade{InstrumentName: "BTC-PERPETUAL", Direction: "sell", Amount: 500, Price: 60000, Liquidation: "T"})}})
-	h.eventually(t, "liquidation", func(s collectortest.Samples) bool {
+	h.Eventually(t, "liquidation", func(s collectortest.Samples) bool {
 		return val(s, "crypto_liquidation_notional_usd_total", append(inst("inverse", "BTC-PERPETUAL", "BTC"), "side", "long")...) == 500
 	})
 }
@@ -449,7 +399,7 @@ func TestVenueHeartbeat(t *testing.T) {
 	if sets != 1 || closed != 0 || tests < reqs-1 {
 		t.Errorf("set_heartbeat %d, test_requests %d, public/test %d, closed unanswered %d", sets, reqs, tests, closed)
 	}
-	s := h.samples(t)
+	s := h.Samples(t)
 	if got := val(s, "crypto_exporter_stream_connects_total", streamLabels()...); got != 1 {
 		t.Errorf("connects %v, want 1", got)
 	}
@@ -472,7 +422,7 @@ func TestVenueNewListing(t *testing.T) {
 	}
 	h.fake.Play([]exchangetest.Event{{Frame: liq("s1")}})
 	l := inst("linear", sol.Name, "SOL")
-	s := h.eventually(t, "SOL listed", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "SOL listed", func(s collectortest.Samples) bool {
 		_, ok := s.Get("crypto_liquidations_total", append(l, "side", "short")...)
 		return ok
 	})
@@ -486,7 +436,7 @@ func TestVenueNewListing(t *testing.T) {
 		t.Errorf("%d USDC discoveries after the unknown instrument, want 1", got-before)
 	}
 	h.fake.Play([]exchangetest.Event{{Frame: liq("s2")}})
-	h.eventually(t, "SOL liquidation", func(s collectortest.Samples) bool {
+	h.Eventually(t, "SOL liquidation", func(s collectortest.Samples) bool {
 		return val(s, "crypto_liquidation_notional_usd_total", append(l, "side", "short")...) == 300
 	})
 }
@@ -494,7 +444,7 @@ func TestVenueNewListing(t *testing.T) {
 func TestVenueCoinAllowlist(t *testing.T) {
 	h := start(t, func(c *Config) { c.Coins = []string{"ETH"} })
 	h.waitUp(t)
-	s := h.eventually(t, "ETH instruments", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "ETH instruments", func(s collectortest.Samples) bool {
 		return len(s.Names("crypto_market_info")) == 2
 	})
 	if _, ok := s.Get("crypto_market_info", append(inst("linear", "ETH_USDC-PERPETUAL", "ETH"), "quote", "USDC", "contract_type", "perpetual")...); !ok {
@@ -504,7 +454,7 @@ func TestVenueCoinAllowlist(t *testing.T) {
 	h.fake.Play([]exchangetest.Event{{Frame: exchangetest.DeribitTradesFrame(Channel("BTC"),
 		exchangetest.DeribitTrade{InstrumentName: "BTC-PERPETUAL", Direction: "sell", Amount: 500, Price: 60000, Liquidation: "T"})}})
 	time.Sleep(200 * time.Millisecond)
-	if got := val(h.samples(t), "crypto_exporter_stream_decode_errors_total", streamLabels()...); got != 0 {
+	if got := val(h.Samples(t), "crypto_exporter_stream_decode_errors_total", streamLabels()...); got != 0 {
 		t.Errorf("decode errors %v", got)
 	}
 }
