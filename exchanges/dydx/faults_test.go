@@ -32,7 +32,7 @@ var streamLabels = []string{"exchange", Name, "stream", "trades_0"}
 func (h *harness) waitUp(t *testing.T) {
 	t.Helper()
 	h.waitMarkets(t, active...)
-	h.eventually(t, "stream up", streamUp)
+	h.Eventually(t, "stream up", streamUp)
 }
 
 func streamUp(s collectortest.Samples) bool {
@@ -43,7 +43,7 @@ func streamUp(s collectortest.Samples) bool {
 func faultVenue(t *testing.T) *faultsuite.Venue {
 	h, logs := startFaults(t, nil)
 	return &faultsuite.Venue{
-		Samples: h.samples, WaitUp: func(t *testing.T) { h.waitUp(t) }, Fake: h.fake, Logs: logs,
+		Samples: h.SamplesT, WaitUp: func(t *testing.T) { h.waitUp(t) }, Fake: h.fake, Logs: logs,
 		Exchange: Name, Stream: streamLabels, Series: side("BTC-USD", "BTC", "long"),
 		// 0.5 x 60000 = 30000 USD.
 		Liquidation: func(k int) []byte {
@@ -69,7 +69,7 @@ func endpointLabels(ep string) []string { return []string{"exchange", Name, "end
 
 func (h *harness) waitPoll(t *testing.T, ep string) collectortest.Samples {
 	t.Helper()
-	return h.eventually(t, ep+" polled", func(s collectortest.Samples) bool {
+	return h.Eventually(t, ep+" polled", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_poll_success", endpointLabels(ep)...) == 1
 	})
 }
@@ -78,7 +78,7 @@ func TestFaultsRESTRetryAfterOn403And418(t *testing.T) {
 	t.Parallel()
 	faultsuite.RetryAfterOn403And418(t, func(t *testing.T) *faultsuite.REST {
 		h, logs := startFaults(t, nil)
-		return &faultsuite.REST{Samples: h.samples, Fake: h.fake, Logs: logs, Path: exchangetest.DydxMarketsPath,
+		return &faultsuite.REST{Samples: h.SamplesT, Fake: h.fake, Logs: logs, Path: exchangetest.DydxMarketsPath,
 			Endpoint: endpointLabels(Endpoint), Mark: inst("BTC-USD", "BTC"), MarkValue: 65000.5}
 	})
 }
@@ -95,14 +95,14 @@ func TestFaultsRESTOutageMalformedAndTimeout(t *testing.T) {
 	}
 
 	// Maintenance: 5xx for several polls, values kept, then new values.
-	before := failures(h.samples(t))
+	before := failures(h.Samples(t))
 	h.fake.FailNext(path, 4, http.StatusServiceUnavailable, 0, "<html>maintenance</html>")
-	s := h.eventually(t, "the first 503", func(s collectortest.Samples) bool { return failures(s) > before })
+	s := h.Eventually(t, "the first 503", func(s collectortest.Samples) bool { return failures(s) > before })
 	if got := val(s, "crypto_mark_price_usd", btc...); got != 65000.5 {
 		t.Errorf("mark during the outage = %v, want the last value", got)
 	}
 	h.fake.UpdateMarket("BTC-USD", func(m *exchangetest.DydxMarket) { m.OraclePrice = 61000 })
-	s = h.eventually(t, "recovery with new values", func(s collectortest.Samples) bool {
+	s = h.Eventually(t, "recovery with new values", func(s collectortest.Samples) bool {
 		return val(s, "crypto_mark_price_usd", btc...) == 61000
 	})
 	if got := failures(s); got != before+4 {
@@ -118,9 +118,9 @@ func TestFaultsRESTOutageMalformedAndTimeout(t *testing.T) {
 		{"malformed body", func() { h.fake.FailNext(path, 1, http.StatusOK, 0, `{"markets":{"BTC-USD":{"ticker":"BTC`) }, func() {}},
 		{"timeout", func() { h.fake.SetLatency(path, time.Second) }, func() { h.fake.SetLatency(path, 0) }},
 	} {
-		before := failures(h.samples(t))
+		before := failures(h.Samples(t))
 		tc.inject()
-		s := h.eventually(t, tc.name+" counted", func(s collectortest.Samples) bool { return failures(s) > before })
+		s := h.Eventually(t, tc.name+" counted", func(s collectortest.Samples) bool { return failures(s) > before })
 		tc.undo()
 		if got := val(s, "crypto_mark_price_usd", btc...); got != 61000 {
 			t.Errorf("%s: mark = %v, want the last value", tc.name, got)

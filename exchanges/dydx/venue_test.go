@@ -8,91 +8,45 @@ import (
 	"testing"
 	"time"
 
-	"github.com/derivatives-exporter/derivatives_exporter/collector"
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest"
-	"github.com/derivatives-exporter/derivatives_exporter/exchanges/wsconn"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/venuetest"
 )
 
 type harness struct {
-	fake   *exchangetest.Dydx
-	coll   *collector.Collector
-	v      *Venue
-	cancel context.CancelFunc
-	done   chan struct{}
+	*venuetest.Harness
+	fake *exchangetest.Dydx
+	v    *Venue
 }
 
 func start(t *testing.T, setup func(*exchangetest.Dydx), mod func(*Config)) *harness {
 	t.Helper()
-	h := &harness{fake: exchangetest.NewDydx(), coll: collector.New(), done: make(chan struct{})}
-	h.fake.SetMarkets(exchangetest.DydxSampleMarkets())
-	h.fake.SetPingInterval(200 * time.Millisecond)
+	fake := exchangetest.NewDydx()
+	t.Cleanup(fake.Close)
+	fake.SetMarkets(exchangetest.DydxSampleMarkets())
+	fake.SetPingInterval(200 * time.Millisecond)
 	if setup != nil {
-		setup(h.fake)
+		setup(fake)
 	}
-	t.Cleanup(h.stop)
+	h := &harness{Harness: venuetest.New(t), fake: fake}
+	h.Timeout = 15 * time.Second
 	cfg := Config{
-		REST: h.fake.RESTURL(), WS: h.fake.WSURL(),
+		REST: fake.RESTURL(), WS: fake.WSURL(),
 		PollInterval:         200 * time.Millisecond,
 		Client:               exchanges.NewClient(2*time.Second, "test"),
 		Logger:               slog.New(slog.DiscardHandler),
 		RefreshSpacing:       100 * time.Millisecond,
 		MarketsPerConnection: 2,
 		SubscribeInterval:    5 * time.Millisecond,
-		Stream: func(c *wsconn.Config) {
-			c.BackoffMin = 20 * time.Millisecond
-			c.BackoffMax = 100 * time.Millisecond
-			c.PingInterval = time.Second
-		},
+		Stream:               venuetest.FastStream,
 	}
 	if mod != nil {
 		mod(&cfg)
 	}
 	h.v = New(cfg)
-	ctx, cancel := context.WithCancel(context.Background())
-	h.cancel = cancel
-	go func() {
-		defer close(h.done)
-		_ = h.v.Run(ctx, h.coll)
-	}()
+	h.Start(h.v.Run)
 	return h
-}
-
-func (h *harness) stop() {
-	if h.cancel != nil {
-		h.cancel()
-		select {
-		case <-h.done:
-		case <-time.After(5 * time.Second):
-			panic("venue did not stop within 5s of cancel")
-		}
-	}
-	h.fake.Close()
-}
-
-func (h *harness) samples(t *testing.T) collectortest.Samples {
-	t.Helper()
-	s, err := collectortest.FromCollector(h.coll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func (h *harness) eventually(t *testing.T, what string, cond func(s collectortest.Samples) bool) collectortest.Samples {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		s := h.samples(t)
-		if cond(s) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func (h *harness) waitMarkets(t *testing.T, markets ...string) {
@@ -104,13 +58,8 @@ func (h *harness) waitMarkets(t *testing.T, markets ...string) {
 	}
 }
 
-func val(s collectortest.Samples, name string, pairs ...string) float64 {
-	v, ok := s.Get(name, pairs...)
-	if !ok {
-		return math.NaN()
-	}
-	return v
-}
+// val reads a series, NaN when missing.
+var val = venuetest.Val
 
 func inst(symbol, coin string) []string {
 	return []string{"exchange", Name, "market", "linear", "symbol", symbol, "coin", coin}
@@ -132,7 +81,7 @@ var active = []string{"BTC-USD", "ETH-USD", "SOL-USD"}
 func TestVenueDiscoveryAndGauges(t *testing.T) {
 	h := start(t, nil, nil)
 	h.waitMarkets(t, active...)
-	s := h.eventually(t, "streams up and gauges", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "streams up and gauges", func(s collectortest.Samples) bool {
 		return allUp(s, "trades_0", "trades_1") && !math.IsNaN(val(s, "crypto_mark_price_usd", inst("SOL-USD", "SOL")...))
 	})
 	held := h.fake.Subscriptions()
@@ -198,7 +147,7 @@ func TestVenueTapeWithDisconnect(t *testing.T) {
 		f.SetHistory("ETH-USD", history)
 	}, func(c *Config) { c.Batched = true })
 	h.waitMarkets(t, active...)
-	h.eventually(t, "streams up", func(s collectortest.Samples) bool { return allUp(s, "trades_0", "trades_1") })
+	h.Eventually(t, "streams up", func(s collectortest.Samples) bool { return allUp(s, "trades_0", "trades_1") })
 
 	type key struct{ sym, side string }
 	truth := map[key][2]float64{} // count, notional
@@ -221,12 +170,12 @@ func TestVenueTapeWithDisconnect(t *testing.T) {
 			t.Fatalf("frame delivered to %d connections", d.Conns)
 		}
 	}
-	h.eventually(t, "part 1 counted", func(s collectortest.Samples) bool {
+	h.Eventually(t, "part 1 counted", func(s collectortest.Samples) bool {
 		return val(s, "crypto_liquidations_total", side("SOL-USD", "SOL", "long")...) == 1
 	})
 	connects := h.fake.TotalConnections()
 	h.fake.Disconnect()
-	h.eventually(t, "reconnected", func(s collectortest.Samples) bool {
+	h.Eventually(t, "reconnected", func(s collectortest.Samples) bool {
 		return h.fake.TotalConnections() >= connects+2 && allUp(s, "trades_0", "trades_1")
 	})
 	h.waitMarkets(t, active...)
@@ -237,7 +186,7 @@ func TestVenueTapeWithDisconnect(t *testing.T) {
 	add("BTC-USD", "short", 0.25*64000)
 	add("ETH-USD", "long", 4*2990)
 	h.fake.Play(part2)
-	s := h.eventually(t, "part 2 counted", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "part 2 counted", func(s collectortest.Samples) bool {
 		return val(s, "crypto_liquidations_total", side("ETH-USD", "ETH", "long")...) == 2
 	})
 	for _, sym := range active {
@@ -259,13 +208,13 @@ func TestVenueTapeWithDisconnect(t *testing.T) {
 
 func TestVenueRateLimitAndFailedPolls(t *testing.T) {
 	h := start(t, nil, nil)
-	h.eventually(t, "a good poll", func(s collectortest.Samples) bool {
+	h.Eventually(t, "a good poll", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_poll_success", "exchange", Name, "endpoint", Endpoint) == 1
 	})
 	h.fake.UpdateMarket("BTC-USD", func(m *exchangetest.DydxMarket) { m.OraclePrice = 70000 })
 	h.fake.FailNext(exchangetest.DydxMarketsPath, 1, http.StatusTooManyRequests, 2, "")
 	before := h.fake.Requests(exchangetest.DydxMarketsPath)
-	s := h.eventually(t, "a rate-limited poll", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "a rate-limited poll", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_poll_failures_total", "exchange", Name, "endpoint", Endpoint) >= 1
 	})
 	failedAt := time.Now()
@@ -276,7 +225,7 @@ func TestVenueRateLimitAndFailedPolls(t *testing.T) {
 	if n := h.fake.Requests(exchangetest.DydxMarketsPath); n > before+1 {
 		t.Errorf("%d requests during Retry-After", n-before)
 	}
-	h.eventually(t, "recovery after Retry-After", func(s collectortest.Samples) bool {
+	h.Eventually(t, "recovery after Retry-After", func(s collectortest.Samples) bool {
 		return val(s, "crypto_mark_price_usd", inst("BTC-USD", "BTC")...) == 70000 &&
 			val(s, "crypto_exporter_poll_success", "exchange", Name, "endpoint", Endpoint) == 1
 	})
@@ -285,7 +234,7 @@ func TestVenueRateLimitAndFailedPolls(t *testing.T) {
 	}
 	// A 500 keeps the last values.
 	h.fake.FailNext(exchangetest.DydxMarketsPath, 2, http.StatusInternalServerError, 0, "")
-	s = h.eventually(t, "a failed poll", func(s collectortest.Samples) bool {
+	s = h.Eventually(t, "a failed poll", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_poll_success", "exchange", Name, "endpoint", Endpoint) == 0
 	})
 	if got := val(s, "crypto_mark_price_usd", inst("BTC-USD", "BTC")...); got != 70000 {
@@ -296,7 +245,7 @@ func TestVenueRateLimitAndFailedPolls(t *testing.T) {
 func TestVenueSubscriptionErrorAndNewListing(t *testing.T) {
 	h := start(t, func(f *exchangetest.Dydx) { f.RejectNextSubscribe(1) }, nil)
 	h.waitMarkets(t, active...)
-	s := h.eventually(t, "up after the error", func(s collectortest.Samples) bool { return allUp(s, "trades_0", "trades_1") })
+	s := h.Eventually(t, "up after the error", func(s collectortest.Samples) bool { return allUp(s, "trades_0", "trades_1") })
 	if got := s.Sum("crypto_exporter_stream_decode_errors_total", "exchange", Name); got != 1 {
 		t.Errorf("decode errors %v, want 1 (the subscription error)", got)
 	}
@@ -313,7 +262,7 @@ func TestVenueSubscriptionErrorAndNewListing(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.fake.Play([]exchangetest.Event{{Frame: exchangetest.DydxTradesFrame("DOGE-USD", liq("SELL", 1000, 0.1))}})
-	h.eventually(t, "DOGE liquidation counted", func(s collectortest.Samples) bool {
+	h.Eventually(t, "DOGE liquidation counted", func(s collectortest.Samples) bool {
 		return val(s, "crypto_liquidations_total", side("DOGE-USD", "DOGE", "long")...) == 1 &&
 			math.IsNaN(val(s, "crypto_liquidations_total", side("SOL-USD", "SOL", "long")...))
 	})

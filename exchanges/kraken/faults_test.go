@@ -25,28 +25,19 @@ func startFaults(t *testing.T, mod func(*Config)) (*harness, *exchangetest.LogRe
 	return h, logs
 }
 
-func (h *harness) samples(t *testing.T) collectortest.Samples {
-	t.Helper()
-	s, err := collectortest.FromCollector(h.coll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 var streamLabels = []string{"exchange", Name, "stream", StreamTrades}
 
 func (h *harness) waitUp(t *testing.T) {
 	t.Helper()
 	h.waitSubscribed(t, active...)
-	h.eventually(t, "stream up", up)
+	h.Eventually(t, "stream up", up)
 }
 
 // faultVenue describes a running venue for the shared fault scenarios.
 func faultVenue(t *testing.T) *faultsuite.Venue {
 	h, logs := startFaults(t, nil)
 	return &faultsuite.Venue{
-		Samples: h.samples, WaitUp: func(t *testing.T) { h.waitUp(t) }, Fake: h.fake, Logs: logs,
+		Samples: h.SamplesT, WaitUp: func(t *testing.T) { h.waitUp(t) }, Fake: h.fake, Logs: logs,
 		Exchange: Name, Stream: streamLabels, Series: side("PF_XBTUSD", "BTC", "long"),
 		// 0.5 x 60000 = 30000 USD.
 		Liquidation: func(k int) []byte {
@@ -72,7 +63,7 @@ func endpointLabels(ep string) []string { return []string{"exchange", Name, "end
 
 func (h *harness) waitPoll(t *testing.T, ep string) collectortest.Samples {
 	t.Helper()
-	return h.eventually(t, ep+" polled", func(s collectortest.Samples) bool {
+	return h.Eventually(t, ep+" polled", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_poll_success", endpointLabels(ep)...) == 1
 	})
 }
@@ -81,7 +72,7 @@ func TestFaultsRESTRetryAfterOn403And418(t *testing.T) {
 	t.Parallel()
 	faultsuite.RetryAfterOn403And418(t, func(t *testing.T) *faultsuite.REST {
 		h, logs := startFaults(t, nil)
-		return &faultsuite.REST{Samples: h.samples, Fake: h.fake, Logs: logs, Path: exchangetest.KrakenTickersPath,
+		return &faultsuite.REST{Samples: h.SamplesT, Fake: h.fake, Logs: logs, Path: exchangetest.KrakenTickersPath,
 			Endpoint: endpointLabels(EndpointTickers), Mark: inst("PF_XBTUSD", "BTC"), MarkValue: 65000.5}
 	})
 }
@@ -98,14 +89,14 @@ func TestFaultsRESTOutageMalformedAndTimeout(t *testing.T) {
 	}
 
 	// Maintenance: 5xx for several polls, values kept, then new values.
-	before := failures(h.samples(t))
+	before := failures(h.Samples(t))
 	h.fake.FailNext(path, 4, http.StatusServiceUnavailable, 0, "<html>maintenance</html>")
-	s := h.eventually(t, "the first 503", func(s collectortest.Samples) bool { return failures(s) > before })
+	s := h.Eventually(t, "the first 503", func(s collectortest.Samples) bool { return failures(s) > before })
 	if got := val(s, "crypto_mark_price_usd", btc...); got != 65000.5 {
 		t.Errorf("mark during the outage = %v, want the last value", got)
 	}
 	h.fake.UpdateProduct("PF_XBTUSD", func(p *exchangetest.KrakenProduct) { p.MarkPrice = 61000 })
-	s = h.eventually(t, "recovery with new values", func(s collectortest.Samples) bool {
+	s = h.Eventually(t, "recovery with new values", func(s collectortest.Samples) bool {
 		return val(s, "crypto_mark_price_usd", btc...) == 61000
 	})
 	if got := failures(s); got != before+4 {
@@ -121,9 +112,9 @@ func TestFaultsRESTOutageMalformedAndTimeout(t *testing.T) {
 		{"malformed body", func() { h.fake.FailNext(path, 1, http.StatusOK, 0, `{"result":"success","tickers":[{"symbol":"PF_`) }, func() {}},
 		{"timeout", func() { h.fake.SetLatency(path, time.Second) }, func() { h.fake.SetLatency(path, 0) }},
 	} {
-		before := failures(h.samples(t))
+		before := failures(h.Samples(t))
 		tc.inject()
-		s := h.eventually(t, tc.name+" counted", func(s collectortest.Samples) bool { return failures(s) > before })
+		s := h.Eventually(t, tc.name+" counted", func(s collectortest.Samples) bool { return failures(s) > before })
 		tc.undo()
 		if got := val(s, "crypto_mark_price_usd", btc...); got != 61000 {
 			t.Errorf("%s: mark = %v, want the last value", tc.name, got)

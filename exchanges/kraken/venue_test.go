@@ -8,33 +8,33 @@ import (
 	"testing"
 	"time"
 
-	"github.com/derivatives-exporter/derivatives_exporter/collector"
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/venuetest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/wsconn"
 )
 
 type harness struct {
-	fake   *exchangetest.Kraken
-	coll   *collector.Collector
-	v      *Venue
-	cancel context.CancelFunc
-	done   chan struct{}
+	*venuetest.Harness
+	fake *exchangetest.Kraken
+	v    *Venue
 }
 
 func start(t *testing.T, setup func(*exchangetest.Kraken), mod func(*Config)) *harness {
 	t.Helper()
-	h := &harness{fake: exchangetest.NewKraken(), coll: collector.New(), done: make(chan struct{})}
-	h.fake.SetProducts(exchangetest.KrakenSampleProducts())
-	h.fake.SetHeartbeatInterval(200 * time.Millisecond)
-	h.fake.SetIdleTimeout(2 * time.Second)
+	fake := exchangetest.NewKraken()
+	t.Cleanup(fake.Close)
+	fake.SetProducts(exchangetest.KrakenSampleProducts())
+	fake.SetHeartbeatInterval(200 * time.Millisecond)
+	fake.SetIdleTimeout(2 * time.Second)
 	if setup != nil {
-		setup(h.fake)
+		setup(fake)
 	}
-	t.Cleanup(h.stop)
+	h := &harness{Harness: venuetest.New(t), fake: fake}
+	h.Timeout = 15 * time.Second
 	cfg := Config{
-		REST: h.fake.RESTURL(), WS: h.fake.WSURL(),
+		REST: fake.RESTURL(), WS: fake.WSURL(),
 		PollInterval:        200 * time.Millisecond,
 		InstrumentsInterval: 300 * time.Millisecond,
 		Client:              exchanges.NewClient(2*time.Second, "test"),
@@ -42,8 +42,7 @@ func start(t *testing.T, setup func(*exchangetest.Kraken), mod func(*Config)) *h
 		RefreshSpacing:      100 * time.Millisecond,
 		ProductsPerMessage:  2,
 		Stream: func(c *wsconn.Config) {
-			c.BackoffMin = 20 * time.Millisecond
-			c.BackoffMax = 100 * time.Millisecond
+			venuetest.FastStream(c)
 			c.PingInterval = 500 * time.Millisecond
 			c.ReadTimeout = 3 * time.Second
 		},
@@ -52,43 +51,8 @@ func start(t *testing.T, setup func(*exchangetest.Kraken), mod func(*Config)) *h
 		mod(&cfg)
 	}
 	h.v = New(cfg)
-	ctx, cancel := context.WithCancel(context.Background())
-	h.cancel = cancel
-	go func() {
-		defer close(h.done)
-		_ = h.v.Run(ctx, h.coll)
-	}()
+	h.Start(h.v.Run)
 	return h
-}
-
-func (h *harness) stop() {
-	if h.cancel != nil {
-		h.cancel()
-		select {
-		case <-h.done:
-		case <-time.After(5 * time.Second):
-			panic("venue did not stop within 5s of cancel")
-		}
-	}
-	h.fake.Close()
-}
-
-func (h *harness) eventually(t *testing.T, what string, cond func(s collectortest.Samples) bool) collectortest.Samples {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		s, err := collectortest.FromCollector(h.coll)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cond(s) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func (h *harness) waitSubscribed(t *testing.T, products ...string) {
@@ -100,13 +64,8 @@ func (h *harness) waitSubscribed(t *testing.T, products ...string) {
 	}
 }
 
-func val(s collectortest.Samples, name string, pairs ...string) float64 {
-	v, ok := s.Get(name, pairs...)
-	if !ok {
-		return math.NaN()
-	}
-	return v
-}
+// val reads a series, NaN when missing.
+var val = venuetest.Val
 
 func marketOf(symbol string) string {
 	if symbol[1] == 'I' {
@@ -133,7 +92,7 @@ var (
 func TestVenueDiscoveryAndGauges(t *testing.T) {
 	h := start(t, nil, nil)
 	h.waitSubscribed(t, active...)
-	s := h.eventually(t, "stream up and gauges", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "stream up and gauges", func(s collectortest.Samples) bool {
 		return up(s) && !math.IsNaN(val(s, "crypto_volume_24h_usd", inst("FI_XBTUSD_991231", "BTC")...))
 	})
 	for _, mk := range []string{"linear", "inverse"} {
@@ -226,7 +185,7 @@ func TestVenueTapeWithDisconnect(t *testing.T) {
 		}
 	}, nil)
 	h.waitSubscribed(t, active...)
-	h.eventually(t, "stream up", up)
+	h.Eventually(t, "stream up", up)
 
 	type key struct{ sym, side string }
 	truth := map[key][2]float64{} // count, notional
@@ -251,12 +210,12 @@ func TestVenueTapeWithDisconnect(t *testing.T) {
 			t.Fatalf("frame delivered to %d connections", d.Conns)
 		}
 	}
-	h.eventually(t, "part 1 counted", func(s collectortest.Samples) bool {
+	h.Eventually(t, "part 1 counted", func(s collectortest.Samples) bool {
 		return s.Sum("crypto_exporter_stream_decode_errors_total", "exchange", Name) == 1
 	})
 	connects := h.fake.TotalConnections()
 	h.fake.Play([]exchangetest.Event{{Disconnect: true}})
-	h.eventually(t, "reconnected", func(s collectortest.Samples) bool {
+	h.Eventually(t, "reconnected", func(s collectortest.Samples) bool {
 		return h.fake.TotalConnections() > connects && up(s)
 	})
 	h.waitSubscribed(t, active...)
@@ -269,7 +228,7 @@ func TestVenueTapeWithDisconnect(t *testing.T) {
 	add("PI_XBTUSD", "long", 7000)
 	add("PF_ETHUSD", "long", 4*2990)
 	h.fake.Play(part2)
-	s := h.eventually(t, "part 2 counted", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "part 2 counted", func(s collectortest.Samples) bool {
 		return val(s, "crypto_liquidations_total", side("PF_ETHUSD", "ETH", "long")...) == 1
 	})
 	for _, sym := range active {
@@ -292,12 +251,12 @@ func TestVenueTapeWithDisconnect(t *testing.T) {
 func TestVenueRateLimitAndFailedPolls(t *testing.T) {
 	h := start(t, nil, nil)
 	pfx := inst("PF_XBTUSD", "BTC")
-	h.eventually(t, "a good poll", func(s collectortest.Samples) bool {
+	h.Eventually(t, "a good poll", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_poll_success", "exchange", Name, "endpoint", EndpointTickers) == 1
 	})
 	h.fake.UpdateProduct("PF_XBTUSD", func(p *exchangetest.KrakenProduct) { p.MarkPrice = 70000 })
 	h.fake.FailNext(exchangetest.KrakenTickersPath, 1, http.StatusTooManyRequests, 2, "")
-	s := h.eventually(t, "a rate-limited poll", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "a rate-limited poll", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_poll_failures_total", "exchange", Name, "endpoint", EndpointTickers) >= 1
 	})
 	failedAt := time.Now()
@@ -309,7 +268,7 @@ func TestVenueRateLimitAndFailedPolls(t *testing.T) {
 	if n := h.fake.Requests(exchangetest.KrakenTickersPath); n > before {
 		t.Errorf("%d requests during Retry-After", n-before)
 	}
-	h.eventually(t, "recovery after Retry-After", func(s collectortest.Samples) bool {
+	h.Eventually(t, "recovery after Retry-After", func(s collectortest.Samples) bool {
 		return val(s, "crypto_mark_price_usd", pfx...) == 70000 &&
 			val(s, "crypto_exporter_poll_success", "exchange", Name, "endpoint", EndpointTickers) == 1
 	})
@@ -320,7 +279,7 @@ func TestVenueRateLimitAndFailedPolls(t *testing.T) {
 	h.fake.FailNext(exchangetest.KrakenTickersPath, 1, http.StatusInternalServerError, 0, "")
 	h.fake.FailNext(exchangetest.KrakenTickersPath, 1, http.StatusOK, 0, `{"result":"error","error":"apiLimitExceeded"}`)
 	failures := val(s, "crypto_exporter_poll_failures_total", "exchange", Name, "endpoint", EndpointTickers)
-	s = h.eventually(t, "two failed polls", func(s collectortest.Samples) bool {
+	s = h.Eventually(t, "two failed polls", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_poll_failures_total", "exchange", Name, "endpoint", EndpointTickers) >= failures+2
 	})
 	if got := val(s, "crypto_mark_price_usd", pfx...); got != 70000 {
@@ -331,7 +290,7 @@ func TestVenueRateLimitAndFailedPolls(t *testing.T) {
 func TestVenueSubscriptionFailureAndNewListing(t *testing.T) {
 	h := start(t, func(f *exchangetest.Kraken) { f.RejectNextSubscribe(1) }, nil)
 	h.waitSubscribed(t, active...)
-	s := h.eventually(t, "up after the refusal", up)
+	s := h.Eventually(t, "up after the refusal", up)
 	if got := s.Sum("crypto_exporter_stream_decode_errors_total", "exchange", Name); got != 1 {
 		t.Errorf("decode errors %v, want 1 (the refusal)", got)
 	}
@@ -351,7 +310,7 @@ func TestVenueSubscriptionFailureAndNewListing(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.fake.Play([]exchangetest.Event{{Frame: liq("PF_SOLUSD", "sell", 10, 150)}})
-	s = h.eventually(t, "SOL liquidation counted", func(s collectortest.Samples) bool {
+	s = h.Eventually(t, "SOL liquidation counted", func(s collectortest.Samples) bool {
 		return val(s, "crypto_liquidations_total", side("PF_SOLUSD", "SOL", "long")...) == 1 &&
 			math.IsNaN(val(s, "crypto_liquidations_total", side("PF_ETHUSD", "ETH", "long")...))
 	})
@@ -366,12 +325,12 @@ func TestVenueSubscriptionFailureAndNewListing(t *testing.T) {
 func TestVenueUnknownProductTriggersDiscovery(t *testing.T) {
 	h := start(t, nil, func(c *Config) { c.InstrumentsInterval = time.Hour })
 	h.waitSubscribed(t, active...)
-	h.eventually(t, "stream up", up)
+	h.Eventually(t, "stream up", up)
 	before := h.fake.Requests(exchangetest.KrakenInstrumentsPath)
 	// The fake routes frames by product_id to subscribers only, so the
 	// frame of a product nobody subscribed goes straight to the handler.
 	h.v.trades.onMessage(nil, liq("PF_NEWUSD", "sell", 1, 1))
-	s := h.eventually(t, "early discovery", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "early discovery", func(s collectortest.Samples) bool {
 		return h.fake.Requests(exchangetest.KrakenInstrumentsPath) > before
 	})
 	if got := s.Sum("crypto_exporter_stream_decode_errors_total", "exchange", Name); got != 1 {
