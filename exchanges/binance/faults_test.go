@@ -80,7 +80,7 @@ func TestFaultsStalledHandshake(t *testing.T) {
 	if d := h.usdm.Play([]exchangetest.Event{liq}); len(d) != 1 || d[0].Conns != 1 {
 		t.Fatalf("delivered %+v", d)
 	}
-	s := h.eventually(t, "the first liquidation", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "the first liquidation", func(s collectortest.Samples) bool {
 		return val(s, "crypto_liquidations_total", btcLong...) == 1 && up(s, "usdm_force_order") == 1 && up(s, "coinm_force_order") == 1
 	})
 	usdmConnects, coinmConnects := connects(s, "usdm_force_order"), connects(s, "coinm_force_order")
@@ -88,16 +88,16 @@ func TestFaultsStalledHandshake(t *testing.T) {
 	faultAt := time.Now()
 	h.usdm.SetStallHandshake(true)
 	h.usdm.Play([]exchangetest.Event{{Disconnect: true}})
-	h.eventually(t, "stalled handshakes retried", func(s collectortest.Samples) bool {
+	h.Eventually(t, "stalled handshakes retried", func(s collectortest.Samples) bool {
 		return len(connectFailures(logs, "usdm_force_order")) >= 2 && up(s, "usdm_force_order") == 0
 	})
 	// Polls go on during the stall, and a scrape is not held up by it.
 	h.usdm.UpdateSymbol("BTCUSDT", func(s *exchangetest.BinanceSymbol) { s.MarkPrice = 61000 })
-	h.eventually(t, "a poll during the stall", func(s collectortest.Samples) bool {
+	h.Eventually(t, "a poll during the stall", func(s collectortest.Samples) bool {
 		return val(s, "crypto_mark_price_usd", inst("binance", "linear", "BTCUSDT", "BTC")...) == 61000
 	})
 	scrapeAt := time.Now()
-	s = h.samples(t)
+	s = h.Samples(t)
 	if took := time.Since(scrapeAt); took > time.Second {
 		t.Errorf("a scrape during the stall took %v", took)
 	}
@@ -139,16 +139,16 @@ func TestFaultsStalledHandshake(t *testing.T) {
 	// The stall lifted: one new connection, and a liquidation counted once.
 	h.usdm.SetStallHandshake(false)
 	waitSubscribed(t, h.usdm, 2)
-	h.eventually(t, "the stream back up", func(s collectortest.Samples) bool { return up(s, "usdm_force_order") == 1 })
+	h.Eventually(t, "the stream back up", func(s collectortest.Samples) bool { return up(s, "usdm_force_order") == 1 })
 	stalled = h.usdm.StalledHandshakes()
 	if d := h.usdm.Play([]exchangetest.Event{liq}); len(d) != 1 || d[0].Conns != 1 {
 		t.Fatalf("delivered %+v after the stall", d)
 	}
-	h.eventually(t, "counted after the stall", func(s collectortest.Samples) bool {
+	h.Eventually(t, "counted after the stall", func(s collectortest.Samples) bool {
 		return val(s, "crypto_liquidations_total", btcLong...) >= 2
 	})
 	time.Sleep(100 * time.Millisecond) // let a late double count show
-	s = h.samples(t)
+	s = h.Samples(t)
 	checkCount(s, 2)
 	if got := connects(s, "usdm_force_order"); got != usdmConnects+1 {
 		t.Errorf("usdm connects %v, want %v", got, usdmConnects+1)

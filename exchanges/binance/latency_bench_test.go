@@ -16,6 +16,7 @@ import (
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/venuetest"
 )
 
 // latencyRate is the send rate of BenchmarkFrameToCounterLatency, e.g.
@@ -133,6 +134,7 @@ func (s *timedSink) calls() int {
 // a timestamp taken right before the fake writes each frame.
 type latencyRig struct {
 	fake     *exchangetest.BinanceMarket
+	h        *venuetest.Harness // runs the venue with sink, which wraps h.Coll
 	sink     *timedSink
 	frames   [][]byte
 	notional []float64 // USD notional of frames[i]
@@ -157,10 +159,13 @@ func newLatencyRig(tb testing.TB, nsym, rate int) *latencyRig {
 			MarkPrice: 100, IndexPrice: 100, LastFundingRate: 0.0001, NextFundingTime: 1_800_000_000_000, OpenInterest: 1000, Volume: 1, QuoteVolume: 100})
 	}
 	fake.SetSymbols(syms)
+	tb.Cleanup(fake.Close)
+	h := venuetest.New(tb)
 
 	r := &latencyRig{
 		fake:     fake,
-		sink:     &timedSink{Collector: collector.New(), base: time.Now()},
+		h:        h,
+		sink:     &timedSink{Collector: h.Coll, base: time.Now()},
 		interval: time.Second / time.Duration(rate),
 		event:    make([]exchangetest.Event, 1),
 	}
@@ -180,21 +185,7 @@ func newLatencyRig(tb testing.TB, nsym, rate int) *latencyRig {
 		Client:         exchanges.NewClient(5*time.Second, "latency-bench"),
 		Logger:         slog.New(slog.DiscardHandler),
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = v.Run(ctx, r.sink)
-	}()
-	tb.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			tb.Error("venue did not stop within 5s of cancel")
-		}
-		fake.Close()
-	})
+	h.StartWith(r.sink, v.Run)
 	// The venue subscribes once discovery has declared every instrument.
 	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer wcancel()
@@ -239,10 +230,7 @@ func (r *latencyRig) finish(tb testing.TB, n int) []time.Duration {
 	if len(counted) != n || rejected != 0 {
 		tb.Fatalf("%d frames sent, %d liquidations reached the sink, %d rejected", n, len(counted), rejected)
 	}
-	s, err := collectortest.FromCollector(r.sink.Collector)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	s := r.h.Samples(tb)
 	if got := s.Sum("crypto_liquidations_total"); got != float64(n) {
 		tb.Fatalf("crypto_liquidations_total %v, want %d", got, n)
 	}

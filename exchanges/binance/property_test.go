@@ -34,12 +34,12 @@ func runSchedule(t *testing.T, seed uint64) bool {
 	type key struct{ symbol, side string }
 	want := map[key][2]float64{}
 	connects := func() float64 {
-		return val(h.samples(t), "crypto_exporter_stream_connects_total", "exchange", "binance", "stream", "usdm_force_order")
+		return val(h.Samples(t), "crypto_exporter_stream_connects_total", "exchange", "binance", "stream", "usdm_force_order")
 	}
 	// afterFault waits until the exporter has reconnected and subscribed, so
 	// the next frame is not written to a connection that is going away.
 	afterFault := func(before float64) {
-		h.eventually(t, "reconnect after a fault", func(s collectortest.Samples) bool {
+		h.Eventually(t, "reconnect after a fault", func(s collectortest.Samples) bool {
 			return val(s, "crypto_exporter_stream_connects_total", "exchange", "binance", "stream", "usdm_force_order") > before &&
 				val(s, "crypto_exporter_stream_up", "exchange", "binance", "stream", "usdm_force_order") == 1
 		})
@@ -91,12 +91,12 @@ func runSchedule(t *testing.T, seed uint64) bool {
 	for _, w := range want {
 		total += w[0]
 	}
-	h.eventually(t, "every delivered event counted", func(s collectortest.Samples) bool {
+	h.Eventually(t, "every delivered event counted", func(s collectortest.Samples) bool {
 		return s.Sum("crypto_liquidations_total") >= total &&
 			val(s, "crypto_exporter_stream_decode_errors_total", "exchange", "binance", "stream", "usdm_force_order") >= float64(bad)
 	})
 	time.Sleep(100 * time.Millisecond) // anything counted twice would show by now
-	s := h.samples(t)
+	s := h.Samples(t)
 	ok := true
 	for _, sy := range symbols {
 		for _, side := range []string{"long", "short"} {

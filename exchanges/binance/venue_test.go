@@ -9,11 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/derivatives-exporter/derivatives_exporter/collector"
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest"
-	"github.com/derivatives-exporter/derivatives_exporter/exchanges/wsconn"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/venuetest"
 )
 
 // Fake instrument lists: perpetuals, a dated future, a 1000x symbol, a
@@ -47,20 +46,16 @@ func coinmSymbols() []exchangetest.BinanceSymbol {
 }
 
 type harness struct {
+	*venuetest.Harness
 	usdm, coinm *exchangetest.BinanceMarket
-	coll        *collector.Collector
-	cancel      context.CancelFunc
-	done        chan struct{}
 }
 
 func start(t *testing.T, mod func(*Config)) *harness {
 	t.Helper()
-	h := &harness{
-		usdm:  exchangetest.NewBinanceMarket("usdm"),
-		coinm: exchangetest.NewBinanceMarket("coinm"),
-		coll:  collector.New(),
-		done:  make(chan struct{}),
-	}
+	usdm, coinm := exchangetest.NewBinanceMarket("usdm"), exchangetest.NewBinanceMarket("coinm")
+	t.Cleanup(coinm.Close)
+	t.Cleanup(usdm.Close)
+	h := &harness{Harness: venuetest.New(t), usdm: usdm, coinm: coinm}
 	h.usdm.SetSymbols(usdmSymbols())
 	h.coinm.SetSymbols(coinmSymbols())
 	// The tests poll every 200ms, far more often than a real deployment;
@@ -74,60 +69,13 @@ func start(t *testing.T, mod func(*Config)) *harness {
 		InstrumentsInterval: time.Hour,
 		Client:              exchanges.NewClient(2*time.Second, "test"),
 		Logger:              slog.New(slog.DiscardHandler),
-		Stream: func(c *wsconn.Config) {
-			c.BackoffMin = 20 * time.Millisecond
-			c.BackoffMax = 100 * time.Millisecond
-			c.PingInterval = time.Second
-		},
+		Stream:              venuetest.FastStream,
 	}
 	if mod != nil {
 		mod(&cfg)
 	}
-	v := New(cfg)
-	ctx, cancel := context.WithCancel(context.Background())
-	h.cancel = cancel
-	go func() {
-		defer close(h.done)
-		v.Run(ctx, h.coll)
-	}()
-	t.Cleanup(h.stop)
+	h.Start(New(cfg).Run)
 	return h
-}
-
-func (h *harness) stop() {
-	h.cancel()
-	select {
-	case <-h.done:
-	case <-time.After(5 * time.Second):
-		panic("venue did not stop within 5s of cancel")
-	}
-	h.usdm.Close()
-	h.coinm.Close()
-}
-
-func (h *harness) samples(t *testing.T) collectortest.Samples {
-	t.Helper()
-	s, err := collectortest.FromCollector(h.coll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func (h *harness) eventually(t *testing.T, what string, cond func(s collectortest.Samples) bool) collectortest.Samples {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		s := h.samples(t)
-		if cond(s) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func waitSubscribed(t *testing.T, m *exchangetest.BinanceMarket, n int) {
@@ -139,13 +87,8 @@ func waitSubscribed(t *testing.T, m *exchangetest.BinanceMarket, n int) {
 	}
 }
 
-func val(s collectortest.Samples, name string, pairs ...string) float64 {
-	v, ok := s.Get(name, pairs...)
-	if !ok {
-		return math.NaN()
-	}
-	return v
-}
+// val reads a series, NaN when missing.
+var val = venuetest.Val
 
 func inst(exchange, market, symbol, coin string) []string {
 	return []string{"exchange", exchange, "market", market, "symbol", symbol, "coin", coin}
@@ -161,7 +104,7 @@ func TestVenueLiquidationsAndGauges(t *testing.T) {
 	waitSubscribed(t, h.usdm, 1)
 	waitSubscribed(t, h.coinm, 1)
 
-	s := h.samples(t)
+	s := h.Samples(t)
 	// Every trading instrument has pre-initialised counters; the settling one has none.
 	if n := len(s.Names("crypto_market_info")); n != 7 {
 		t.Errorf("crypto_market_info has %d series, want 7 (4 USDⓈ-M + 3 COIN-M trading)", n)
@@ -247,7 +190,7 @@ func TestVenueLiquidationsAndGauges(t *testing.T) {
 	for _, w := range expected {
 		total += w.count
 	}
-	s = h.eventually(t, "all liquidations counted", func(s collectortest.Samples) bool {
+	s = h.Eventually(t, "all liquidations counted", func(s collectortest.Samples) bool {
 		return s.Sum("crypto_liquidations_total") >= total &&
 			val(s, "crypto_exporter_stream_decode_errors_total", "exchange", "binance", "stream", "usdm_force_order") >= float64(len(garbage))
 	})
@@ -282,7 +225,7 @@ func TestVenueLiquidationsAndGauges(t *testing.T) {
 	}
 
 	// Polled gauges, computed from the fake's state by the project's rules.
-	s = h.eventually(t, "open interest of every instrument", func(s collectortest.Samples) bool {
+	s = h.Eventually(t, "open interest of every instrument", func(s collectortest.Samples) bool {
 		return len(s.Names("crypto_open_interest_usd")) == 7 && len(s.Names("crypto_volume_24h_usd")) == 7
 	})
 	type g struct {
@@ -327,7 +270,7 @@ func TestVenueLiquidationsAndGauges(t *testing.T) {
 		}
 	}
 	// Long/short account ratios of the default coins listed as <COIN>USDT.
-	s = h.eventually(t, "long/short ratios", func(s collectortest.Samples) bool {
+	s = h.Eventually(t, "long/short ratios", func(s collectortest.Samples) bool {
 		return len(s.Names("crypto_long_short_account_ratio")) == 2
 	})
 	for sym, want := range map[string]float64{"BTCUSDT": 1.2345, "ETHUSDT": 0.8} {
@@ -377,7 +320,7 @@ func TestVenueRateLimitHonoursRetryAfter(t *testing.T) {
 	h := start(t, func(c *Config) { c.Markets = []string{usdm} })
 	h.usdm.FailNext(usdmPremium, 1, 429, 1, "")
 	// The first premiumIndex poll gets the 429.
-	s := h.eventually(t, "a failed premiumIndex poll", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "a failed premiumIndex poll", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_poll_failures_total", "exchange", "binance", "endpoint", "usdm_premium_index") >= 1
 	})
 	if got := val(s, "crypto_exporter_poll_success", "exchange", "binance", "endpoint", "usdm_premium_index"); got != 0 {
@@ -390,7 +333,7 @@ func TestVenueRateLimitHonoursRetryAfter(t *testing.T) {
 	if got := h.usdm.Requests(usdmPremium); got != n {
 		t.Errorf("%d premiumIndex requests within Retry-After", got-n)
 	}
-	h.eventually(t, "recovery after Retry-After", func(s collectortest.Samples) bool {
+	h.Eventually(t, "recovery after Retry-After", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_poll_success", "exchange", "binance", "endpoint", "usdm_premium_index") == 1
 	})
 	if d := time.Since(failedAt); d < 800*time.Millisecond {
@@ -401,7 +344,7 @@ func TestVenueRateLimitHonoursRetryAfter(t *testing.T) {
 func TestVenuePollFailuresKeepLastValues(t *testing.T) {
 	h := start(t, func(c *Config) { c.Markets = []string{usdm} })
 	btc := inst("binance", "linear", "BTCUSDT", "BTC")
-	h.eventually(t, "mark price", func(s collectortest.Samples) bool {
+	h.Eventually(t, "mark price", func(s collectortest.Samples) bool {
 		return val(s, "crypto_mark_price_usd", btc...) == 65000.5
 	})
 	path := "/fapi/v1/premiumIndex"
@@ -415,9 +358,9 @@ func TestVenuePollFailuresKeepLastValues(t *testing.T) {
 		{"NaN in body", func() { h.usdm.FailNext(path, 1, 200, 0, `[{"symbol":"BTCUSDT","markPrice":"NaN"}]`) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := val(h.samples(t), "crypto_exporter_poll_failures_total", "exchange", "binance", "endpoint", "usdm_premium_index")
+			before := val(h.Samples(t), "crypto_exporter_poll_failures_total", "exchange", "binance", "endpoint", "usdm_premium_index")
 			tc.inject()
-			s := h.eventually(t, "the failure counted", func(s collectortest.Samples) bool {
+			s := h.Eventually(t, "the failure counted", func(s collectortest.Samples) bool {
 				return val(s, "crypto_exporter_poll_failures_total", "exchange", "binance", "endpoint", "usdm_premium_index") > before
 			})
 			if got := val(s, "crypto_mark_price_usd", btc...); got != 65000.5 {
@@ -425,20 +368,20 @@ func TestVenuePollFailuresKeepLastValues(t *testing.T) {
 			}
 			// Values expire after three poll periods without a good poll, so
 			// let one succeed before the next fault.
-			h.eventually(t, "a good poll again", func(s collectortest.Samples) bool {
+			h.Eventually(t, "a good poll again", func(s collectortest.Samples) bool {
 				return val(s, "crypto_exporter_poll_success", "exchange", "binance", "endpoint", "usdm_premium_index") == 1
 			})
 		})
 	}
 	// Polls that keep failing make the values go stale instead of freezing.
 	h.usdm.FailNext(path, 6, 502, 0, "")
-	h.eventually(t, "stale mark price removed", func(s collectortest.Samples) bool {
+	h.Eventually(t, "stale mark price removed", func(s collectortest.Samples) bool {
 		_, ok := s.Get("crypto_mark_price_usd", btc...)
 		return !ok
 	})
 	// A price change reaches the gauge at the next good poll.
 	h.usdm.UpdateSymbol("BTCUSDT", func(s *exchangetest.BinanceSymbol) { s.MarkPrice = 70000 })
-	h.eventually(t, "new mark price", func(s collectortest.Samples) bool {
+	h.Eventually(t, "new mark price", func(s collectortest.Samples) bool {
 		return val(s, "crypto_mark_price_usd", btc...) == 70000
 	})
 }
@@ -448,11 +391,11 @@ func TestVenueTimeoutIsAFailedPoll(t *testing.T) {
 		c.Markets = []string{usdm}
 		c.Client = exchanges.NewClient(100*time.Millisecond, "test")
 	})
-	h.eventually(t, "first good ticker poll", func(s collectortest.Samples) bool {
+	h.Eventually(t, "first good ticker poll", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_poll_success", "exchange", "binance", "endpoint", "usdm_ticker_24hr") == 1
 	})
 	h.usdm.SetLatency("/fapi/v1/ticker/24hr", 300*time.Millisecond)
-	h.eventually(t, "a timed-out ticker poll", func(s collectortest.Samples) bool {
+	h.Eventually(t, "a timed-out ticker poll", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_poll_success", "exchange", "binance", "endpoint", "usdm_ticker_24hr") == 0 &&
 			val(s, "crypto_exporter_poll_failures_total", "exchange", "binance", "endpoint", "usdm_ticker_24hr") >= 1
 	})
@@ -471,22 +414,22 @@ func TestVenueNewListingIsDiscoveredEarly(t *testing.T) {
 	frame := exchangetest.ForceOrderFrame(exchangetest.ForceOrder{Symbol: "NEWUSDT", Side: "SELL", Qty: 100, Price: 2, AvgPrice: 2, FilledQty: 100})
 	h.usdm.Play([]exchangetest.Event{{Frame: frame}})
 	newInst := inst("binance", "linear", "NEWUSDT", "NEW")
-	h.eventually(t, "NEWUSDT discovered after its first liquidation", func(s collectortest.Samples) bool {
+	h.Eventually(t, "NEWUSDT discovered after its first liquidation", func(s collectortest.Samples) bool {
 		_, ok := s.Get("crypto_liquidations_total", append(newInst, "side", "long")...)
 		return ok
 	})
-	s := h.samples(t)
+	s := h.Samples(t)
 	if got := val(s, "crypto_exporter_stream_decode_errors_total", "exchange", "binance", "stream", "usdm_force_order"); got != 1 {
 		t.Errorf("decode errors = %v, want 1 (the liquidation before discovery)", got)
 	}
 	h.usdm.Play([]exchangetest.Event{{Frame: frame}})
-	h.eventually(t, "NEWUSDT liquidation counted", func(s collectortest.Samples) bool {
+	h.Eventually(t, "NEWUSDT liquidation counted", func(s collectortest.Samples) bool {
 		return val(s, "crypto_liquidation_notional_usd_total", append(newInst, "side", "long")...) == 200
 	})
 	// Delisting: the symbol stops trading and its series go at the next discovery.
 	h.usdm.UpdateSymbol("NEWUSDT", func(s *exchangetest.BinanceSymbol) { s.Status = "SETTLING" })
 	h.usdm.Play([]exchangetest.Event{{Frame: exchangetest.ForceOrderFrame(exchangetest.ForceOrder{Symbol: "NOTLISTED", Side: "SELL", Qty: 1, AvgPrice: 1, FilledQty: 1})}})
-	h.eventually(t, "NEWUSDT removed", func(s collectortest.Samples) bool {
+	h.Eventually(t, "NEWUSDT removed", func(s collectortest.Samples) bool {
 		_, ok := s.Get("crypto_liquidations_total", append(newInst, "side", "long")...)
 		return !ok
 	})
@@ -502,7 +445,7 @@ func TestVenueCoinAllowlist(t *testing.T) {
 		{Frame: exchangetest.ForceOrderFrame(exchangetest.ForceOrder{Symbol: "BTCUSDT", Side: "SELL", Qty: 1, AvgPrice: 1, FilledQty: 1})},
 		{Frame: exchangetest.ForceOrderFrame(exchangetest.ForceOrder{Symbol: "ETHUSDT", Side: "BUY", Qty: 2, AvgPrice: 3000, FilledQty: 2})},
 	})
-	s := h.eventually(t, "ETH liquidation", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "ETH liquidation", func(s collectortest.Samples) bool {
 		return s.Sum("crypto_liquidations_total") == 1
 	})
 	if n := len(s.Names("crypto_market_info")); n != 1 {
@@ -539,7 +482,7 @@ func TestVenueOpenInterestStaysWithinBudget(t *testing.T) {
 		c.PollInterval = time.Second
 		c.OpenInterestWeightPerMinute = 60
 	})
-	h.eventually(t, "first open interest round", func(s collectortest.Samples) bool {
+	h.Eventually(t, "first open interest round", func(s collectortest.Samples) bool {
 		return len(s.Names("crypto_open_interest_coins")) >= 1
 	})
 	n0 := h.usdm.Requests("/fapi/v1/openInterest")
@@ -555,7 +498,7 @@ func TestVenueWeightLimit(t *testing.T) {
 	// the market then stops polling until the Retry-After has passed.
 	h := start(t, func(c *Config) { c.Markets = []string{usdm} })
 	h.usdm.SetWeightLimit(100)
-	s := h.eventually(t, "429 from the weight limit", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "429 from the weight limit", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_poll_failures_total", "exchange", "binance", "endpoint", "usdm_ticker_24hr") >= 1 ||
 			val(s, "crypto_exporter_poll_failures_total", "exchange", "binance", "endpoint", "usdm_premium_index") >= 1
 	})
@@ -580,7 +523,7 @@ func TestVenueStopsOnCancel(t *testing.T) {
 	h := start(t, nil)
 	waitSubscribed(t, h.usdm, 1)
 	start := time.Now()
-	h.stop()
+	h.Stop()
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("stop took %v", d)
 	}
@@ -598,13 +541,13 @@ func TestVenueOversizedFrame(t *testing.T) {
 	huge = append(huge, `"}`...)
 	good := exchangetest.ForceOrderFrame(exchangetest.ForceOrder{Symbol: "BTCUSDT", Side: "SELL", Qty: 1, AvgPrice: 50000, FilledQty: 1})
 	h.usdm.Play([]exchangetest.Event{{Frame: good}, {Frame: huge}})
-	h.eventually(t, "the reconnect after the oversized frame", func(s collectortest.Samples) bool {
+	h.Eventually(t, "the reconnect after the oversized frame", func(s collectortest.Samples) bool {
 		return val(s, "crypto_exporter_stream_connects_total", "exchange", "binance", "stream", "usdm_force_order") == 2 &&
 			val(s, "crypto_exporter_stream_up", "exchange", "binance", "stream", "usdm_force_order") == 1
 	})
 	h.usdm.Play([]exchangetest.Event{{Frame: good}})
 	btc := append(inst("binance", "linear", "BTCUSDT", "BTC"), "side", "long")
-	s := h.eventually(t, "both good liquidations", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "both good liquidations", func(s collectortest.Samples) bool {
 		return val(s, "crypto_liquidations_total", btc...) == 2
 	})
 	if got := val(s, "crypto_exporter_stream_decode_errors_total", "exchange", "binance", "stream", "usdm_force_order"); got != 1 {

@@ -19,10 +19,10 @@ func TestFaultsRetryAfterOn403And418(t *testing.T) {
 			t.Parallel()
 			logs := exchangetest.NewLogRecorder()
 			h := start(t, func(c *Config) { c.Logger = logs.Logger() })
-			h.eventually(t, "a good poll", func(s collectortest.Samples) bool { return pollSuccess(s) == 1 })
-			before := pollFailures(h.samples(t))
+			h.Eventually(t, "a good poll", func(s collectortest.Samples) bool { return pollSuccess(s) == 1 })
+			before := pollFailures(h.Samples(t))
 			h.fake.FailNext(exchangetest.HyperliquidMetaAndAssetCtxs, 1, status, 2, "")
-			s := h.eventually(t, "the refusal counted", func(s collectortest.Samples) bool { return pollFailures(s) > before })
+			s := h.Eventually(t, "the refusal counted", func(s collectortest.Samples) bool { return pollFailures(s) > before })
 			n := h.fake.Requests("")
 			if got := val(s, "crypto_mark_price_usd", inst("BTC", "BTC")...); got != 96512.5 {
 				t.Errorf("mark after the refusal = %v, want the last value", got)
@@ -31,7 +31,7 @@ func TestFaultsRetryAfterOn403And418(t *testing.T) {
 			if got := h.fake.Requests(""); got != n {
 				t.Errorf("%d requests within the Retry-After", got-n)
 			}
-			h.eventually(t, "recovery", func(s collectortest.Samples) bool { return pollSuccess(s) == 1 })
+			h.Eventually(t, "recovery", func(s collectortest.Samples) bool { return pollSuccess(s) == 1 })
 			if n := logs.Count(slog.LevelWarn, "rate limiting"); n < 1 {
 				t.Error("the back-off was not logged")
 			}
@@ -44,16 +44,16 @@ func TestFaultsMaintenanceThenRecovery(t *testing.T) {
 	logs := exchangetest.NewLogRecorder()
 	h := start(t, func(c *Config) { c.Logger = logs.Logger() })
 	btc := inst("BTC", "BTC")
-	h.eventually(t, "a good poll", func(s collectortest.Samples) bool { return pollSuccess(s) == 1 })
-	before := pollFailures(h.samples(t))
+	h.Eventually(t, "a good poll", func(s collectortest.Samples) bool { return pollSuccess(s) == 1 })
+	before := pollFailures(h.Samples(t))
 	// 5xx for several polls (a maintenance window, shortened).
 	h.fake.FailNext(exchangetest.HyperliquidMetaAndAssetCtxs, 4, http.StatusServiceUnavailable, 0, "<html>maintenance</html>")
-	s := h.eventually(t, "the first 503", func(s collectortest.Samples) bool { return pollFailures(s) > before })
+	s := h.Eventually(t, "the first 503", func(s collectortest.Samples) bool { return pollFailures(s) > before })
 	if got := val(s, "crypto_mark_price_usd", btc...); got != 96512.5 {
 		t.Errorf("mark during the outage = %v, want the last value", got)
 	}
 	h.fake.UpdateAsset("BTC", func(a *exchangetest.HyperliquidAsset) { a.MarkPx = 97000 })
-	s = h.eventually(t, "recovery with new values", func(s collectortest.Samples) bool {
+	s = h.Eventually(t, "recovery with new values", func(s collectortest.Samples) bool {
 		return val(s, "crypto_mark_price_usd", btc...) == 97000 && pollSuccess(s) == 1
 	})
 	if got := pollFailures(s); got != before+4 {

@@ -1,17 +1,16 @@
 package hyperliquid
 
 import (
-	"context"
 	"log/slog"
 	"math"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/derivatives-exporter/derivatives_exporter/collector"
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/venuetest"
 )
 
 // fakeAssets is the fake's universe: three listed perps (one kPEPE), a
@@ -34,21 +33,19 @@ func fakeAssets() []exchangetest.HyperliquidAsset {
 }
 
 type harness struct {
-	fake   *exchangetest.Hyperliquid
-	coll   *collector.Collector
-	cancel context.CancelFunc
-	done   chan struct{}
+	*venuetest.Harness
+	fake *exchangetest.Hyperliquid
 }
 
 // newHarness starts the fake with fakeAssets (weight limit off: tests poll
 // far faster than the live budget allows); run starts the venue.
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{fake: exchangetest.NewHyperliquid(), coll: collector.New(), done: make(chan struct{})}
-	h.fake.SetAssets(fakeAssets())
-	h.fake.SetWeightLimit(0, 0)
-	t.Cleanup(h.stop)
-	return h
+	fake := exchangetest.NewHyperliquid()
+	t.Cleanup(fake.Close)
+	fake.SetAssets(fakeAssets())
+	fake.SetWeightLimit(0, 0)
+	return &harness{Harness: venuetest.New(t), fake: fake}
 }
 
 func (h *harness) run(mod func(*Config)) {
@@ -61,13 +58,7 @@ func (h *harness) run(mod func(*Config)) {
 	if mod != nil {
 		mod(&cfg)
 	}
-	v := New(cfg)
-	ctx, cancel := context.WithCancel(context.Background())
-	h.cancel = cancel
-	go func() {
-		defer close(h.done)
-		_ = v.Run(ctx, h.coll)
-	}()
+	h.Start(New(cfg).Run)
 }
 
 func start(t *testing.T, mod func(*Config)) *harness {
@@ -77,49 +68,8 @@ func start(t *testing.T, mod func(*Config)) *harness {
 	return h
 }
 
-func (h *harness) stop() {
-	if h.cancel != nil {
-		h.cancel()
-		select {
-		case <-h.done:
-		case <-time.After(5 * time.Second):
-			panic("venue did not stop within 5s of cancel")
-		}
-	}
-	h.fake.Close()
-}
-
-func (h *harness) samples(t *testing.T) collectortest.Samples {
-	t.Helper()
-	s, err := collectortest.FromCollector(h.coll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func (h *harness) eventually(t *testing.T, what string, cond func(s collectortest.Samples) bool) collectortest.Samples {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		s := h.samples(t)
-		if cond(s) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func val(s collectortest.Samples, name string, pairs ...string) float64 {
-	v, ok := s.Get(name, pairs...)
-	if !ok {
-		return math.NaN()
-	}
-	return v
-}
+// val reads a series, NaN when missing.
+var val = venuetest.Val
 
 func inst(symbol, coin string) []string {
 	return []string{"exchange", "hyperliquid", "market", "linear", "symbol", symbol, "coin", coin}
@@ -153,7 +103,7 @@ func expected(a exchangetest.HyperliquidAsset, mult float64, now time.Time) map[
 func TestVenueGauges(t *testing.T) {
 	t.Parallel()
 	h := start(t, nil)
-	s := h.eventually(t, "a good poll", func(s collectortest.Samples) bool { return pollSuccess(s) == 1 })
+	s := h.Eventually(t, "a good poll", func(s collectortest.Samples) bool { return pollSuccess(s) == 1 })
 	now := time.Now().UTC()
 
 	// crypto_market_info for the listed perps only.
@@ -221,7 +171,7 @@ func TestVenueDeclaresPollBeforeFirstSuccess(t *testing.T) {
 	h := newHarness(t)
 	h.fake.FailNext(exchangetest.HyperliquidMetaAndAssetCtxs, 1000, 503, 0, "")
 	h.run(nil)
-	s := h.eventually(t, "a failed poll", func(s collectortest.Samples) bool { return pollFailures(s) >= 1 })
+	s := h.Eventually(t, "a failed poll", func(s collectortest.Samples) bool { return pollFailures(s) >= 1 })
 	if got := pollSuccess(s); got != 0 {
 		t.Errorf("poll_success %v, want 0", got)
 	}
@@ -232,7 +182,7 @@ func TestVenueDeclaresPollBeforeFirstSuccess(t *testing.T) {
 	h2 := newHarness(t)
 	h2.fake.SetLatency("", time.Hour)
 	h2.run(nil)
-	s = h2.eventually(t, "the poll declared", func(s collectortest.Samples) bool {
+	s = h2.Eventually(t, "the poll declared", func(s collectortest.Samples) bool {
 		_, ok := s.Get("crypto_exporter_poll_success", pollLabels...)
 		return ok
 	})
@@ -246,7 +196,7 @@ func TestVenueRateLimitHonoursRetryAfter(t *testing.T) {
 	h := newHarness(t)
 	h.fake.FailNext(exchangetest.HyperliquidMetaAndAssetCtxs, 1, 429, 1, "")
 	h.run(nil)
-	s := h.eventually(t, "a failed poll", func(s collectortest.Samples) bool { return pollFailures(s) >= 1 })
+	s := h.Eventually(t, "a failed poll", func(s collectortest.Samples) bool { return pollFailures(s) >= 1 })
 	if got := pollSuccess(s); got != 0 {
 		t.Errorf("poll_success after 429 = %v", got)
 	}
@@ -257,7 +207,7 @@ func TestVenueRateLimitHonoursRetryAfter(t *testing.T) {
 	if got := h.fake.Requests(""); got != n {
 		t.Errorf("%d requests within Retry-After", got-n)
 	}
-	h.eventually(t, "recovery after Retry-After", func(s collectortest.Samples) bool { return pollSuccess(s) == 1 })
+	h.Eventually(t, "recovery after Retry-After", func(s collectortest.Samples) bool { return pollSuccess(s) == 1 })
 	if d := time.Since(failedAt); d < 800*time.Millisecond {
 		t.Errorf("recovered %v after the 429; Retry-After was 1s", d)
 	}
@@ -270,7 +220,7 @@ func TestVenueRateLimitWithoutRetryAfterBacksOff(t *testing.T) {
 	h := newHarness(t)
 	h.fake.SetWeightLimit(2*exchangetest.HyperliquidInfoWeight, 2*time.Second)
 	h.run(func(c *Config) { c.PollInterval = 100 * time.Millisecond })
-	h.eventually(t, "a rate-limited poll", func(s collectortest.Samples) bool { return pollFailures(s) >= 1 })
+	h.Eventually(t, "a rate-limited poll", func(s collectortest.Samples) bool { return pollFailures(s) >= 1 })
 	n := h.fake.Requests("")
 	time.Sleep(time.Second)
 	// Back-off after the first 429 is 200 ms, then 400, 800 ms: at most
@@ -290,7 +240,7 @@ func TestVenuePollFailuresKeepLastValues(t *testing.T) {
 		c.Client = exchanges.NewClient(200*time.Millisecond, "test")
 	})
 	btc := inst("BTC", "BTC")
-	h.eventually(t, "mark price", func(s collectortest.Samples) bool {
+	h.Eventually(t, "mark price", func(s collectortest.Samples) bool {
 		return val(s, "crypto_mark_price_usd", btc...) == 96512.5
 	})
 	typ := exchangetest.HyperliquidMetaAndAssetCtxs
@@ -308,9 +258,9 @@ func TestVenuePollFailuresKeepLastValues(t *testing.T) {
 		{"timeout", func() { h.fake.SetLatency(typ, time.Second) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := pollFailures(h.samples(t))
+			before := pollFailures(h.Samples(t))
 			tc.inject()
-			s := h.eventually(t, "the failure counted", func(s collectortest.Samples) bool { return pollFailures(s) > before })
+			s := h.Eventually(t, "the failure counted", func(s collectortest.Samples) bool { return pollFailures(s) > before })
 			if got := pollSuccess(s); got != 0 {
 				t.Errorf("poll_success %v after a failed poll", got)
 			}
@@ -322,12 +272,12 @@ func TestVenuePollFailuresKeepLastValues(t *testing.T) {
 			}
 			h.fake.SetContextSkew(0)
 			h.fake.SetLatency(typ, 0)
-			h.eventually(t, "a good poll again", func(s collectortest.Samples) bool { return pollSuccess(s) == 1 })
+			h.Eventually(t, "a good poll again", func(s collectortest.Samples) bool { return pollSuccess(s) == 1 })
 		})
 	}
 	// Polls that keep failing make the values go stale instead of freezing.
 	h.fake.FailNext(typ, 20, 503, 0, "")
-	h.eventually(t, "stale mark price removed", func(s collectortest.Samples) bool {
+	h.Eventually(t, "stale mark price removed", func(s collectortest.Samples) bool {
 		_, ok := s.Get("crypto_mark_price_usd", btc...)
 		return !ok
 	})
@@ -339,9 +289,9 @@ func TestVenueTimeoutIsAFailedPoll(t *testing.T) {
 		c.PollInterval = 100 * time.Millisecond
 		c.Client = exchanges.NewClient(100*time.Millisecond, "test")
 	})
-	h.eventually(t, "a good poll", func(s collectortest.Samples) bool { return pollSuccess(s) == 1 })
+	h.Eventually(t, "a good poll", func(s collectortest.Samples) bool { return pollSuccess(s) == 1 })
 	h.fake.SetLatency("", 300*time.Millisecond)
-	h.eventually(t, "a timed-out poll", func(s collectortest.Samples) bool {
+	h.Eventually(t, "a timed-out poll", func(s collectortest.Samples) bool {
 		return pollSuccess(s) == 0 && pollFailures(s) >= 1
 	})
 }
@@ -352,7 +302,7 @@ func TestVenueBadNumbersSkipValuesOnly(t *testing.T) {
 	h.fake.UpdateAsset("kPEPE", func(a *exchangetest.HyperliquidAsset) { a.MarkPx = math.NaN() })
 	h.fake.UpdateAsset("ETH", func(a *exchangetest.HyperliquidAsset) { a.OpenInterest, a.DayNtlVlm = -1, math.Inf(1) })
 	h.run(nil)
-	s := h.eventually(t, "a good poll", func(s collectortest.Samples) bool { return pollSuccess(s) == 1 })
+	s := h.Eventually(t, "a good poll", func(s collectortest.Samples) bool { return pollSuccess(s) == 1 })
 	pepe, eth := inst("kPEPE", "PEPE"), inst("ETH", "ETH")
 	for _, tc := range []struct {
 		name   string
@@ -385,14 +335,14 @@ func TestVenueBadNumbersSkipValuesOnly(t *testing.T) {
 func TestVenueListingChange(t *testing.T) {
 	t.Parallel()
 	h := start(t, nil)
-	h.eventually(t, "three instruments", func(s collectortest.Samples) bool { return len(s.Names("crypto_market_info")) == 3 })
+	h.Eventually(t, "three instruments", func(s collectortest.Samples) bool { return len(s.Names("crypto_market_info")) == 3 })
 	// ETH is delisted (it keeps its slot), SOL is listed, LUNA stays delisted.
 	h.fake.UpdateAsset("ETH", func(a *exchangetest.HyperliquidAsset) { a.IsDelisted = true })
 	h.fake.UpdateAsset("SOL", func(a *exchangetest.HyperliquidAsset) {
 		a.MarkPx, a.Funding, a.OpenInterest, a.DayNtlVlm = 150.25, 0.0000100, 1e6, 5e8
 	})
 	sol := inst("SOL", "SOL")
-	s := h.eventually(t, "the new listing", func(s collectortest.Samples) bool {
+	s := h.Eventually(t, "the new listing", func(s collectortest.Samples) bool {
 		return val(s, "crypto_open_interest_usd", sol...) == 1e6*150.25
 	})
 	if _, ok := s.Get("crypto_market_info", append(inst("ETH", "ETH"), "quote", "USDC", "contract_type", "perpetual")...); ok {
@@ -415,7 +365,7 @@ func TestVenueCoinAllowlist(t *testing.T) {
 	h := start(t, func(c *Config) { c.Coins = []string{"PEPE", "ETH"} })
 	// The scrape that sees the poll's success sees its instruments (status
 	// is read before data).
-	s := h.eventually(t, "a good poll", func(s collectortest.Samples) bool { return pollSuccess(s) == 1 })
+	s := h.Eventually(t, "a good poll", func(s collectortest.Samples) bool { return pollSuccess(s) == 1 })
 	got := s.Names("crypto_market_info")
 	if len(got) != 2 || !strings.Contains(got[0], `symbol="ETH"`) || !strings.Contains(got[1], `symbol="kPEPE"`) {
 		t.Errorf("market info %v", got)
@@ -428,7 +378,7 @@ func TestVenueCoinAllowlist(t *testing.T) {
 func TestVenueSendsDocumentedRequest(t *testing.T) {
 	t.Parallel()
 	h := start(t, nil)
-	h.eventually(t, "a good poll", func(s collectortest.Samples) bool { return pollSuccess(s) == 1 })
+	h.Eventually(t, "a good poll", func(s collectortest.Samples) bool { return pollSuccess(s) == 1 })
 	// Every request the venue made was a well-formed metaAndAssetCtxs.
 	if all, typed := h.fake.Requests(""), h.fake.Requests(exchangetest.HyperliquidMetaAndAssetCtxs); all == 0 || all != typed {
 		t.Errorf("%d requests, %d of them metaAndAssetCtxs", all, typed)
@@ -441,10 +391,5 @@ func TestVenueStopsOnCancel(t *testing.T) {
 	h.fake.SetLatency("", time.Hour)
 	h.run(nil)
 	time.Sleep(50 * time.Millisecond)
-	h.cancel()
-	select {
-	case <-h.done:
-	case <-time.After(2 * time.Second):
-		t.Fatal("Run did not return after cancel during a request")
-	}
+	h.StopWithin(t, 2*time.Second) // cancelled during a request
 }
