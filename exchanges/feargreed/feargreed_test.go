@@ -20,6 +20,7 @@ import (
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/feargreed"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/venuetest"
 )
 
 func readTestdata(t testing.TB, name string) []byte {
@@ -270,23 +271,19 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 }
 
 // startRun runs feargreed.Run in the background and returns a function that
-// stops it and checks that it returned.
+// stops it and checks that it returned within 2 s. Run writes to sink, not
+// to the harness's collector: the tests read each poll's error, which the
+// collector does not keep.
 func startRun(t *testing.T, cfg feargreed.Config, sink exchanges.Sink) (stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	h := venuetest.New(t)
+	h.StartWith(sink, func(ctx context.Context, sink exchanges.Sink) error {
 		feargreed.Run(ctx, cfg, sink)
-	}()
+		return nil
+	})
 	return func() {
 		t.Helper()
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(2 * time.Second):
-			t.Fatal("Run did not return after the context was cancelled")
-		}
+		h.StopWithin(t, 2*time.Second)
 	}
 }
 
