@@ -527,8 +527,7 @@ func TestVenueCoinsAndQuantoWithoutBTCPrice(t *testing.T) {
 func TestVenueHeartbeat(t *testing.T) {
 	h := start(t, func(c *Config) {
 		c.Stream = func(c *wsconn.Config) {
-			c.BackoffMin = 20 * time.Millisecond
-			c.BackoffMax = 100 * time.Millisecond
+			venuetest.FastStream(c)
 			c.PingInterval = 150 * time.Millisecond
 		}
 	})

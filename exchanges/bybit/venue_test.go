@@ -724,8 +724,7 @@ func TestVenueHeartbeat(t *testing.T) {
 	h.run(t, func(c *Config) {
 		c.Markets = []string{MarketInverse}
 		c.Stream = func(c *wsconn.Config) {
-			c.BackoffMin = 20 * time.Millisecond
-			c.BackoffMax = 100 * time.Millisecond
+			venuetest.FastStream(c)
 			c.PingInterval = 150 * time.Millisecond
 		}
 	})

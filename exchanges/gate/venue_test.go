@@ -530,8 +530,7 @@ func TestVenueHeartbeat(t *testing.T) {
 	h := start(t, func(c *Config) {
 		c.Settles = []string{SettleBTC}
 		c.Stream = func(c *wsconn.Config) {
-			c.BackoffMin = 20 * time.Millisecond
-			c.BackoffMax = 100 * time.Millisecond
+			venuetest.FastStream(c)
 			c.PingInterval = 150 * time.Millisecond
 		}
 	})
