@@ -43,6 +43,9 @@ type Harness struct {
 
 	cancel context.CancelFunc
 	done   chan struct{}
+	// gather, when set, replaces the scrape of Coll (this package's
+	// tests model a scrape with a write between its two reads).
+	gather func() (collectortest.Samples, error)
 }
 
 // New returns a Harness with a fresh collector and registers Stop with
@@ -109,7 +112,11 @@ func (h *Harness) StopWithin(t testing.TB, within time.Duration) {
 // Samples scrapes the collector.
 func (h *Harness) Samples(t testing.TB) collectortest.Samples {
 	t.Helper()
-	s, err := collectortest.FromCollector(h.Coll)
+	gather := h.gather
+	if gather == nil {
+		gather = func() (collectortest.Samples, error) { return collectortest.FromCollector(h.Coll) }
+	}
+	s, err := gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,15 +131,45 @@ func (h *Harness) SamplesT(t *testing.T) collectortest.Samples {
 	return h.Samples(t)
 }
 
-// Await scrapes the collector every PollEvery until cond holds or within
-// has passed. It returns the last scrape and whether cond held on it.
+// Await scrapes the collector every PollEvery until cond holds on two
+// scrapes in a row or within has passed; see the function Await.
 func (h *Harness) Await(t testing.TB, within time.Duration, cond func(s collectortest.Samples) bool) (collectortest.Samples, bool) {
 	t.Helper()
+	return Await(t, h.Samples, within, cond)
+}
+
+// Eventually is Await for h.Timeout; it returns the scrape that confirmed
+// cond and fails t when there is none.
+func (h *Harness) Eventually(t testing.TB, what string, cond func(s collectortest.Samples) bool) collectortest.Samples {
+	t.Helper()
+	return Eventually(t, h.Samples, h.Timeout, what, cond)
+}
+
+// Await calls samples every PollEvery until cond holds on two scrapes in a
+// row or within has passed. It returns the last scrape and whether cond
+// held on it.
+//
+// The second scrape, taken at once after the first that satisfied cond, is
+// what makes a test's further checks on it sound: one scrape reads the
+// status series and the per-instrument series one after the other, so a
+// venue may write between the two reads, and a scrape that sees the
+// awaited value need not see what the venue wrote just before it (a decode
+// error before a counted liquidation, a poll's instruments before its
+// success). Everything written before the awaited value has been written
+// before the second scrape starts.
+func Await(t testing.TB, samples func(testing.TB) collectortest.Samples, within time.Duration, cond func(s collectortest.Samples) bool) (collectortest.Samples, bool) {
+	t.Helper()
 	deadline := time.Now().Add(within)
+	held := false
 	for {
-		s := h.Samples(t)
-		if cond(s) {
+		s := samples(t)
+		ok := cond(s)
+		if ok && held {
 			return s, true
+		}
+		held = ok
+		if ok {
+			continue // confirm on the next scrape at once
 		}
 		if time.Now().After(deadline) {
 			return s, false
@@ -141,11 +178,11 @@ func (h *Harness) Await(t testing.TB, within time.Duration, cond func(s collecto
 	}
 }
 
-// Eventually is Await for h.Timeout; it returns the first scrape on which
-// cond holds and fails t when there is none.
-func (h *Harness) Eventually(t testing.TB, what string, cond func(s collectortest.Samples) bool) collectortest.Samples {
+// Eventually is Await that fails t ("timed out waiting for what") when
+// cond has not held within the given time.
+func Eventually(t testing.TB, samples func(testing.TB) collectortest.Samples, within time.Duration, what string, cond func(s collectortest.Samples) bool) collectortest.Samples {
 	t.Helper()
-	s, ok := h.Await(t, h.Timeout, cond)
+	s, ok := Await(t, samples, within, cond)
 	if !ok {
 		t.Fatalf("timed out waiting for %s", what)
 	}

@@ -55,27 +55,55 @@ func call(tb *fatalTB, fn func(testing.TB)) {
 
 var failures = []string{"exchange", "x", "endpoint", "e"}
 
-func TestEventuallyReturnsFirstSatisfyingScrape(t *testing.T) {
+func TestEventuallyConfirmsOnTheNextScrape(t *testing.T) {
 	h := New(t)
 	poll := h.Coll.Poll("x", "e")
 	calls := 0
 	begin := time.Now()
-	// Every call counts one more failure after reading the scrape, so a
-	// later scrape than the first that holds 2 would hold 3.
+	// Every call counts one more failure after reading the scrape: cond
+	// holds from the third scrape (2 failures) on, and the fourth, taken
+	// at once, confirms it.
 	s := h.Eventually(t, "two failures", func(s collectortest.Samples) bool {
 		calls++
 		n := Val(s, "crypto_exporter_poll_failures_total", failures...)
 		poll.Observe(0, errors.New("boom"))
-		return n == 2
+		return n >= 2
 	})
-	if got := Val(s, "crypto_exporter_poll_failures_total", failures...); got != 2 {
-		t.Errorf("returned scrape holds %v failures, want 2", got)
+	if got := Val(s, "crypto_exporter_poll_failures_total", failures...); got != 3 {
+		t.Errorf("returned scrape holds %v failures, want 3 (the confirming scrape)", got)
 	}
-	if calls != 3 {
-		t.Errorf("cond called %d times, want 3", calls)
+	if calls != 4 {
+		t.Errorf("cond called %d times, want 4", calls)
 	}
-	if d := time.Since(begin); d < 2*PollEvery {
-		t.Errorf("three scrapes took %v, want at least two pauses of %v", d, PollEvery)
+	if d := time.Since(begin); d < 2*PollEvery || d > 2*PollEvery+PollEvery/2+50*time.Millisecond {
+		t.Errorf("four scrapes took %v, want two pauses of %v (none before the confirming scrape)", d, PollEvery)
+	}
+}
+
+// TestEventuallySeesEarlierWrites: a venue counts a decode error, then a
+// liquidation. A scrape reads the decode errors before the liquidations,
+// and here the venue's pair of writes falls between the two reads of the
+// first scrape, which so shows the liquidation without its decode error.
+// Eventually, waiting for the liquidation, returns the next scrape, which
+// shows both.
+func TestEventuallySeesEarlierWrites(t *testing.T) {
+	h := New(t)
+	errs, liqs := 0.0, 0.0
+	write := func() { errs++; liqs++ }
+	scrapes := 0
+	h.gather = func() (collectortest.Samples, error) {
+		scrapes++
+		s := collectortest.Samples{}
+		s[collectortest.Key("crypto_exporter_stream_decode_errors_total")] = errs // status first
+		if scrapes == 1 {
+			write()
+		}
+		s[collectortest.Key("crypto_liquidations_total")] = liqs // data second
+		return s, nil
+	}
+	s := h.Eventually(t, "the liquidation", func(s collectortest.Samples) bool { return Val(s, "crypto_liquidations_total") == 1 })
+	if got := Val(s, "crypto_exporter_stream_decode_errors_total"); got != 1 {
+		t.Errorf("the scrape Eventually returned shows %v decode errors, want 1 (written before the liquidation)", got)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/venuetest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/wsconn"
 )
 
@@ -82,20 +83,12 @@ func (v *Venue) count(s collectortest.Samples) float64 {
 	return v.val(s, "crypto_liquidations_total", v.Series...)
 }
 
-// eventually polls the samples until cond holds, failing after 15 s.
+// eventually waits up to 15 s for cond, confirmed on a second scrape
+// (venuetest.Eventually).
 func (v *Venue) eventually(t *testing.T, what string, cond func(collectortest.Samples) bool) collectortest.Samples {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		s := v.Samples(t)
-		if cond(s) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	samples := func(testing.TB) collectortest.Samples { return v.Samples(t) }
+	return venuetest.Eventually(t, samples, 15*time.Second, what, cond)
 }
 
 // checkCount checks that exactly n liquidations were counted, all on

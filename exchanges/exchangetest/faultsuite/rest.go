@@ -8,6 +8,7 @@ import (
 
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/venuetest"
 )
 
 // RESTFake is what the REST scenarios drive of a venue's fake.
@@ -36,19 +37,12 @@ func (r *REST) val(s collectortest.Samples, name string, labels ...string) float
 	return x
 }
 
+// eventually waits up to 15 s for cond, confirmed on a second scrape
+// (venuetest.Eventually).
 func (r *REST) eventually(t *testing.T, what string, cond func(collectortest.Samples) bool) collectortest.Samples {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		s := r.Samples(t)
-		if cond(s) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	samples := func(testing.TB) collectortest.Samples { return r.Samples(t) }
+	return venuetest.Eventually(t, samples, 15*time.Second, what, cond)
 }
 
 func (r *REST) polled(s collectortest.Samples) bool {
