@@ -8,6 +8,7 @@ import (
 
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest/faultsuite"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/wsconn"
 )
 
@@ -22,6 +23,38 @@ func stallStream(c *wsconn.Config) {
 	c.BackoffMax = 50 * time.Millisecond
 	c.PingInterval = time.Second
 	c.HandshakeTimeout = stallHandshakeTimeout
+}
+
+// faultVenue describes the USDⓈ-M stream for the shared fault scenarios:
+// BTCUSDT long liquidations of 30000 USD.
+func faultVenue(t *testing.T) *faultsuite.Venue {
+	logs := exchangetest.NewLogRecorder()
+	h := start(t, func(c *Config) {
+		c.Logger = logs.Logger()
+		c.Stream = faultsuite.Stream
+	})
+	return &faultsuite.Venue{
+		Samples: h.SamplesT, Fake: h.usdm, Logs: logs,
+		WaitUp:   func(t *testing.T) { h.WaitStreamsUp(t, Name, "usdm_force_order") },
+		Exchange: Name, Stream: streamLabels("usdm_force_order"),
+		Series: append(inst(Name, "linear", "BTCUSDT", "BTC"), "side", "long"),
+		Liquidation: func(int) []byte {
+			return exchangetest.ForceOrderFrame(exchangetest.ForceOrder{Symbol: "BTCUSDT", Side: "SELL",
+				Qty: 0.5, Price: 60000, AvgPrice: 60000, FilledQty: 0.5, LastFilledQty: 0.5})
+		},
+		Notional:            30000,
+		SetAnswerHeartbeats: h.usdm.SetAnswerPings,
+	}
+}
+
+func TestFaultsCloseCodesAndBadFrames(t *testing.T) {
+	t.Parallel()
+	faultsuite.CloseCodesAndBadFrames(t, faultVenue(t))
+}
+
+func TestFaultsHalfOpenAndStalledHandshake(t *testing.T) {
+	t.Parallel()
+	faultsuite.HalfOpenAndStalledHandshake(t, faultVenue(t))
 }
 
 func streamLabels(name string) []string { return []string{"exchange", "binance", "stream", name} }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest/faultsuite"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/wsconn"
 )
 
@@ -22,6 +23,43 @@ func stallStream(c *wsconn.Config) {
 	c.BackoffMax = 50 * time.Millisecond
 	c.PingInterval = time.Second
 	c.HandshakeTimeout = stallHandshakeTimeout
+}
+
+// faultVenue describes one linear liquidation connection for the shared
+// fault scenarios: BTCUSDT long liquidations of 30000 USD.
+func faultVenue(t *testing.T) *faultsuite.Venue {
+	logs := exchangetest.NewLogRecorder()
+	h := start(t, func(c *Config) {
+		c.Markets = []string{MarketLinear}
+		c.TopicsPerConnection = len(linearTrading) // one connection
+		c.Logger = logs.Logger()
+		c.Stream = faultsuite.Stream
+	})
+	const st = "linear_liquidations_0"
+	return &faultsuite.Venue{
+		Samples: h.SamplesT, Fake: h.fake, Logs: logs,
+		WaitUp: func(t *testing.T) {
+			h.waitTopics(t, linearTrading...)
+			h.WaitStreamsUp(t, "bybit", st)
+		},
+		Exchange: "bybit", Stream: stream(st),
+		Series: append(inst("linear", "BTCUSDT", "BTC"), "side", "long"),
+		Liquidation: func(int) []byte {
+			return exchangetest.BybitLiquidationFrame("BTCUSDT", 0, exchangetest.BybitLiquidation{Side: "Buy", Size: 0.5, Price: 60000})
+		},
+		Notional:            30000,
+		SetAnswerHeartbeats: h.fake.SetAnswerPings,
+	}
+}
+
+func TestFaultsCloseCodesAndBadFrames(t *testing.T) {
+	t.Parallel()
+	faultsuite.CloseCodesAndBadFrames(t, faultVenue(t))
+}
+
+func TestFaultsHalfOpenAndStalledHandshake(t *testing.T) {
+	t.Parallel()
+	faultsuite.HalfOpenAndStalledHandshake(t, faultVenue(t))
 }
 
 // connectFailures returns the logged failed connection attempts of a

@@ -8,6 +8,7 @@ import (
 
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest/faultsuite"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/wsconn"
 )
 
@@ -22,6 +23,47 @@ func stallStream(c *wsconn.Config) {
 	c.BackoffMax = 50 * time.Millisecond
 	c.PingInterval = time.Second
 	c.HandshakeTimeout = stallHandshakeTimeout
+}
+
+// faultVenue describes the swap liquidation stream for the shared fault
+// scenarios: BTC-USDT-SWAP long liquidations of 30000 USD, orders k
+// milliseconds apart so that the replay dedupe keeps them apart, from the
+// time of the first (the scenarios wait for the stream first, so the venue
+// has started: orders from before its start are history, not counted).
+func faultVenue(t *testing.T) *faultsuite.Venue {
+	logs := exchangetest.NewLogRecorder()
+	h := start(t, func(c *Config) {
+		c.InstTypes = []string{Swap}
+		c.Logger = logs.Logger()
+		c.Stream = faultsuite.Stream
+	})
+	const st = "swap_liquidations"
+	var base int64
+	return &faultsuite.Venue{
+		Samples: h.SamplesT, Fake: h.fake, Logs: logs,
+		WaitUp:   func(t *testing.T) { h.waitUp(t, st) },
+		Exchange: "okx", Stream: stream(st),
+		Series: append(instLabels("linear", "BTC-USDT-SWAP", "BTC"), "side", "long"),
+		Liquidation: func(k int) []byte {
+			if base == 0 {
+				base = time.Now().UnixMilli()
+			}
+			return exchangetest.OKXLiquidationFrame(exchangetest.OKXSwap, "BTC-USDT-SWAP", "",
+				exchangetest.OKXDetail{Side: "sell", PosSide: "long", Sz: 50, BkPx: 60000, TS: base + int64(k)})
+		},
+		Notional:            30000,
+		SetAnswerHeartbeats: h.fake.SetAnswerPings,
+	}
+}
+
+func TestFaultsCloseCodesAndBadFrames(t *testing.T) {
+	t.Parallel()
+	faultsuite.CloseCodesAndBadFrames(t, faultVenue(t))
+}
+
+func TestFaultsHalfOpenAndStalledHandshake(t *testing.T) {
+	t.Parallel()
+	faultsuite.HalfOpenAndStalledHandshake(t, faultVenue(t))
 }
 
 // connectFailures returns the logged failed connection attempts of a

@@ -20,7 +20,6 @@ import (
 // Fake is what the scenarios drive of a venue's fake.
 type Fake interface {
 	Play([]exchangetest.Event) []exchangetest.Delivered
-	Disconnect()
 	SetStallHandshake(bool)
 	StalledHandshakes() int
 }
@@ -179,7 +178,7 @@ func HalfOpenAndStalledHandshake(t *testing.T, v *Venue) {
 
 	v.Fake.SetStallHandshake(true)
 	c1 := v.connects(v.Samples(t))
-	v.Fake.Disconnect()
+	v.Fake.Play([]exchangetest.Event{{Disconnect: true}})
 	s := v.eventually(t, "stalled handshakes retried", func(s collectortest.Samples) bool {
 		return v.Fake.StalledHandshakes() >= 2 && !v.up(s)
 	})
