@@ -47,15 +47,8 @@ func faultVenue(t *testing.T) *faultsuite.Venue {
 	}
 }
 
-func TestFaultsCloseCodesAndBadFrames(t *testing.T) {
-	t.Parallel()
-	faultsuite.CloseCodesAndBadFrames(t, faultVenue(t))
-}
-
-func TestFaultsHalfOpenAndStalledHandshake(t *testing.T) {
-	t.Parallel()
-	faultsuite.HalfOpenAndStalledHandshake(t, faultVenue(t))
-}
+// TestFaultsStream runs the shared WebSocket fault scenarios.
+func TestFaultsStream(t *testing.T) { faultsuite.Run(t, faultVenue) }
 
 func streamLabels(name string) []string { return []string{"exchange", "binance", "stream", name} }
 

@@ -52,15 +52,8 @@ func faultVenue(t *testing.T) *faultsuite.Venue {
 	}
 }
 
-func TestFaultsCloseCodesAndBadFrames(t *testing.T) {
-	t.Parallel()
-	faultsuite.CloseCodesAndBadFrames(t, faultVenue(t))
-}
-
-func TestFaultsHalfOpenAndStalledHandshake(t *testing.T) {
-	t.Parallel()
-	faultsuite.HalfOpenAndStalledHandshake(t, faultVenue(t))
-}
+// TestFaultsStream runs the shared WebSocket fault scenarios.
+func TestFaultsStream(t *testing.T) { faultsuite.Run(t, faultVenue) }
 
 // connectFailures returns the logged failed connection attempts of a
 // stream.

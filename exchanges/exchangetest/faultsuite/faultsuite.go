@@ -194,3 +194,21 @@ func HalfOpenAndStalledHandshake(t *testing.T, v *Venue) {
 	v.eventually(t, "counted after recovering", func(s collectortest.Samples) bool { return v.count(s) == 1 })
 	v.checkCount(t, v.Samples(t), 1)
 }
+
+// Run runs every WebSocket scenario of this package as a parallel subtest,
+// each against a venue of its own from newVenue.
+func Run(t *testing.T, newVenue func(t *testing.T) *Venue) {
+	t.Helper()
+	for _, sc := range []struct {
+		name string
+		run  func(*testing.T, *Venue)
+	}{
+		{"CloseCodesAndBadFrames", CloseCodesAndBadFrames},
+		{"HalfOpenAndStalledHandshake", HalfOpenAndStalledHandshake},
+	} {
+		t.Run(sc.name, func(t *testing.T) {
+			t.Parallel()
+			sc.run(t, newVenue(t))
+		})
+	}
+}
