@@ -47,9 +47,11 @@ type restRun struct {
 // restFaults holds the scripted answers, latencies and request counts of a
 // fake's REST endpoints. It has its own lock and calls nothing outside
 // itself, so a fake may use it with or without its own mutex held. The
-// zero value is ready to use.
+// zero value is ready to use. The lock is not called mu: a fake embeds
+// restFaults next to the server that holds its mutex, and a field named
+// mu here would hide that one.
 type restFaults struct {
-	mu       sync.Mutex
+	faultsMu sync.Mutex
 	queued   map[string][]restRun
 	latency  map[string]time.Duration
 	requests map[string]int
@@ -58,8 +60,8 @@ type restFaults struct {
 // SetLatency delays every answer to path by d (0 removes the delay). A
 // delayed request ends early when the client gives up or the fake closes.
 func (s *restFaults) SetLatency(path string, d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.faultsMu.Lock()
+	defer s.faultsMu.Unlock()
 	if d <= 0 {
 		delete(s.latency, path)
 		return
@@ -71,8 +73,8 @@ func (s *restFaults) SetLatency(path string, d time.Duration) {
 // entry for a specific key (a path with its currency) overrides the
 // latency of a broader one (the bare path) when delayOf looks them up.
 func (s *restFaults) pinLatency(key string, d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.faultsMu.Lock()
+	defer s.faultsMu.Unlock()
 	s.setLatencyLocked(key, d)
 }
 
@@ -85,8 +87,8 @@ func (s *restFaults) setLatencyLocked(key string, d time.Duration) {
 
 // Requests returns how many requests path has received, failed ones included.
 func (s *restFaults) Requests(path string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.faultsMu.Lock()
+	defer s.faultsMu.Unlock()
 	return s.requests[path]
 }
 
@@ -96,8 +98,8 @@ func (s *restFaults) queue(key string, n int, f restFault) {
 	if n <= 0 {
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.faultsMu.Lock()
+	defer s.faultsMu.Unlock()
 	if s.queued == nil {
 		s.queued = map[string][]restRun{}
 	}
@@ -107,8 +109,8 @@ func (s *restFaults) queue(key string, n int, f restFault) {
 // count counts one request under each key; a key given twice is counted
 // once.
 func (s *restFaults) count(keys ...string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.faultsMu.Lock()
+	defer s.faultsMu.Unlock()
 	if s.requests == nil {
 		s.requests = map[string]int{}
 	}
@@ -121,8 +123,8 @@ func (s *restFaults) count(keys ...string) {
 
 // delayOf returns the latency of the first key that has one (0 if none).
 func (s *restFaults) delayOf(keys ...string) time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.faultsMu.Lock()
+	defer s.faultsMu.Unlock()
 	for _, k := range keys {
 		if d, ok := s.latency[k]; ok {
 			return d
@@ -133,8 +135,8 @@ func (s *restFaults) delayOf(keys ...string) time.Duration {
 
 // take pops the next queued answer of the first key that has one.
 func (s *restFaults) take(keys ...string) (restFault, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.faultsMu.Lock()
+	defer s.faultsMu.Unlock()
 	for _, k := range keys {
 		runs := s.queued[k]
 		if len(runs) == 0 {
