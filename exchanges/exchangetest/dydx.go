@@ -3,16 +3,13 @@ package exchangetest
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"math"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,8 +27,6 @@ const (
 	// DydxTradesChannelLimit is the Indexer's per-connection limit of
 	// v4_trades subscriptions (socks config default V4_TRADES_CHANNEL_LIMIT).
 	DydxTradesChannelLimit = 32
-
-	dydxWriteWait = 5 * time.Second
 )
 
 // DydxMarket is one perpetual market of the fake, served in
@@ -119,43 +114,26 @@ func DydxSampleMarkets() []DydxMarket {
 // {"type":"error","message":...} (the wording is UNVERIFIED). The server
 // sends protocol pings every ping interval (the Indexer does every 30 s).
 type Dydx struct {
-	url      string
-	srv      *http.Server
-	upgrader websocket.Upgrader
+	wsServer[*dydxConn]
 
-	mu      sync.Mutex
-	closed  bool
-	done    chan struct{}
-	changed chan struct{}
-	bg      sync.WaitGroup
-	markets []DydxMarket
-	history map[string][]DydxTrade
-
-	conns       map[*dydxConn]struct{}
-	total       int
+	markets     []DydxMarket
+	history     map[string][]DydxTrade
 	limit       int
 	rejectNext  int
 	pingEvery   time.Duration
-	pongs       int
 	subRequests int
-	played      []Delivered
-	playTimeout time.Duration
 
 	restFaults // FailNext, SetLatency, Requests
-
-	stall handshakeStall
-	quiet halfOpen
 }
 
+// dydxConn is one client connection. subs is guarded by the fake's mutex,
+// msgID by the write lock.
 type dydxConn struct {
-	d        *Dydx
-	ws       *websocket.Conn
-	id       string
-	writeMu  sync.Mutex
-	msgID    int
-	subs     map[string]bool // market -> batched
-	dead     chan struct{}
-	killOnce sync.Once
+	wsConn
+	d     *Dydx
+	id    string
+	msgID int
+	subs  map[string]bool // market -> batched
 }
 
 var dydxConnSeq atomic.Uint64
@@ -163,54 +141,19 @@ var dydxConnSeq atomic.Uint64
 // NewDydx starts a fake dYdX Indexer on 127.0.0.1 with a free port and no
 // markets. It panics if it cannot listen.
 func NewDydx() *Dydx {
-	d := &Dydx{
-		done: make(chan struct{}), changed: make(chan struct{}),
-		history: map[string][]DydxTrade{}, conns: map[*dydxConn]struct{}{}, limit: DydxTradesChannelLimit,
-		pingEvery: 30 * time.Second, playTimeout: 10 * time.Second,
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(fmt.Sprintf("exchangetest: listen: %v", err))
-	}
-	d.url = ln.Addr().String()
+	d := &Dydx{history: map[string][]DydxTrade{}, limit: DydxTradesChannelLimit, pingEvery: 30 * time.Second}
 	mux := http.NewServeMux()
 	mux.HandleFunc(DydxMarketsPath, d.serveMarkets)
-	mux.HandleFunc(DydxWSPath, d.serveWS)
-	d.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	d.bg.Add(1)
-	go func() {
-		defer d.bg.Done()
-		_ = d.srv.Serve(ln)
-	}()
+	mux.HandleFunc(DydxWSPath, func(w http.ResponseWriter, r *http.Request) { d.serveWS(w, r, nil, d.newConn) })
+	d.startWS(d, wsConfig{name: "dYdX fake", listing: listPerStep}, mux)
 	return d
 }
 
 // RESTURL returns http://127.0.0.1:port (as https://indexer.dydx.trade).
-func (d *Dydx) RESTURL() string { return "http://" + d.url }
+func (d *Dydx) RESTURL() string { return d.url }
 
 // WSURL returns ws://127.0.0.1:port/v4/ws.
-func (d *Dydx) WSURL() string { return "ws://" + d.url + DydxWSPath }
-
-// Close stops the server, drops every connection and waits for handlers.
-func (d *Dydx) Close() {
-	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock()
-		return
-	}
-	d.closed = true
-	close(d.done)
-	d.notifyLocked()
-	d.mu.Unlock()
-	_ = d.srv.Close()
-	d.Disconnect()
-	d.bg.Wait()
-}
-
-func (d *Dydx) notifyLocked() {
-	close(d.changed)
-	d.changed = make(chan struct{})
-}
+func (d *Dydx) WSURL() string { return "ws" + strings.TrimPrefix(d.url, "http") + DydxWSPath }
 
 // SetMarkets replaces the market list.
 func (d *Dydx) SetMarkets(m []DydxMarket) {
@@ -272,13 +215,6 @@ func (d *Dydx) RejectNextSubscribe(n int) {
 	d.rejectNext = n
 }
 
-// SetPlayTimeout changes how long Play waits for a subscriber of a frame.
-func (d *Dydx) SetPlayTimeout(dur time.Duration) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.playTimeout = dur
-}
-
 func dydxNum(v float64) string {
 	if math.IsNaN(v) {
 		return "NaN"
@@ -327,92 +263,27 @@ func (d *Dydx) serveMarkets(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(map[string]any{"markets": out})
 }
 
-func (d *Dydx) serveWS(w http.ResponseWriter, r *http.Request) {
-	if d.stall.hold(w, r, d.done) {
-		return
-	}
-	ws, err := d.upgrader.Upgrade(w, r, nil)
-	if err != nil {
-		return
-	}
-	ws.SetPingHandler(d.quiet.pingHandler(ws, dydxWriteWait))
-	c := &dydxConn{d: d, ws: ws, id: fmt.Sprintf("conn-%d", dydxConnSeq.Add(1)), subs: map[string]bool{}, dead: make(chan struct{})}
-	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock()
-		_ = ws.Close()
-		return
-	}
-	d.bg.Add(1)
-	d.conns[c] = struct{}{}
-	d.total++
-	every := d.pingEvery
-	d.notifyLocked()
-	d.mu.Unlock()
-	defer d.bg.Done()
-	ws.SetPongHandler(func(string) error {
-		d.mu.Lock()
-		d.pongs++
-		d.mu.Unlock()
-		return nil
-	})
+func (d *Dydx) newConn() *dydxConn {
+	return &dydxConn{d: d, id: fmt.Sprintf("conn-%d", dydxConnSeq.Add(1)), subs: map[string]bool{}}
+}
+
+// serve greets the client with "connected", pings it every ping interval
+// and answers its messages.
+func (c *dydxConn) serve() {
+	c.d.mu.Lock()
+	every := c.d.pingEvery
+	c.d.mu.Unlock()
 	c.send(map[string]any{"type": "connected", "connection_id": c.id})
 	if every > 0 {
-		go c.pinger(every)
-	}
-	for {
-		_, data, err := ws.ReadMessage()
-		if err != nil {
-			break
-		}
-		if d.quiet.on() {
-			continue // a half-open peer answers nothing
-		}
-		c.handle(data)
-	}
-	c.kill()
-	d.mu.Lock()
-	delete(d.conns, c)
-	d.notifyLocked()
-	d.mu.Unlock()
-}
-
-func (c *dydxConn) pinger(every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.dead:
-			return
-		case <-t.C:
-			if c.d.quiet.on() {
-				continue // a half-open peer sends no ping
-			}
-			if c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(dydxWriteWait)) != nil {
+		go c.every(every, func() bool {
+			if c.control(websocket.PingMessage, nil) != nil {
 				c.kill()
-				return
+				return false
 			}
-		}
+			return true
+		})
 	}
-}
-
-// isDead reports whether the connection was killed; it may still be in
-// the connection set until its read loop ends, but must not receive
-// frames or count as subscribed.
-func (c *dydxConn) isDead() bool {
-	select {
-	case <-c.dead:
-		return true
-	default:
-		return false
-	}
-}
-
-func (c *dydxConn) kill() {
-	c.killOnce.Do(func() {
-		close(c.dead)
-		_ = c.ws.Close()
-	})
+	c.readLoop(c.handle)
 }
 
 // send writes one message, setting connection_id and the next message_id.
@@ -430,21 +301,7 @@ func (c *dydxConn) sendLocked(msg map[string]any) bool {
 	if err != nil {
 		return false
 	}
-	return c.writeRawLocked(b)
-}
-
-func (c *dydxConn) writeRawLocked(b []byte) bool {
-	select {
-	case <-c.dead:
-		return false
-	default:
-	}
-	_ = c.ws.SetWriteDeadline(time.Now().Add(dydxWriteWait))
-	if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
-		c.kill()
-		return false
-	}
-	return true
+	return c.writeLocked(b)
 }
 
 func (c *dydxConn) fail(message string) {
@@ -519,44 +376,17 @@ func (c *dydxConn) subsHas(id string) bool { _, ok := c.subs[id]; return ok }
 // events still go out. true resumes normal service.
 func (d *Dydx) SetAnswerPings(answer bool) { d.quiet.set(!answer) }
 
-// SetStallHandshake with true makes the fake accept TCP connections to the
-// WebSocket path and read the upgrade request but never answer it; false
-// drops the held connections and accepts upgrades again.
-func (d *Dydx) SetStallHandshake(stall bool) { d.stall.set(stall) }
-
-// StalledHandshakes returns how many upgrade requests were left unanswered.
-func (d *Dydx) StalledHandshakes() int { return d.stall.count() }
-
 // Disconnect abruptly closes every client connection (TCP close, no close frame).
-func (d *Dydx) Disconnect() {
-	d.mu.Lock()
-	conns := slices.Collect(maps.Keys(d.conns))
-	d.mu.Unlock()
-	for _, c := range conns {
-		c.kill()
-	}
-}
+func (d *Dydx) Disconnect() { d.disconnectAll() }
 
 // Connections returns the number of open connections.
-func (d *Dydx) Connections() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return len(d.conns)
-}
+func (d *Dydx) Connections() int { return d.connections() }
 
 // TotalConnections returns the number of connections accepted since start.
-func (d *Dydx) TotalConnections() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.total
-}
+func (d *Dydx) TotalConnections() int { return d.totalConnections() }
 
 // Pongs returns how many pongs clients sent to the server's pings.
-func (d *Dydx) Pongs() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.pongs
-}
+func (d *Dydx) Pongs() int { return d.pongCount() }
 
 // SubscribeRequests returns the number of subscribe messages received.
 func (d *Dydx) SubscribeRequests() int {
@@ -628,33 +458,6 @@ func (d *Dydx) WaitNoMarket(ctx context.Context, market string) error {
 	})
 }
 
-func (d *Dydx) waitFor(ctx context.Context, cond func() (bool, string)) error {
-	for {
-		d.mu.Lock()
-		ok, what := cond()
-		ch, closed := d.changed, d.closed
-		d.mu.Unlock()
-		if ok {
-			return nil
-		}
-		if closed {
-			return errors.New("exchangetest: dYdX fake closed")
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("exchangetest: %s: %w", what, ctx.Err())
-		}
-	}
-}
-
-// Deliveries returns every frame played so far.
-func (d *Dydx) Deliveries() []Delivered {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return slices.Clone(d.played)
-}
-
 // Play runs a script in the caller's goroutine. A Frame that is a JSON
 // object with an "id" goes to the connections subscribed to that market
 // (with their connection_id and message_id, as channel_batch_data for
@@ -662,102 +465,56 @@ func (d *Dydx) Deliveries() []Delivered {
 // connection with a subscription. Before every Frame Play waits (up to the
 // play timeout) for such a connection; a frame nobody took is recorded
 // with Conns 0. Ping, CloseCode and Disconnect act on every connection.
-func (d *Dydx) Play(events []Event) []Delivered {
-	return play(d, d.done, listPerStep, events)
-}
+func (d *Dydx) Play(events []Event) []Delivered { return d.runScript(events) }
 
-// PlayAsync runs Play in a goroutine and returns its result on a channel.
-func (d *Dydx) PlayAsync(events []Event) <-chan []Delivered {
-	return playAsync(&d.mu, &d.closed, &d.bg, func() []Delivered { return d.Play(events) })
-}
-
-// playConns, disconnectAll and the control and closeSent methods of the
-// connections serve the shared script player (play.go).
-func (d *Dydx) playConns() []playConn {
-	return asPlayConns(d.openConns())
-}
-
-func (d *Dydx) disconnectAll() { d.Disconnect() }
-
-func (c *dydxConn) control(messageType int, data []byte) error {
-	return c.ws.WriteControl(messageType, data, time.Now().Add(dydxWriteWait))
-}
-
-func (c *dydxConn) closeSent() {
-	_ = c.ws.SetReadDeadline(time.Now().Add(time.Second))
-}
-
-func (d *Dydx) openConns() []*dydxConn {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return slices.Collect(maps.Keys(d.conns))
+// dydxTarget is a connection a frame goes to, and whether its
+// subscription is batched.
+type dydxTarget struct {
+	c       *dydxConn
+	batched bool
 }
 
 func (d *Dydx) deliver(frame []byte) (Delivered, bool) {
 	var obj map[string]json.RawMessage
 	var market string
 	routed := json.Unmarshal(frame, &obj) == nil && json.Unmarshal(obj["id"], &market) == nil && market != ""
-	d.mu.Lock()
-	timeout := d.playTimeout
-	d.mu.Unlock()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	var targets []*dydxConn
-	var batched []bool
-wait:
-	for {
-		d.mu.Lock()
-		closed, ch := d.closed, d.changed
-		targets, batched = targets[:0], batched[:0]
+	targets, ok := awaitTargets(&d.wsServer, func() []dydxTarget {
+		var out []dydxTarget
 		for c := range d.conns {
-			b, ok := c.subs[market]
 			if c.isDead() {
 				continue
 			}
-			if (routed && ok) || (!routed && len(c.subs) > 0) {
-				targets = append(targets, c)
-				batched = append(batched, b)
+			if b, ok := c.subs[market]; (routed && ok) || (!routed && len(c.subs) > 0) {
+				out = append(out, dydxTarget{c, b})
 			}
 		}
-		d.mu.Unlock()
-		switch {
-		case closed:
-			return Delivered{}, false
-		case len(targets) > 0:
-			break wait
-		}
-		select {
-		case <-ch:
-		case <-deadline.C:
-			break wait
-		case <-d.done:
-			return Delivered{}, false
-		}
+		return out
+	}, nil)
+	if !ok {
+		return Delivered{}, false
 	}
 	dl := Delivered{Frame: frame}
-	for i, c := range targets {
-		ok := false
+	for _, t := range targets {
+		c, ok := t.c, false
 		c.writeMu.Lock()
 		if routed {
 			msg := map[string]any{}
 			for k, v := range obj {
 				msg[k] = v
 			}
-			if batched[i] && strings.Contains(string(obj["type"]), "channel_data") {
+			if t.batched && strings.Contains(string(obj["type"]), "channel_data") {
 				msg["type"] = "channel_batch_data"
 				msg["contents"] = []json.RawMessage{obj["contents"]}
 			}
 			ok = c.sendLocked(msg)
 		} else {
-			ok = c.writeRawLocked(frame)
+			ok = c.writeLocked(frame)
 		}
 		c.writeMu.Unlock()
 		if ok {
 			dl.Conns++
 		}
 	}
-	d.mu.Lock()
-	d.played = append(d.played, dl)
-	d.mu.Unlock()
+	d.record(dl)
 	return dl, true
 }

@@ -1,0 +1,133 @@
+package exchangetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// The server lifecycle shared by the fakes that run their own http.Server
+// (every fake but FearGreed): a loopback listener, handlers counted so that
+// Close can wait for them, a done channel that ends delays and scripts, and
+// a changed channel that wakes whatever waits for a state change. The
+// venue's own state lives in the fake, guarded by the same mutex.
+
+// fakeServer is the HTTP server and lifecycle a fake embeds. Its mutex
+// guards closed and changed and, by convention, the embedding fake's own
+// state too. Start it with start; the zero value is not ready to use.
+type fakeServer struct {
+	url string // http://127.0.0.1:port
+	srv *http.Server
+
+	mu       sync.Mutex
+	closed   bool
+	done     chan struct{} // closed by Close
+	changed  chan struct{} // closed and replaced on every state change
+	handlers sync.WaitGroup
+	bg       sync.WaitGroup
+
+	// name is how waitFor's error names the fake ("dYdX fake").
+	name string
+	// dropAll, when not nil, runs in Close after the server stopped
+	// accepting, before Close waits: it drops the client connections.
+	dropAll func()
+}
+
+// start listens on a free loopback port and serves h there in the
+// background. Every request first registers with the fake: once it is
+// closed, requests are answered 503 "closed". start panics if it cannot
+// listen, like httptest.NewServer.
+func (s *fakeServer) start(name string, h http.Handler) {
+	s.name = name
+	s.done = make(chan struct{})
+	s.changed = make(chan struct{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(fmt.Sprintf("exchangetest: listen: %v", err))
+	}
+	s.url = "http://" + ln.Addr().String()
+	s.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.enter() {
+			http.Error(w, "closed", http.StatusServiceUnavailable)
+			return
+		}
+		defer s.handlers.Done()
+		h.ServeHTTP(w, r)
+	}), ReadHeaderTimeout: 10 * time.Second}
+	s.spawn(func() { _ = s.srv.Serve(ln) })
+}
+
+// enter registers a handler; false once the fake is closed.
+func (s *fakeServer) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.handlers.Add(1)
+	return true
+}
+
+// spawn runs f in a goroutine that Close waits for; f must return once
+// done is closed.
+func (s *fakeServer) spawn(f func()) {
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		f()
+	}()
+}
+
+// Close stops the server, drops every client connection, ends delayed
+// answers and running scripts, and waits for all of the fake's goroutines
+// to end. Calling it again does nothing.
+func (s *fakeServer) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	close(s.done)
+	s.notifyLocked()
+	s.mu.Unlock()
+	_ = s.srv.Close()
+	if s.dropAll != nil {
+		s.dropAll()
+	}
+	s.handlers.Wait()
+	s.bg.Wait()
+}
+
+// notifyLocked wakes everything waiting for a state change.
+func (s *fakeServer) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// waitFor evaluates cond under the lock on every state change until it
+// holds. It fails with cond's description when ctx ends first, and at
+// once when the fake is closed.
+func (s *fakeServer) waitFor(ctx context.Context, cond func() (bool, string)) error {
+	for {
+		s.mu.Lock()
+		ok, what := cond()
+		ch, closed := s.changed, s.closed
+		s.mu.Unlock()
+		if ok {
+			return nil
+		}
+		if closed {
+			return errors.New("exchangetest: " + s.name + " closed")
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("exchangetest: %s: %w", what, ctx.Err())
+		}
+	}
+}
