@@ -5,15 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"net"
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // Kraken Futures paths and defaults the fake applies.
@@ -26,8 +22,6 @@ const (
 	// KrakenIdleTimeout is how long the venue keeps a connection that sends
 	// nothing (Kraken support: "a ping request at least every 60 seconds").
 	KrakenIdleTimeout = 60 * time.Second
-
-	krakenWriteWait = 5 * time.Second
 )
 
 // KrakenProduct is one product of the fake, served by both REST endpoints:
@@ -135,95 +129,44 @@ func KrakenTradeFrame(t KrakenTrade) []byte {
 // whose client sends no message for the idle timeout (default 60 s;
 // protocol pings do not count) is closed.
 type Kraken struct {
-	url      string
-	srv      *http.Server
-	upgrader websocket.Upgrader
+	wsServer[*krakenConn]
 
-	mu          sync.Mutex
-	closed      bool
-	done        chan struct{}
-	changed     chan struct{}
-	bg          sync.WaitGroup
-	products    []KrakenProduct
-	history     map[string][]KrakenTrade
-	conns       map[*krakenConn]struct{}
-	total       int
-	rejectNext  int
-	idle        time.Duration
-	idleDrops   int
-	heartbeat   time.Duration
-	clientMsgs  int
-	played      []Delivered
-	playTimeout time.Duration
+	products   []KrakenProduct
+	history    map[string][]KrakenTrade
+	rejectNext int
+	idle       time.Duration
+	idleDrops  int
+	heartbeat  time.Duration
+	clientMsgs int
 
 	restFaults // FailNext, SetLatency, Requests
-
-	stall handshakeStall
-	quiet halfOpen
 }
 
+// krakenConn is one client connection.
 type krakenConn struct {
-	k        *Kraken
-	ws       *websocket.Conn
-	writeMu  sync.Mutex
-	trades   map[string]bool // subscribed products (guarded by k.mu)
-	hb       bool            // heartbeat feed subscribed (guarded by k.mu)
-	dead     chan struct{}
-	killOnce sync.Once
+	wsConn
+	k      *Kraken
+	trades map[string]bool // subscribed products (guarded by k.mu)
+	hb     bool            // heartbeat feed subscribed (guarded by k.mu)
 }
 
 // NewKraken starts a fake Kraken Futures on 127.0.0.1 with a free port and
 // no products. It panics if it cannot listen.
 func NewKraken() *Kraken {
-	k := &Kraken{
-		done: make(chan struct{}), changed: make(chan struct{}),
-		history: map[string][]KrakenTrade{}, conns: map[*krakenConn]struct{}{}, idle: KrakenIdleTimeout,
-		heartbeat: 5 * time.Second, playTimeout: 10 * time.Second,
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(fmt.Sprintf("exchangetest: listen: %v", err))
-	}
-	k.url = ln.Addr().String()
+	k := &Kraken{history: map[string][]KrakenTrade{}, idle: KrakenIdleTimeout, heartbeat: 5 * time.Second}
 	mux := http.NewServeMux()
 	mux.HandleFunc(KrakenInstrumentsPath, k.serveREST)
 	mux.HandleFunc(KrakenTickersPath, k.serveREST)
-	mux.HandleFunc(KrakenWSPath, k.serveWS)
-	k.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	k.bg.Add(1)
-	go func() {
-		defer k.bg.Done()
-		_ = k.srv.Serve(ln)
-	}()
+	mux.HandleFunc(KrakenWSPath, func(w http.ResponseWriter, r *http.Request) { k.serveWS(w, r, nil, k.newConn) })
+	k.startWS(k, wsConfig{name: "Kraken fake", listing: listPerStep}, mux)
 	return k
 }
 
 // RESTURL returns http://127.0.0.1:port (as https://futures.kraken.com).
-func (k *Kraken) RESTURL() string { return "http://" + k.url }
+func (k *Kraken) RESTURL() string { return k.url }
 
 // WSURL returns ws://127.0.0.1:port/ws/v1.
-func (k *Kraken) WSURL() string { return "ws://" + k.url + KrakenWSPath }
-
-// Close stops the server, drops every connection and waits for handlers.
-func (k *Kraken) Close() {
-	k.mu.Lock()
-	if k.closed {
-		k.mu.Unlock()
-		return
-	}
-	k.closed = true
-	close(k.done)
-	k.notifyLocked()
-	k.mu.Unlock()
-	_ = k.srv.Close()
-	k.Disconnect()
-	k.bg.Wait()
-}
-
-func (k *Kraken) notifyLocked() {
-	close(k.changed)
-	k.changed = make(chan struct{})
-}
+func (k *Kraken) WSURL() string { return "ws" + strings.TrimPrefix(k.url, "http") + KrakenWSPath }
 
 // SetProducts replaces the product list.
 func (k *Kraken) SetProducts(p []KrakenProduct) {
@@ -284,13 +227,6 @@ func (k *Kraken) SetHeartbeatInterval(d time.Duration) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.heartbeat = d
-}
-
-// SetPlayTimeout changes how long Play waits for a subscriber of a frame.
-func (k *Kraken) SetPlayTimeout(d time.Duration) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.playTimeout = d
 }
 
 func (k *Kraken) serveREST(w http.ResponseWriter, r *http.Request) {
@@ -391,39 +327,23 @@ func krakenTickerRow(p KrakenProduct, now string) map[string]any {
 	return row
 }
 
-func (k *Kraken) serveWS(w http.ResponseWriter, r *http.Request) {
-	if k.stall.hold(w, r, k.done) {
-		return
-	}
-	ws, err := k.upgrader.Upgrade(w, r, nil)
-	if err != nil {
-		return
-	}
-	ws.SetPingHandler(k.quiet.pingHandler(ws, krakenWriteWait))
-	c := &krakenConn{k: k, ws: ws, trades: map[string]bool{}, dead: make(chan struct{})}
-	k.mu.Lock()
-	if k.closed {
-		k.mu.Unlock()
-		_ = ws.Close()
-		return
-	}
-	k.bg.Add(1)
-	k.conns[c] = struct{}{}
-	k.total++
-	k.notifyLocked()
-	k.mu.Unlock()
-	defer k.bg.Done()
+func (k *Kraken) newConn() *krakenConn { return &krakenConn{k: k, trades: map[string]bool{}} }
+
+// serve greets the client with the info event and answers its messages;
+// a client that sends nothing for the idle timeout is dropped.
+func (c *krakenConn) serve() {
+	k := c.k
 	c.send(map[string]any{"event": "info", "version": 1})
 	for {
 		k.mu.Lock()
 		idle := k.idle
 		k.mu.Unlock()
 		if idle > 0 {
-			_ = ws.SetReadDeadline(time.Now().Add(idle))
+			_ = c.ws.SetReadDeadline(time.Now().Add(idle))
 		} else {
-			_ = ws.SetReadDeadline(time.Time{})
+			_ = c.ws.SetReadDeadline(time.Time{})
 		}
-		_, data, err := ws.ReadMessage()
+		_, data, err := c.ws.ReadMessage()
 		if err != nil {
 			var nerr net.Error
 			if errors.As(err, &nerr) && nerr.Timeout() {
@@ -431,37 +351,13 @@ func (k *Kraken) serveWS(w http.ResponseWriter, r *http.Request) {
 				k.idleDrops++
 				k.mu.Unlock()
 			}
-			break
+			return
 		}
-		if k.quiet.on() {
+		if c.quiet.on() {
 			continue // a half-open peer answers nothing
 		}
 		c.handle(data)
 	}
-	c.kill()
-	k.mu.Lock()
-	delete(k.conns, c)
-	k.notifyLocked()
-	k.mu.Unlock()
-}
-
-// isDead reports whether the connection was killed; it may still be in
-// the connection set until its read loop ends, but must not receive
-// frames or count as subscribed.
-func (c *krakenConn) isDead() bool {
-	select {
-	case <-c.dead:
-		return true
-	default:
-		return false
-	}
-}
-
-func (c *krakenConn) kill() {
-	c.killOnce.Do(func() {
-		close(c.dead)
-		_ = c.ws.Close()
-	})
 }
 
 func (c *krakenConn) send(msg any) bool {
@@ -469,23 +365,7 @@ func (c *krakenConn) send(msg any) bool {
 	if err != nil {
 		return false
 	}
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
-	return c.writeRawLocked(b)
-}
-
-func (c *krakenConn) writeRawLocked(b []byte) bool {
-	select {
-	case <-c.dead:
-		return false
-	default:
-	}
-	_ = c.ws.SetWriteDeadline(time.Now().Add(krakenWriteWait))
-	if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
-		c.kill()
-		return false
-	}
-	return true
+	return c.write(b)
 }
 
 type krakenRequest struct {
@@ -560,30 +440,14 @@ func (c *krakenConn) handle(data []byte) {
 	k.mu.Unlock()
 	for _, r := range replies {
 		b, err := json.Marshal(r)
-		if err != nil || !c.writeRawLocked(b) {
+		if err != nil || !c.writeLocked(b) {
 			return
 		}
 	}
 	if startHB > 0 {
-		go c.heartbeats(startHB)
-	}
-}
-
-func (c *krakenConn) heartbeats(every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.dead:
-			return
-		case <-t.C:
-			if c.k.quiet.on() {
-				continue // a half-open peer sends no heartbeat
-			}
-			if !c.send(map[string]any{"feed": "heartbeat", "time": time.Now().UnixMilli()}) {
-				return
-			}
-		}
+		go c.every(startHB, func() bool {
+			return c.send(map[string]any{"feed": "heartbeat", "time": time.Now().UnixMilli()})
+		})
 	}
 }
 
@@ -594,40 +458,14 @@ func (c *krakenConn) heartbeats(every time.Duration) {
 // resumes normal service.
 func (k *Kraken) SetAnswerHeartbeats(answer bool) { k.quiet.set(!answer) }
 
-// SetStallHandshake with true makes the fake accept TCP connections to the
-// WebSocket path and read the upgrade request but never answer it; false
-// drops the held connections and accepts upgrades again.
-func (k *Kraken) SetStallHandshake(stall bool) { k.stall.set(stall) }
-
-// StalledHandshakes returns how many upgrade requests were left unanswered.
-func (k *Kraken) StalledHandshakes() int { return k.stall.count() }
-
 // Disconnect abruptly closes every client connection (TCP close, no close frame).
-func (k *Kraken) Disconnect() {
-	for _, c := range k.openConns() {
-		c.kill()
-	}
-}
-
-func (k *Kraken) openConns() []*krakenConn {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return slices.Collect(maps.Keys(k.conns))
-}
+func (k *Kraken) Disconnect() { k.disconnectAll() }
 
 // Connections returns the number of open connections.
-func (k *Kraken) Connections() int {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return len(k.conns)
-}
+func (k *Kraken) Connections() int { return k.connections() }
 
 // TotalConnections returns the number of connections accepted since start.
-func (k *Kraken) TotalConnections() int {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.total
-}
+func (k *Kraken) TotalConnections() int { return k.totalConnections() }
 
 // IdleDisconnects returns how many connections the fake closed because the
 // client sent nothing for the idle timeout.
@@ -686,114 +524,30 @@ func (k *Kraken) WaitNotSubscribed(ctx context.Context, product string) error {
 	})
 }
 
-func (k *Kraken) waitFor(ctx context.Context, cond func() (bool, string)) error {
-	for {
-		k.mu.Lock()
-		ok, what := cond()
-		ch, closed := k.changed, k.closed
-		k.mu.Unlock()
-		if ok {
-			return nil
-		}
-		if closed {
-			return errors.New("exchangetest: Kraken fake closed")
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("exchangetest: %s: %w", what, ctx.Err())
-		}
-	}
-}
-
-// Deliveries returns every frame played so far.
-func (k *Kraken) Deliveries() []Delivered {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return slices.Clone(k.played)
-}
-
 // Play runs a script in the caller's goroutine. A Frame that is a JSON
 // object with a "product_id" goes to the connections subscribed to that
 // product's trade feed; any other frame goes verbatim to every connection
 // with a trade subscription. Before every Frame Play waits (up to the play
 // timeout) for such a connection; a frame nobody took is recorded with
 // Conns 0. Ping, CloseCode and Disconnect act on every connection.
-func (k *Kraken) Play(events []Event) []Delivered {
-	return play(k, k.done, listPerStep, events)
-}
-
-// PlayAsync runs Play in a goroutine and returns its result on a channel.
-func (k *Kraken) PlayAsync(events []Event) <-chan []Delivered {
-	return playAsync(&k.mu, &k.closed, &k.bg, func() []Delivered { return k.Play(events) })
-}
-
-// playConns, disconnectAll and the control and closeSent methods of the
-// connections serve the shared script player (play.go).
-func (k *Kraken) playConns() []playConn {
-	return asPlayConns(k.openConns())
-}
-
-func (k *Kraken) disconnectAll() { k.Disconnect() }
-
-func (c *krakenConn) control(messageType int, data []byte) error {
-	return c.ws.WriteControl(messageType, data, time.Now().Add(krakenWriteWait))
-}
-
-func (c *krakenConn) closeSent() {
-	_ = c.ws.SetReadDeadline(time.Now().Add(time.Second))
-}
+func (k *Kraken) Play(events []Event) []Delivered { return k.runScript(events) }
 
 func (k *Kraken) deliver(frame []byte) (Delivered, bool) {
 	var obj struct {
 		Product string `json:"product_id"`
 	}
 	routed := json.Unmarshal(frame, &obj) == nil && obj.Product != ""
-	k.mu.Lock()
-	timeout := k.playTimeout
-	k.mu.Unlock()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	var targets []*krakenConn
-wait:
-	for {
-		k.mu.Lock()
-		closed, ch := k.closed, k.changed
-		targets = targets[:0]
+	targets, ok := awaitTargets(&k.wsServer, func() []*krakenConn {
+		var out []*krakenConn
 		for c := range k.conns {
-			if c.isDead() {
-				continue
-			}
-			if (routed && c.trades[obj.Product]) || (!routed && len(c.trades) > 0) {
-				targets = append(targets, c)
+			if !c.isDead() && ((routed && c.trades[obj.Product]) || (!routed && len(c.trades) > 0)) {
+				out = append(out, c)
 			}
 		}
-		k.mu.Unlock()
-		switch {
-		case closed:
-			return Delivered{}, false
-		case len(targets) > 0:
-			break wait
-		}
-		select {
-		case <-ch:
-		case <-deadline.C:
-			break wait
-		case <-k.done:
-			return Delivered{}, false
-		}
+		return out
+	}, nil)
+	if !ok {
+		return Delivered{}, false
 	}
-	dl := Delivered{Frame: frame}
-	for _, c := range targets {
-		c.writeMu.Lock()
-		ok := c.writeRawLocked(frame)
-		c.writeMu.Unlock()
-		if ok {
-			dl.Conns++
-		}
-	}
-	k.mu.Lock()
-	k.played = append(k.played, dl)
-	k.mu.Unlock()
-	return dl, true
+	return k.push(frame, targets), true
 }

@@ -227,6 +227,19 @@ func (s *wsServer[C]) record(d Delivered) {
 	s.played = append(s.played, d)
 }
 
+// push writes frame to every target and records the delivery; Conns
+// counts the targets it reached.
+func (s *wsServer[C]) push(frame []byte, targets []C) Delivered {
+	d := Delivered{Frame: frame}
+	for _, c := range targets {
+		if c.write(frame) {
+			d.Conns++
+		}
+	}
+	s.record(d)
+	return d
+}
+
 // awaitTargets waits, up to the play timeout, for the connections a
 // scripted frame goes to: pick runs under the lock at once and on every
 // state change until it returns a target. When the timeout passes first,
