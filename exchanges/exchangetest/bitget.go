@@ -3,15 +3,12 @@ package exchangetest
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -34,8 +31,6 @@ const (
 	bitgetContractsEP   = "/api/v2/mix/market/contracts"
 	bitgetTickersEP     = "/api/v2/mix/market/tickers"
 	bitgetFundingTimeEP = "/api/v2/mix/market/funding-time"
-	bitgetWriteWait     = 5 * time.Second
-	bitgetPlayTimeout   = 10 * time.Second
 )
 
 // BitgetInstrument is the state of one fake contract and its market data.
@@ -129,57 +124,23 @@ func BitgetLiquidationFrame(instType string, liqs ...BitgetLiquidation) []byte {
 // ("/api/v2/mix/market/tickers") or a path with its product type
 // ("/api/v2/mix/market/tickers?productType=USDT-FUTURES"), used first.
 type Bitget struct {
-	url      string
-	srv      *http.Server
-	upgrader websocket.Upgrader
-
-	mu       sync.Mutex
-	closed   bool
-	done     chan struct{}
-	handlers sync.WaitGroup
-	bg       sync.WaitGroup
+	wsServer[*bitgetConn]
 
 	instruments []BitgetInstrument
 	hits        map[string][]time.Time
 	limited     int
-
-	conns       map[*bitgetConn]struct{}
-	total       int
 	subscribed  int
-	pings       int
 	rejectNext  int
-	changed     chan struct{}
-	playTimeout time.Duration
-	deliveries  []Delivered
 
 	restFaults // FailNext, SetLatency, Requests
-
-	stall handshakeStall
-	quiet halfOpen
 }
 
 // NewBitget starts a fake Bitget on 127.0.0.1 with a free port and no
 // contracts. It panics if it cannot listen, like httptest.NewServer.
 func NewBitget() *Bitget {
-	g := &Bitget{
-		done:        make(chan struct{}),
-		hits:        map[string][]time.Time{},
-		conns:       map[*bitgetConn]struct{}{},
-		changed:     make(chan struct{}),
-		playTimeout: bitgetPlayTimeout,
-		upgrader:    websocket.Upgrader{HandshakeTimeout: 5 * time.Second, CheckOrigin: func(*http.Request) bool { return true }},
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(fmt.Sprintf("exchangetest: listen: %v", err))
-	}
-	g.url = "http://" + ln.Addr().String()
-	g.srv = &http.Server{Handler: http.HandlerFunc(g.serveHTTP), ReadHeaderTimeout: 10 * time.Second}
-	g.bg.Add(1)
-	go func() {
-		defer g.bg.Done()
-		_ = g.srv.Serve(ln)
-	}()
+	g := &Bitget{hits: map[string][]time.Time{}}
+	g.startWS(g, wsConfig{name: "Bitget fake", listing: listPerEvent, upgrader: wsOpenUpgrader, readLimit: wsReadLimit},
+		http.HandlerFunc(g.serveHTTP))
 	return g
 }
 
@@ -188,27 +149,6 @@ func (g *Bitget) RESTURL() string { return g.url }
 
 // WSURL returns ws://127.0.0.1:port/v3/ws/public.
 func (g *Bitget) WSURL() string { return "ws" + strings.TrimPrefix(g.url, "http") + bitgetWSPath }
-
-// Close stops the server, drops every connection, aborts running scripts
-// and waits for the fake's goroutines.
-func (g *Bitget) Close() {
-	g.mu.Lock()
-	if g.closed {
-		g.mu.Unlock()
-		return
-	}
-	g.closed = true
-	close(g.done)
-	conns := g.connListLocked()
-	g.notifyLocked()
-	g.mu.Unlock()
-	_ = g.srv.Close()
-	for _, c := range conns {
-		c.kill()
-	}
-	g.handlers.Wait()
-	g.bg.Wait()
-}
 
 // SetInstruments replaces the contract list.
 func (g *Bitget) SetInstruments(list []BitgetInstrument) {
@@ -280,17 +220,8 @@ func writeBitget(w http.ResponseWriter, status int, body string) {
 }
 
 func (g *Bitget) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	g.mu.Lock()
-	if g.closed {
-		g.mu.Unlock()
-		http.Error(w, "closed", http.StatusServiceUnavailable)
-		return
-	}
-	g.handlers.Add(1)
-	g.mu.Unlock()
-	defer g.handlers.Done()
 	if r.URL.Path == bitgetWSPath {
-		g.serveWS(w, r)
+		g.serveWS(w, r, nil, g.newConn)
 		return
 	}
 	g.serveREST(w, r)
@@ -420,86 +351,26 @@ func bitgetTickerRow(in BitgetInstrument, now time.Time) map[string]string {
 
 // ---------------------------------------------------------------- WebSocket
 
+// bitgetConn is one client connection.
 type bitgetConn struct {
-	g        *Bitget
-	ws       *websocket.Conn
-	writeMu  sync.Mutex
-	dead     chan struct{}
-	killOnce sync.Once
-	subs     []bitgetArg // guarded by g.mu
+	wsConn
+	g    *Bitget
+	subs []bitgetArg // guarded by g.mu
 }
 
-func (g *Bitget) serveWS(w http.ResponseWriter, r *http.Request) {
-	if g.stall.hold(w, r, g.done) {
-		return
-	}
-	ws, err := g.upgrader.Upgrade(w, r, nil)
-	if err != nil {
-		return
-	}
-	ws.SetReadLimit(1 << 20)
-	ws.SetPingHandler(g.quiet.pingHandler(ws, bitgetWriteWait))
-	c := &bitgetConn{g: g, ws: ws, dead: make(chan struct{})}
-	g.mu.Lock()
-	if g.closed {
-		g.mu.Unlock()
-		_ = ws.Close()
-		return
-	}
-	g.conns[c] = struct{}{}
-	g.total++
-	g.notifyLocked()
-	g.mu.Unlock()
+func (g *Bitget) newConn() *bitgetConn { return &bitgetConn{g: g} }
+
+// serve answers the client's text messages; binary messages are ignored.
+func (c *bitgetConn) serve() {
 	for {
-		mt, data, err := ws.ReadMessage()
+		mt, data, err := c.ws.ReadMessage()
 		if err != nil {
-			break
+			return
 		}
-		if mt == websocket.TextMessage && !g.quiet.on() {
+		if mt == websocket.TextMessage && !c.quiet.on() {
 			c.handle(data)
 		}
 	}
-	c.kill()
-	g.mu.Lock()
-	delete(g.conns, c)
-	g.notifyLocked()
-	g.mu.Unlock()
-}
-
-func (g *Bitget) notifyLocked() {
-	close(g.changed)
-	g.changed = make(chan struct{})
-}
-
-func (g *Bitget) connListLocked() []*bitgetConn {
-	out := make([]*bitgetConn, 0, len(g.conns))
-	for c := range g.conns {
-		out = append(out, c)
-	}
-	return out
-}
-
-func (c *bitgetConn) kill() {
-	c.killOnce.Do(func() {
-		close(c.dead)
-		_ = c.ws.Close()
-	})
-}
-
-func (c *bitgetConn) write(msg []byte) bool {
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
-	select {
-	case <-c.dead:
-		return false
-	default:
-	}
-	_ = c.ws.SetWriteDeadline(time.Now().Add(bitgetWriteWait))
-	if err := c.ws.WriteMessage(websocket.TextMessage, msg); err != nil {
-		c.kill()
-		return false
-	}
-	return true
 }
 
 type bitgetEvent struct {
@@ -519,10 +390,9 @@ func bitgetEventFrame(e bitgetEvent) []byte {
 func (c *bitgetConn) handle(data []byte) {
 	g := c.g
 	if string(data) == "ping" {
-		g.mu.Lock()
-		g.pings++
-		g.mu.Unlock()
-		c.write([]byte("pong"))
+		if g.appPing() {
+			c.write([]byte("pong"))
+		}
 		return
 	}
 	var req struct {
@@ -582,27 +452,11 @@ func (g *Bitget) RejectNextSubscribe(n int) {
 // still go out. true resumes normal service.
 func (g *Bitget) SetAnswerPings(answer bool) { g.quiet.set(!answer) }
 
-// SetStallHandshake with true makes the fake accept TCP connections to the
-// WebSocket path and read the upgrade request but never answer it; false
-// drops the held connections and accepts upgrades again.
-func (g *Bitget) SetStallHandshake(stall bool) { g.stall.set(stall) }
-
-// StalledHandshakes returns how many upgrade requests were left unanswered.
-func (g *Bitget) StalledHandshakes() int { return g.stall.count() }
-
 // TotalConnections returns the number of connections accepted so far.
-func (g *Bitget) TotalConnections() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.total
-}
+func (g *Bitget) TotalConnections() int { return g.totalConnections() }
 
 // Pings returns how many "ping" messages clients have sent.
-func (g *Bitget) Pings() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.pings
-}
+func (g *Bitget) Pings() int { return g.pingCount() }
 
 // Subscriptions returns the cumulative number of subscriptions made.
 func (g *Bitget) Subscriptions() int {
@@ -613,48 +467,13 @@ func (g *Bitget) Subscriptions() int {
 
 // WaitSubscribed waits until the cumulative number of subscriptions reaches n.
 func (g *Bitget) WaitSubscribed(ctx context.Context, n int) error {
-	for {
-		g.mu.Lock()
-		ok, ch, closed, have := g.subscribed >= n, g.changed, g.closed, g.subscribed
-		g.mu.Unlock()
-		if ok {
-			return nil
-		}
-		if closed {
-			return errors.New("exchangetest: Bitget fake closed")
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("exchangetest: %d of %d Bitget subscriptions: %w", have, n, ctx.Err())
-		}
-	}
+	return g.waitFor(ctx, func() (bool, string) {
+		return g.subscribed >= n, fmt.Sprintf("%d of %d Bitget subscriptions", g.subscribed, n)
+	})
 }
 
 // Disconnect abruptly closes every client connection (no close frame).
-func (g *Bitget) Disconnect() {
-	g.mu.Lock()
-	conns := g.connListLocked()
-	g.mu.Unlock()
-	for _, c := range conns {
-		c.kill()
-	}
-}
-
-// SetPlayTimeout changes how long Play waits for a subscriber before each
-// frame (default 10 s).
-func (g *Bitget) SetPlayTimeout(d time.Duration) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.playTimeout = d
-}
-
-// Deliveries returns every frame played so far.
-func (g *Bitget) Deliveries() []Delivered {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return append([]Delivered(nil), g.deliveries...)
-}
+func (g *Bitget) Disconnect() { g.disconnectAll() }
 
 // bitgetInstTypeOf returns the arg.instType of a push, "" for other frames.
 func bitgetInstTypeOf(frame []byte) string {
@@ -673,12 +492,7 @@ func bitgetInstTypeOf(frame []byte) string {
 func (g *Bitget) targetsLocked(instType string) []*bitgetConn {
 	var out []*bitgetConn
 	for c := range g.conns {
-		select {
-		case <-c.dead:
-			continue
-		default:
-		}
-		if len(c.subs) == 0 {
+		if c.isDead() || len(c.subs) == 0 {
 			continue
 		}
 		if instType == "" || slices.ContainsFunc(c.subs, func(a bitgetArg) bool { return strings.EqualFold(a.InstType, instType) }) {
@@ -694,70 +508,15 @@ func (g *Bitget) targetsLocked(instType string) []*bitgetConn {
 // timeout) for such a connection; a frame nobody took is recorded with
 // Conns 0. Ping sends a WebSocket ping, CloseCode a close frame, Disconnect
 // drops every connection. Play returns early when the fake closes.
-func (g *Bitget) Play(events []Event) []Delivered {
-	return play(g, g.done, listPerEvent, events)
-}
-
-// PlayAsync runs Play in a goroutine; the channel yields its result once.
-func (g *Bitget) PlayAsync(events []Event) <-chan []Delivered {
-	return playAsync(&g.mu, &g.closed, &g.bg, func() []Delivered { return g.Play(events) })
-}
-
-// playConns, disconnectAll and the control and closeSent methods of the
-// connections serve the shared script player (play.go).
-func (g *Bitget) playConns() []playConn {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return asPlayConns(g.connListLocked())
-}
-
-func (g *Bitget) disconnectAll() { g.Disconnect() }
-
-func (c *bitgetConn) control(messageType int, data []byte) error {
-	return c.ws.WriteControl(messageType, data, time.Now().Add(bitgetWriteWait))
-}
-
-func (c *bitgetConn) closeSent() {
-	_ = c.ws.SetReadDeadline(time.Now().Add(time.Second))
-}
+func (g *Bitget) Play(events []Event) []Delivered { return g.runScript(events) }
 
 func (g *Bitget) deliver(frame []byte) (Delivered, bool) {
 	instType := bitgetInstTypeOf(frame)
-	g.mu.Lock()
-	deadline := time.NewTimer(g.playTimeout)
-	g.mu.Unlock()
-	defer deadline.Stop()
-	var targets []*bitgetConn
-wait:
-	for {
-		g.mu.Lock()
-		closed, ch := g.closed, g.changed
-		targets = g.targetsLocked(instType)
-		g.mu.Unlock()
-		if closed {
-			return Delivered{}, false
-		}
-		if len(targets) > 0 {
-			break
-		}
-		select {
-		case <-ch:
-		case <-deadline.C:
-			break wait
-		case <-g.done:
-			return Delivered{}, false
-		}
+	targets, ok := awaitTargets(&g.wsServer, func() []*bitgetConn { return g.targetsLocked(instType) }, nil)
+	if !ok {
+		return Delivered{}, false
 	}
-	d := Delivered{Frame: frame}
-	for _, c := range targets {
-		if c.write(frame) {
-			d.Conns++
-		}
-	}
-	g.mu.Lock()
-	g.deliveries = append(g.deliveries, d)
-	g.mu.Unlock()
-	return d, true
+	return g.push(frame, targets), true
 }
 
 // BitgetSampleInstruments returns a small realistic contract set: linear

@@ -26,6 +26,13 @@ const (
 	wsPlayTimeout = 10 * time.Second // how long Play waits for a subscriber by default
 )
 
+// wsOpenUpgrader is the upgrader of the fakes that accept any Origin and
+// give the handshake 5 s.
+var wsOpenUpgrader = websocket.Upgrader{
+	HandshakeTimeout: 5 * time.Second,
+	CheckOrigin:      func(*http.Request) bool { return true },
+}
+
 // wsConnection is what wsServer needs of a fake's connection type: a
 // pointer to a struct embedding wsConn, which provides every method but
 // serve; a connection type may replace wsConn's write, closeSent and
@@ -67,8 +74,10 @@ type wsServer[C wsConnection] struct {
 	readLimit int64
 
 	conns        map[C]struct{}
-	total        int // connections accepted
-	pongs        int // pong frames received
+	total        int  // connections accepted
+	pongs        int  // pong frames received
+	pings        int  // application-level pings received (appPing)
+	ignorePings  bool // appPing answers nothing
 	played       []Delivered
 	playTimeout  time.Duration
 	script       scriptedFake
@@ -141,6 +150,15 @@ func (s *wsServer[C]) serveWS(w http.ResponseWriter, r *http.Request, admit func
 	s.mu.Unlock()
 }
 
+// appPing counts an application-level ping ("ping", {"op":"ping"},
+// futures.ping) and reports whether to answer it.
+func (s *wsServer[C]) appPing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pings++
+	return !s.ignorePings
+}
+
 // locked returns f's result, computed under the fake's lock.
 func locked[T any](s *fakeServer, f func() T) T {
 	s.mu.Lock()
@@ -161,6 +179,11 @@ func (s *wsServer[C]) totalConnections() int {
 // pongCount returns how many pong frames clients have sent.
 func (s *wsServer[C]) pongCount() int {
 	return locked(&s.fakeServer, func() int { return s.pongs })
+}
+
+// pingCount returns how many application-level pings clients have sent.
+func (s *wsServer[C]) pingCount() int {
+	return locked(&s.fakeServer, func() int { return s.pings })
 }
 
 // connListLocked returns the open connections, in no order.
