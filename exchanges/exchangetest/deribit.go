@@ -3,18 +3,13 @@ package exchangetest
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // Deribit paths and documented values the fake applies (the project's
@@ -24,9 +19,6 @@ const (
 	DeribitInstrumentsPath   = "/api/v2/public/get_instruments"
 	DeribitBookSummaryPath   = "/api/v2/public/get_book_summary_by_currency"
 	DeribitMinHeartbeat      = 10 // seconds, documented minimum of public/set_heartbeat
-	deribitWriteWait         = 5 * time.Second
-	deribitReadLimit         = 1 << 20
-	deribitPlayTimeout       = 10 * time.Second
 	deribitDefaultTestWait   = 5 * time.Second
 	deribitCodeTooManyReqs   = 10028  // too_many_requests (Deribit error list; UNVERIFIED here)
 	deribitCodeInvalidParams = -32602 // JSON-RPC "Invalid params"
@@ -176,21 +168,10 @@ func DeribitSampleInstruments() []DeribitInstrument {
 // currency) or a path with its currency ("...?currency=BTC"); the
 // currency-specific entry is used first.
 type Deribit struct {
-	url      string
-	srv      *http.Server
-	upgrader websocket.Upgrader
-
-	mu       sync.Mutex
-	closed   bool
-	done     chan struct{}
-	handlers sync.WaitGroup
-	bg       sync.WaitGroup
-	changed  chan struct{}
+	wsServer[*deribitConn]
 
 	instruments []DeribitInstrument
 
-	conns         map[*deribitConn]struct{}
-	total         int
 	subscriptions int
 	rejectNext    int
 	hbPeriod      time.Duration // overrides the requested interval when > 0
@@ -199,45 +180,25 @@ type Deribit struct {
 	tests         int
 	heartbeatSets int
 	hbClosed      int
-	playTimeout   time.Duration
-	deliveries    []Delivered
 
 	restFaults // FailNext, SetLatency, Requests
-
-	stall handshakeStall
-	quiet halfOpen
 }
 
+// deribitConn is one client connection.
 type deribitConn struct {
-	d        *Deribit
-	ws       *websocket.Conn
-	writeMu  sync.Mutex
-	dead     chan struct{}
-	killOnce sync.Once
-	subs     []string // guarded by d.mu
-	tested   chan struct{}
-	hbOnce   sync.Once
+	wsConn
+	d      *Deribit
+	subs   []string // guarded by d.mu
+	tested chan struct{}
+	hbOnce sync.Once
 }
 
 // NewDeribit starts a fake Deribit on 127.0.0.1 with a free port and no
 // instruments. It panics if it cannot listen, like httptest.NewServer.
 func NewDeribit() *Deribit {
-	d := &Deribit{
-		done: make(chan struct{}), changed: make(chan struct{}),
-		conns: map[*deribitConn]struct{}{}, testWait: deribitDefaultTestWait, playTimeout: deribitPlayTimeout,
-		upgrader: websocket.Upgrader{HandshakeTimeout: 5 * time.Second, CheckOrigin: func(*http.Request) bool { return true }},
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(fmt.Sprintf("exchangetest: listen: %v", err))
-	}
-	d.url = "http://" + ln.Addr().String()
-	d.srv = &http.Server{Handler: http.HandlerFunc(d.serveHTTP), ReadHeaderTimeout: 10 * time.Second}
-	d.bg.Add(1)
-	go func() {
-		defer d.bg.Done()
-		_ = d.srv.Serve(ln)
-	}()
+	d := &Deribit{testWait: deribitDefaultTestWait}
+	d.startWS(d, wsConfig{name: "Deribit fake", listing: listPerEvent, upgrader: wsOpenUpgrader, readLimit: wsReadLimit},
+		http.HandlerFunc(d.serveHTTP))
 	return d
 }
 
@@ -246,26 +207,6 @@ func (d *Deribit) RESTURL() string { return d.url }
 
 // WSURL returns ws://127.0.0.1:port/ws/api/v2 (as wss://www.deribit.com/ws/api/v2).
 func (d *Deribit) WSURL() string { return "ws" + strings.TrimPrefix(d.url, "http") + DeribitWSPath }
-
-// Close stops the server and drops every connection.
-func (d *Deribit) Close() {
-	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock()
-		return
-	}
-	d.closed = true
-	close(d.done)
-	conns := d.connListLocked()
-	d.notifyLocked()
-	d.mu.Unlock()
-	_ = d.srv.Close()
-	for _, c := range conns {
-		c.kill()
-	}
-	d.handlers.Wait()
-	d.bg.Wait()
-}
 
 // SetInstruments replaces the instrument list (served in this order).
 func (d *Deribit) SetInstruments(list []DeribitInstrument) {
@@ -332,17 +273,8 @@ type deribitError struct {
 }
 
 func (d *Deribit) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock()
-		http.Error(w, "closed", http.StatusServiceUnavailable)
-		return
-	}
-	d.handlers.Add(1)
-	d.mu.Unlock()
-	defer d.handlers.Done()
 	if r.URL.Path == DeribitWSPath {
-		d.serveWS(w, r)
+		d.serveWS(w, r, nil, d.newConn)
 		return
 	}
 	d.serveREST(w, r)
@@ -467,91 +399,12 @@ func deribitSummaryRow(in DeribitInstrument, nowMs int64) map[string]any {
 	return row
 }
 
-func (d *Deribit) serveWS(w http.ResponseWriter, r *http.Request) {
-	if d.stall.hold(w, r, d.done) {
-		return
-	}
-	ws, err := d.upgrader.Upgrade(w, r, nil)
-	if err != nil {
-		return
-	}
-	ws.SetReadLimit(deribitReadLimit)
-	ws.SetPingHandler(d.quiet.pingHandler(ws, deribitWriteWait))
-	c := &deribitConn{d: d, ws: ws, dead: make(chan struct{}), tested: make(chan struct{}, 1)}
-	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock()
-		_ = ws.Close()
-		return
-	}
-	d.conns[c] = struct{}{}
-	d.total++
-	d.notifyLocked()
-	d.mu.Unlock()
-
-	c.readLoop()
-	c.kill()
-
-	d.mu.Lock()
-	delete(d.conns, c)
-	d.notifyLocked()
-	d.mu.Unlock()
+func (d *Deribit) newConn() *deribitConn {
+	return &deribitConn{d: d, tested: make(chan struct{}, 1)}
 }
 
-func (d *Deribit) notifyLocked() {
-	close(d.changed)
-	d.changed = make(chan struct{})
-}
-
-func (d *Deribit) connListLocked() []*deribitConn {
-	out := make([]*deribitConn, 0, len(d.conns))
-	for c := range d.conns {
-		out = append(out, c)
-	}
-	return out
-}
-
-func (c *deribitConn) kill() {
-	c.killOnce.Do(func() {
-		close(c.dead)
-		_ = c.ws.Close()
-	})
-}
-
-func (c *deribitConn) isDead() bool {
-	select {
-	case <-c.dead:
-		return true
-	default:
-		return false
-	}
-}
-
-func (c *deribitConn) readLoop() {
-	for {
-		mt, data, err := c.ws.ReadMessage()
-		if err != nil {
-			return
-		}
-		if (mt == websocket.TextMessage || mt == websocket.BinaryMessage) && !c.d.quiet.on() {
-			c.handle(data)
-		}
-	}
-}
-
-func (c *deribitConn) write(msg []byte) bool {
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
-	if c.isDead() {
-		return false
-	}
-	_ = c.ws.SetWriteDeadline(time.Now().Add(deribitWriteWait))
-	if err := c.ws.WriteMessage(websocket.TextMessage, msg); err != nil {
-		c.kill()
-		return false
-	}
-	return true
-}
+// serve answers the client's JSON-RPC requests.
+func (c *deribitConn) serve() { c.readLoop(c.handle) }
 
 type deribitRequest struct {
 	JSONRPC string          `json:"jsonrpc"`
@@ -685,23 +538,7 @@ func (c *deribitConn) heartbeatLoop(period time.Duration) {
 	if !started {
 		return // one loop per connection; a second set_heartbeat keeps the first period
 	}
-	t := time.NewTicker(period)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.dead:
-			return
-		case <-c.d.done:
-			return
-		case <-t.C:
-		}
-		if c.d.quiet.on() {
-			continue // a half-open peer sends no test_request
-		}
-		if !c.testRequest() {
-			return
-		}
-	}
+	c.every(period, c.testRequest) // a half-open peer sends no test_request
 }
 
 // testRequest sends one test_request and waits for public/test; it closes
@@ -765,20 +602,9 @@ func (d *Deribit) SendTestRequest() {
 // normal service.
 func (d *Deribit) SetAnswerHeartbeats(answer bool) { d.quiet.set(!answer) }
 
-// SetStallHandshake with true makes the fake accept TCP connections to the
-// WebSocket path and read the upgrade request but never answer it; false
-// drops the held connections and accepts upgrades again.
-func (d *Deribit) SetStallHandshake(stall bool) { d.stall.set(stall) }
-
-// StalledHandshakes returns how many upgrade requests were left unanswered.
-func (d *Deribit) StalledHandshakes() int { return d.stall.count() }
-
 // SendHeartbeat sends a plain heartbeat notification to every open connection.
 func (d *Deribit) SendHeartbeat() {
-	d.mu.Lock()
-	conns := d.connListLocked()
-	d.mu.Unlock()
-	for _, c := range conns {
+	for _, c := range d.openConns() {
 		c.write([]byte(`{"jsonrpc":"2.0","method":"heartbeat","params":{"type":"heartbeat"}}`))
 	}
 }
@@ -809,18 +635,10 @@ func (d *Deribit) RejectNextSubscribe(n int) {
 }
 
 // Connections returns the number of open client connections.
-func (d *Deribit) Connections() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return len(d.conns)
-}
+func (d *Deribit) Connections() int { return d.connections() }
 
 // TotalConnections returns the number of connections accepted so far.
-func (d *Deribit) TotalConnections() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.total
-}
+func (d *Deribit) TotalConnections() int { return d.totalConnections() }
 
 // Subscriptions returns the number of successful public/subscribe requests.
 func (d *Deribit) Subscriptions() int {
@@ -874,50 +692,12 @@ func (d *Deribit) WaitSubscribed(ctx context.Context, channels ...string) error 
 
 // WaitFor waits until cond (called with the fake's lock held) holds.
 func (d *Deribit) WaitFor(ctx context.Context, cond func() (bool, string)) error {
-	for {
-		d.mu.Lock()
-		ok, what := cond()
-		ch, closed := d.changed, d.closed
-		d.mu.Unlock()
-		if ok {
-			return nil
-		}
-		if closed {
-			return errors.New("exchangetest: Deribit fake closed")
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("exchangetest: %s: %w", what, ctx.Err())
-		}
-	}
+	return d.waitFor(ctx, cond)
 }
 
 // Disconnect abruptly closes every client connection (TCP close, no close
 // frame).
-func (d *Deribit) Disconnect() {
-	d.mu.Lock()
-	conns := d.connListLocked()
-	d.mu.Unlock()
-	for _, c := range conns {
-		c.kill()
-	}
-}
-
-// SetPlayTimeout changes how long Play waits for a subscriber before each
-// frame (default 10 s).
-func (d *Deribit) SetPlayTimeout(dur time.Duration) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.playTimeout = dur
-}
-
-// Deliveries returns every frame played so far.
-func (d *Deribit) Deliveries() []Delivered {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return slices.Clone(d.deliveries)
-}
+func (d *Deribit) Disconnect() { d.disconnectAll() }
 
 // deribitChannelOf returns params.channel of a notification ("" if none).
 func deribitChannelOf(frame []byte) string {
@@ -953,70 +733,13 @@ func (d *Deribit) targetsLocked(channel string) []*deribitConn {
 // took is recorded with Conns 0. Ping sends a WebSocket ping, CloseCode a
 // close frame, Disconnect drops every connection. Play returns early when
 // the fake closes.
-func (d *Deribit) Play(events []Event) []Delivered {
-	return play(d, d.done, listPerEvent, events)
-}
-
-// PlayAsync runs Play in a goroutine; the channel yields its result once
-// and is then closed.
-func (d *Deribit) PlayAsync(events []Event) <-chan []Delivered {
-	return playAsync(&d.mu, &d.closed, &d.bg, func() []Delivered { return d.Play(events) })
-}
-
-// playConns, disconnectAll and the control and closeSent methods of the
-// connections serve the shared script player (play.go).
-func (d *Deribit) playConns() []playConn {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return asPlayConns(d.connListLocked())
-}
-
-func (d *Deribit) disconnectAll() { d.Disconnect() }
-
-func (c *deribitConn) control(messageType int, data []byte) error {
-	return c.ws.WriteControl(messageType, data, time.Now().Add(deribitWriteWait))
-}
-
-func (c *deribitConn) closeSent() {
-	_ = c.ws.SetReadDeadline(time.Now().Add(time.Second))
-}
+func (d *Deribit) Play(events []Event) []Delivered { return d.runScript(events) }
 
 func (d *Deribit) deliver(frame []byte) (Delivered, bool) {
 	channel := deribitChannelOf(frame)
-	d.mu.Lock()
-	timeout := d.playTimeout
-	d.mu.Unlock()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	var targets []*deribitConn
-wait:
-	for {
-		d.mu.Lock()
-		closed, ch := d.closed, d.changed
-		targets = d.targetsLocked(channel)
-		d.mu.Unlock()
-		if closed {
-			return Delivered{}, false
-		}
-		if len(targets) > 0 {
-			break
-		}
-		select {
-		case <-ch:
-		case <-deadline.C:
-			break wait
-		case <-d.done:
-			return Delivered{}, false
-		}
+	targets, ok := awaitTargets(&d.wsServer, func() []*deribitConn { return d.targetsLocked(channel) }, nil)
+	if !ok {
+		return Delivered{}, false
 	}
-	dl := Delivered{Frame: frame}
-	for _, c := range targets {
-		if c.write(frame) {
-			dl.Conns++
-		}
-	}
-	d.mu.Lock()
-	d.deliveries = append(d.deliveries, dl)
-	d.mu.Unlock()
-	return dl, true
+	return d.push(frame, targets), true
 }
