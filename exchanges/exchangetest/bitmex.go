@@ -3,18 +3,13 @@ package exchangetest
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // BitMEX paths and table names the fake serves (the project's reference,
@@ -26,12 +21,8 @@ const (
 	BitMEXPerpetual            = "FFWCSX"
 	BitMEXFuture               = "FFCCSX"
 
-	bitmexWSPath      = "/realtime"
-	bitmexWriteWait   = 5 * time.Second
-	bitmexCloseWait   = time.Second
-	bitmexReadLimit   = 1 << 20
-	bitmexPlayTimeout = 10 * time.Second
-	bitmexTimeLayout  = "2006-01-02T15:04:05.000Z"
+	bitmexWSPath     = "/realtime"
+	bitmexTimeLayout = "2006-01-02T15:04:05.000Z"
 )
 
 // BitMEXInstrument is the state of one fake instrument, served by
@@ -172,15 +163,7 @@ func bitmexFrameOrders(frame []byte) (action string, orders []BitMEXOrder, ok bo
 // pushed. All state is guarded by a mutex and may change while clients are
 // connected.
 type BitMEX struct {
-	url      string
-	srv      *http.Server
-	upgrader websocket.Upgrader
-
-	mu       sync.Mutex
-	closed   bool
-	done     chan struct{}
-	handlers sync.WaitGroup
-	bg       sync.WaitGroup
+	wsServer[*bitmexConn]
 
 	instruments []BitMEXInstrument
 	book        []BitMEXOrder
@@ -188,48 +171,19 @@ type BitMEX struct {
 	limitWin    time.Duration
 	hits        []time.Time
 
-	conns       map[*bitmexConn]struct{}
-	total       int
-	subscribed  int
-	partials    int
-	changed     chan struct{}
-	answerPings bool
-	refuse      bool
-	rejectNext  int
-	pings       int
-	playTimeout time.Duration
-	deliveries  []Delivered
+	subscribed int
+	partials   int
+	rejectNext int
 
 	restFaults // FailNext, SetLatency, Requests
-
-	stall handshakeStall
 }
 
 // NewBitMEX starts a fake BitMEX on 127.0.0.1 with a free port and no
 // instruments. It panics if it cannot listen, like httptest.NewServer.
 func NewBitMEX() *BitMEX {
-	b := &BitMEX{
-		done:        make(chan struct{}),
-		conns:       map[*bitmexConn]struct{}{},
-		changed:     make(chan struct{}),
-		answerPings: true,
-		playTimeout: bitmexPlayTimeout,
-		upgrader: websocket.Upgrader{
-			HandshakeTimeout: 5 * time.Second,
-			CheckOrigin:      func(*http.Request) bool { return true },
-		},
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(fmt.Sprintf("exchangetest: listen: %v", err))
-	}
-	b.url = "http://" + ln.Addr().String()
-	b.srv = &http.Server{Handler: http.HandlerFunc(b.serveHTTP), ReadHeaderTimeout: 10 * time.Second}
-	b.bg.Add(1)
-	go func() {
-		defer b.bg.Done()
-		_ = b.srv.Serve(ln)
-	}()
+	b := &BitMEX{}
+	b.startWS(b, wsConfig{name: "BitMEX fake", listing: listPerStep, upgrader: wsOpenUpgrader, readLimit: wsReadLimit},
+		http.HandlerFunc(b.serveHTTP))
 	return b
 }
 
@@ -239,28 +193,6 @@ func (b *BitMEX) RESTURL() string { return b.url }
 
 // WSURL returns ws://127.0.0.1:port/realtime (as wss://ws.bitmex.com/realtime).
 func (b *BitMEX) WSURL() string { return "ws" + strings.TrimPrefix(b.url, "http") + bitmexWSPath }
-
-// Close stops the server, drops every client connection, aborts running
-// scripts and waits for all of the fake's goroutines to end.
-func (b *BitMEX) Close() {
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		return
-	}
-	b.closed = true
-	close(b.done)
-	conns := b.connListLocked()
-	b.notifyLocked()
-	b.mu.Unlock()
-
-	_ = b.srv.Close()
-	for _, c := range conns {
-		c.kill()
-	}
-	b.handlers.Wait()
-	b.bg.Wait()
-}
 
 // SetInstruments replaces the instrument list (served in this order).
 func (b *BitMEX) SetInstruments(list []BitMEXInstrument) {
@@ -356,24 +288,9 @@ func (b *BitMEX) SetRateLimit(n int, window time.Duration) {
 	b.limitN, b.limitWin, b.hits = n, window, nil
 }
 
-func (b *BitMEX) enter() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return false
-	}
-	b.handlers.Add(1)
-	return true
-}
-
 func (b *BitMEX) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	if !b.enter() {
-		http.Error(w, "closed", http.StatusServiceUnavailable)
-		return
-	}
-	defer b.handlers.Done()
 	if r.URL.Path == bitmexWSPath {
-		b.serveWS(w, r)
+		b.serveWS(w, r, b.admitUnlessRefused, b.newConn)
 		return
 	}
 	b.serveREST(w, r)
@@ -509,116 +426,23 @@ func bitmexInstrumentRow(in BitMEXInstrument) map[string]any {
 
 // ---------------------------------------------------------------- WebSocket
 
-// bitmexConn is one client connection. subs is guarded by the fake's mutex;
-// writes by writeMu.
+// bitmexConn is one client connection. subs is guarded by the fake's mutex.
 type bitmexConn struct {
-	b        *BitMEX
-	ws       *websocket.Conn
-	writeMu  sync.Mutex
-	dead     chan struct{}
-	killOnce sync.Once
-	subs     []string // liquidation or liquidation:SYMBOL
+	wsConn
+	b    *BitMEX
+	subs []string // liquidation or liquidation:SYMBOL
 }
 
-func (b *BitMEX) serveWS(w http.ResponseWriter, r *http.Request) {
-	if b.stall.hold(w, r, b.done) {
-		return
-	}
-	b.mu.Lock()
-	refuse := b.refuse
-	b.mu.Unlock()
-	if refuse {
-		http.Error(w, "service unavailable", http.StatusServiceUnavailable)
-		return
-	}
-	ws, err := b.upgrader.Upgrade(w, r, nil)
-	if err != nil {
-		return
-	}
-	ws.SetReadLimit(bitmexReadLimit)
-	c := &bitmexConn{b: b, ws: ws, dead: make(chan struct{})}
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		_ = ws.Close()
-		return
-	}
-	b.conns[c] = struct{}{}
-	b.total++
-	b.notifyLocked()
-	b.mu.Unlock()
+func (b *BitMEX) newConn() *bitmexConn { return &bitmexConn{b: b} }
 
+// serve sends the welcome message, then answers the client's messages.
+func (c *bitmexConn) serve() {
 	welcome, _ := json.Marshal(map[string]any{"info": "Welcome to the BitMEX Realtime API.", "version": "2.0.0",
 		"timestamp": time.Now().UTC().Format(bitmexTimeLayout), "docs": "https://www.bitmex.com/app/wsAPI",
 		"heartbeatEnabled": false, "limit": map[string]int{"remaining": 39}})
 	if c.write(welcome) {
-		c.readLoop()
+		c.readLoop(c.handle)
 	}
-	c.kill()
-
-	b.mu.Lock()
-	delete(b.conns, c)
-	b.notifyLocked()
-	b.mu.Unlock()
-}
-
-func (b *BitMEX) notifyLocked() {
-	close(b.changed)
-	b.changed = make(chan struct{})
-}
-
-func (b *BitMEX) connListLocked() []*bitmexConn {
-	out := make([]*bitmexConn, 0, len(b.conns))
-	for c := range b.conns {
-		out = append(out, c)
-	}
-	return out
-}
-
-func (c *bitmexConn) kill() {
-	c.killOnce.Do(func() {
-		close(c.dead)
-		_ = c.ws.Close()
-	})
-}
-
-func (c *bitmexConn) isDead() bool {
-	select {
-	case <-c.dead:
-		return true
-	default:
-		return false
-	}
-}
-
-func (c *bitmexConn) readLoop() {
-	for {
-		mt, data, err := c.ws.ReadMessage()
-		if err != nil {
-			return
-		}
-		if mt == websocket.TextMessage || mt == websocket.BinaryMessage {
-			c.handle(data)
-		}
-	}
-}
-
-func (c *bitmexConn) write(msg []byte) bool {
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
-	return c.writeLocked(msg)
-}
-
-func (c *bitmexConn) writeLocked(msg []byte) bool {
-	if c.isDead() {
-		return false
-	}
-	_ = c.ws.SetWriteDeadline(time.Now().Add(bitmexWriteWait))
-	if err := c.ws.WriteMessage(websocket.TextMessage, msg); err != nil {
-		c.kill()
-		return false
-	}
-	return true
 }
 
 func bitmexWSError(status int, msg string, request json.RawMessage) []byte {
@@ -632,11 +456,7 @@ func bitmexWSError(status int, msg string, request json.RawMessage) []byte {
 // handle answers one client message: "ping", or an op request.
 func (c *bitmexConn) handle(data []byte) {
 	if string(data) == "ping" {
-		c.b.mu.Lock()
-		c.b.pings++
-		answer := c.b.answerPings
-		c.b.mu.Unlock()
-		if answer {
+		if c.b.appPing() {
 			c.write([]byte("pong"))
 		}
 		return
@@ -741,27 +561,11 @@ func (c *bitmexConn) unsubscribe(args []string, request []byte) {
 }
 
 // SetAnswerPings with false makes the fake read "ping" without answering.
-func (b *BitMEX) SetAnswerPings(answer bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.answerPings = answer
-}
-
-// SetStallHandshake with true makes the fake accept TCP connections to the
-// WebSocket path and read the upgrade request but never answer it; false
-// drops the held connections and accepts upgrades again.
-func (b *BitMEX) SetStallHandshake(stall bool) { b.stall.set(stall) }
-
-// StalledHandshakes returns how many upgrade requests were left unanswered.
-func (b *BitMEX) StalledHandshakes() int { return b.stall.count() }
+func (b *BitMEX) SetAnswerPings(answer bool) { b.setAnswerAppPings(answer) }
 
 // SetRefuseConnections with true answers WebSocket upgrades with HTTP 503
 // (a venue that cannot be reached); false accepts them again.
-func (b *BitMEX) SetRefuseConnections(refuse bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.refuse = refuse
-}
+func (b *BitMEX) SetRefuseConnections(refuse bool) { b.setRefuse(refuse) }
 
 // RejectNextSubscribe answers the next n subscribe requests with an error
 // ({"status":400,"error":"Unknown table: ..."}) and subscribes nothing.
@@ -772,25 +576,13 @@ func (b *BitMEX) RejectNextSubscribe(n int) {
 }
 
 // Connections returns the number of open client connections.
-func (b *BitMEX) Connections() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.conns)
-}
+func (b *BitMEX) Connections() int { return b.connections() }
 
 // TotalConnections returns the number of connections accepted so far.
-func (b *BitMEX) TotalConnections() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.total
-}
+func (b *BitMEX) TotalConnections() int { return b.totalConnections() }
 
 // Pings returns how many "ping" messages clients have sent.
-func (b *BitMEX) Pings() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.pings
-}
+func (b *BitMEX) Pings() int { return b.pingCount() }
 
 // Subscriptions returns the cumulative number of liquidation subscriptions
 // made (each was followed by a partial).
@@ -802,49 +594,14 @@ func (b *BitMEX) Subscriptions() int {
 
 // WaitSubscribed waits until the cumulative number of subscriptions reaches n.
 func (b *BitMEX) WaitSubscribed(ctx context.Context, n int) error {
-	for {
-		b.mu.Lock()
-		got, ch, closed := b.subscribed, b.changed, b.closed
-		b.mu.Unlock()
-		if got >= n {
-			return nil
-		}
-		if closed {
-			return errors.New("exchangetest: BitMEX fake closed")
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("exchangetest: %d of %d BitMEX subscriptions: %w", got, n, ctx.Err())
-		}
-	}
+	return b.waitFor(ctx, func() (bool, string) {
+		return b.subscribed >= n, fmt.Sprintf("%d of %d BitMEX subscriptions", b.subscribed, n)
+	})
 }
 
 // Disconnect abruptly closes every client connection (TCP close, no close
 // frame).
-func (b *BitMEX) Disconnect() {
-	b.mu.Lock()
-	conns := b.connListLocked()
-	b.mu.Unlock()
-	for _, c := range conns {
-		c.kill()
-	}
-}
-
-// SetPlayTimeout changes how long Play waits for a subscriber before each
-// frame (default 10 s).
-func (b *BitMEX) SetPlayTimeout(d time.Duration) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.playTimeout = d
-}
-
-// Deliveries returns every frame played or pushed so far.
-func (b *BitMEX) Deliveries() []Delivered {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]Delivered(nil), b.deliveries...)
-}
+func (b *BitMEX) Disconnect() { b.disconnectAll() }
 
 // targetsLocked returns the subscribed connections a frame goes to: for a
 // liquidation frame those subscribed to the whole table or to a symbol of
@@ -876,20 +633,7 @@ func (b *BitMEX) Push(frame []byte) Delivered {
 	}
 	targets := b.targetsLocked(orders, routed)
 	b.mu.Unlock()
-	return b.write(frame, targets)
-}
-
-func (b *BitMEX) write(frame []byte, targets []*bitmexConn) Delivered {
-	d := Delivered{Frame: frame}
-	for _, c := range targets {
-		if c.write(frame) {
-			d.Conns++
-		}
-	}
-	b.mu.Lock()
-	b.deliveries = append(b.deliveries, d)
-	b.mu.Unlock()
-	return d
+	return b.push(frame, targets)
 }
 
 // Play runs a script in the caller's goroutine. Before every Frame it waits
@@ -899,77 +643,28 @@ func (b *BitMEX) write(frame []byte, targets []*bitmexConn) Delivered {
 // WebSocket ping frame, CloseCode a close frame, Disconnect drops every
 // connection. Play returns early, with what was delivered, when the fake
 // closes.
-func (b *BitMEX) Play(events []Event) []Delivered {
-	return play(b, b.done, listPerStep, events)
-}
-
-// PlayAsync runs Play in a goroutine; the channel yields its result once
-// and is then closed.
-func (b *BitMEX) PlayAsync(events []Event) <-chan []Delivered {
-	return playAsync(&b.mu, &b.closed, &b.bg, func() []Delivered { return b.Play(events) })
-}
-
-// playConns, disconnectAll and the control and closeSent methods of the
-// connections serve the shared script player (play.go).
-func (b *BitMEX) playConns() []playConn {
-	return asPlayConns(b.openConns())
-}
-
-func (b *BitMEX) disconnectAll() { b.Disconnect() }
-
-func (c *bitmexConn) control(messageType int, data []byte) error {
-	return c.ws.WriteControl(messageType, data, time.Now().Add(bitmexWriteWait))
-}
-
-func (c *bitmexConn) closeSent() {
-	_ = c.ws.SetReadDeadline(time.Now().Add(bitmexCloseWait))
-}
-
-func (b *BitMEX) openConns() []*bitmexConn {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.connListLocked()
-}
+func (b *BitMEX) Play(events []Event) []Delivered { return b.runScript(events) }
 
 // deliver waits for a subscriber, applies the frame and writes it; false if
 // the fake closed.
 func (b *BitMEX) deliver(frame []byte) (Delivered, bool) {
 	action, orders, routed := bitmexFrameOrders(frame)
-	b.mu.Lock()
-	timeout := b.playTimeout
-	b.mu.Unlock()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		b.mu.Lock()
-		closed, ch := b.closed, b.changed
-		targets := b.targetsLocked(orders, routed)
-		if closed {
-			b.mu.Unlock()
-			return Delivered{}, false
-		}
-		if len(targets) > 0 {
-			if routed {
-				b.applyLocked(action, orders)
-			}
-			b.mu.Unlock()
-			return b.write(frame, targets), true
-		}
-		b.mu.Unlock()
-		select {
-		case <-ch:
-			continue
-		case <-deadline.C:
-		case <-b.done:
-			return Delivered{}, false
-		}
-		b.mu.Lock()
+	apply := func() {
 		if routed {
 			b.applyLocked(action, orders)
 		}
-		b.mu.Unlock()
-		return b.write(frame, nil), true
 	}
+	targets, ok := awaitTargets(&b.wsServer, func() []*bitmexConn {
+		t := b.targetsLocked(orders, routed)
+		if len(t) > 0 {
+			apply()
+		}
+		return t
+	}, apply)
+	if !ok {
+		return Delivered{}, false
+	}
+	return b.push(frame, targets), true
 }
 
 // BitMEXSampleInstruments returns a small realistic instrument set: the

@@ -78,6 +78,7 @@ type wsServer[C wsConnection] struct {
 	pongs        int  // pong frames received
 	pings        int  // application-level pings received (appPing)
 	ignorePings  bool // appPing answers nothing
+	refuse       bool // refused answers upgrades 503
 	played       []Delivered
 	playTimeout  time.Duration
 	script       scriptedFake
@@ -150,6 +151,28 @@ func (s *wsServer[C]) serveWS(w http.ResponseWriter, r *http.Request, admit func
 	s.mu.Unlock()
 }
 
+// refused answers an upgrade 503 while SetRefuseConnections is on; it is
+// the admit of the fakes that have the switch.
+func (s *wsServer[C]) refused(w http.ResponseWriter) bool {
+	s.mu.Lock()
+	refuse := s.refuse
+	s.mu.Unlock()
+	if refuse {
+		http.Error(w, "service unavailable", http.StatusServiceUnavailable)
+	}
+	return refuse
+}
+
+// admitUnlessRefused is refused as an admit function of serveWS.
+func (s *wsServer[C]) admitUnlessRefused(w http.ResponseWriter) bool { return !s.refused(w) }
+
+// setRefuse turns SetRefuseConnections on or off.
+func (s *wsServer[C]) setRefuse(refuse bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refuse = refuse
+}
+
 // appPing counts an application-level ping ("ping", {"op":"ping"},
 // futures.ping) and reports whether to answer it.
 func (s *wsServer[C]) appPing() bool {
@@ -157,6 +180,13 @@ func (s *wsServer[C]) appPing() bool {
 	defer s.mu.Unlock()
 	s.pings++
 	return !s.ignorePings
+}
+
+// setAnswerAppPings makes appPing report answer from now on.
+func (s *wsServer[C]) setAnswerAppPings(answer bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ignorePings = !answer
 }
 
 // locked returns f's result, computed under the fake's lock.
