@@ -3,18 +3,12 @@ package exchangetest
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // Gate futures settle currencies the fake serves.
@@ -38,10 +32,8 @@ const (
 	GateRateLimit  = 200
 	GateRateWindow = 10 * time.Second
 
-	gateWSPrefix    = "/v4/ws/"
-	gateRESTPrefix  = "/api/v4/futures/"
-	gateWriteWait   = 5 * time.Second
-	gatePlayTimeout = 10 * time.Second
+	gateWSPrefix   = "/v4/ws/"
+	gateRESTPrefix = "/api/v4/futures/"
 )
 
 // GateContract is the state of one fake contract and its market data.
@@ -156,15 +148,7 @@ type gateLimit struct {
 // connected. Paths given to FailNext, SetLatency, SetRateLimit and Requests
 // are full paths such as "/api/v4/futures/usdt/tickers".
 type Gate struct {
-	url      string
-	srv      *http.Server
-	upgrader websocket.Upgrader
-
-	mu       sync.Mutex
-	closed   bool
-	done     chan struct{}
-	handlers sync.WaitGroup
-	bg       sync.WaitGroup
+	wsServer[*gateConn]
 
 	contracts []GateContract
 	history   []GateOrder
@@ -172,50 +156,22 @@ type Gate struct {
 	limits    map[string]gateLimit
 	hits      map[string][]time.Time
 
-	conns       map[*gateConn]struct{}
-	total       int
-	subscribed  int
-	changed     chan struct{}
-	answerPings bool
-	refuse      bool
-	rejectNext  int
-	pings       int
-	playTimeout time.Duration
-	deliveries  []Delivered
+	subscribed int
+	rejectNext int
 
 	restFaults // FailNext, SetLatency, Requests
-
-	stall handshakeStall
 }
 
 // NewGate starts a fake Gate on 127.0.0.1 with a free port and no
 // contracts. It panics if it cannot listen, like httptest.NewServer.
 func NewGate() *Gate {
 	g := &Gate{
-		done:        make(chan struct{}),
-		limit:       gateLimit{GateRateLimit, GateRateWindow},
-		limits:      map[string]gateLimit{},
-		hits:        map[string][]time.Time{},
-		conns:       map[*gateConn]struct{}{},
-		changed:     make(chan struct{}),
-		answerPings: true,
-		playTimeout: gatePlayTimeout,
-		upgrader: websocket.Upgrader{
-			HandshakeTimeout: 5 * time.Second,
-			CheckOrigin:      func(*http.Request) bool { return true },
-		},
+		limit:  gateLimit{GateRateLimit, GateRateWindow},
+		limits: map[string]gateLimit{},
+		hits:   map[string][]time.Time{},
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(fmt.Sprintf("exchangetest: listen: %v", err))
-	}
-	g.url = "http://" + ln.Addr().String()
-	g.srv = &http.Server{Handler: http.HandlerFunc(g.serveHTTP), ReadHeaderTimeout: 10 * time.Second}
-	g.bg.Add(1)
-	go func() {
-		defer g.bg.Done()
-		_ = g.srv.Serve(ln)
-	}()
+	g.startWS(g, wsConfig{name: "Gate fake", listing: listPerStep, upgrader: wsOpenUpgrader, readLimit: wsReadLimit},
+		http.HandlerFunc(g.serveHTTP))
 	return g
 }
 
@@ -227,27 +183,6 @@ func (g *Gate) RESTURL() string { return g.url }
 // wss://fx-ws.gateio.ws/v4/ws/usdt and .../btc).
 func (g *Gate) WSURL(settle string) string {
 	return "ws" + strings.TrimPrefix(g.url, "http") + gateWSPrefix + settle
-}
-
-// Close stops the server, drops every client connection, aborts running
-// scripts and waits for all of the fake's goroutines to end.
-func (g *Gate) Close() {
-	g.mu.Lock()
-	if g.closed {
-		g.mu.Unlock()
-		return
-	}
-	g.closed = true
-	close(g.done)
-	conns := g.connListLocked()
-	g.notifyLocked()
-	g.mu.Unlock()
-	_ = g.srv.Close()
-	for _, c := range conns {
-		c.kill()
-	}
-	g.handlers.Wait()
-	g.bg.Wait()
 }
 
 // SetContracts replaces the contract list (served in this order).
@@ -318,24 +253,9 @@ func gateError(w http.ResponseWriter, status int, label, msg string) {
 	writeGateJSON(w, status, []byte(gateErrorBody(label, msg)))
 }
 
-func (g *Gate) enter() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.closed {
-		return false
-	}
-	g.handlers.Add(1)
-	return true
-}
-
 func (g *Gate) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	if !g.enter() {
-		http.Error(w, "closed", http.StatusServiceUnavailable)
-		return
-	}
-	defer g.handlers.Done()
 	if settle, ok := strings.CutPrefix(r.URL.Path, gateWSPrefix); ok {
-		g.serveWS(w, r, settle)
+		g.serveSettleWS(w, r, settle)
 		return
 	}
 	g.serveREST(w, r)
@@ -593,110 +513,33 @@ func (g *Gate) settleOfLocked(contract string) string {
 
 // ---------------------------------------------------------------- WebSocket
 
-// gateConn is one client connection of one settle currency. subs is
-// guarded by the fake's mutex; writes by writeMu.
+// gateConn is one client connection of one settle currency. all and subs
+// are guarded by the fake's mutex.
 type gateConn struct {
-	g        *Gate
-	ws       *websocket.Conn
-	settle   string
-	writeMu  sync.Mutex
-	dead     chan struct{}
-	killOnce sync.Once
+	wsConn
+	g      *Gate
+	settle string
 
 	all  bool            // subscribed with "!all"
 	subs map[string]bool // subscribed contracts
 }
 
-func (g *Gate) serveWS(w http.ResponseWriter, r *http.Request, settle string) {
-	g.mu.Lock()
-	refuse := g.refuse
-	g.mu.Unlock()
+// serveSettleWS serves the WebSocket of a settle currency. Gate answers an
+// unknown settle currency 404 and, while SetRefuseConnections is on, every
+// upgrade 503 before the handshake stall would hold it.
+func (g *Gate) serveSettleWS(w http.ResponseWriter, r *http.Request, settle string) {
 	if settle != GateUSDT && settle != GateBTC {
 		http.Error(w, "not found", http.StatusNotFound)
 		return
 	}
-	if refuse {
-		http.Error(w, "service unavailable", http.StatusServiceUnavailable)
+	if g.refused(w) {
 		return
 	}
-	if g.stall.hold(w, r, g.done) {
-		return
-	}
-	ws, err := g.upgrader.Upgrade(w, r, nil)
-	if err != nil {
-		return
-	}
-	ws.SetReadLimit(1 << 20)
-	c := &gateConn{g: g, ws: ws, settle: settle, dead: make(chan struct{}), subs: map[string]bool{}}
-	g.mu.Lock()
-	if g.closed {
-		g.mu.Unlock()
-		_ = ws.Close()
-		return
-	}
-	g.conns[c] = struct{}{}
-	g.total++
-	g.notifyLocked()
-	g.mu.Unlock()
-
-	for {
-		mt, data, err := ws.ReadMessage()
-		if err != nil {
-			break
-		}
-		if mt == websocket.TextMessage || mt == websocket.BinaryMessage {
-			c.handle(data)
-		}
-	}
-	c.kill()
-	g.mu.Lock()
-	delete(g.conns, c)
-	g.notifyLocked()
-	g.mu.Unlock()
+	g.serveWS(w, r, nil, func() *gateConn { return &gateConn{g: g, settle: settle, subs: map[string]bool{}} })
 }
 
-func (g *Gate) notifyLocked() {
-	close(g.changed)
-	g.changed = make(chan struct{})
-}
-
-func (g *Gate) connListLocked() []*gateConn {
-	out := make([]*gateConn, 0, len(g.conns))
-	for c := range g.conns {
-		out = append(out, c)
-	}
-	return out
-}
-
-func (c *gateConn) kill() {
-	c.killOnce.Do(func() {
-		close(c.dead)
-		_ = c.ws.Close()
-	})
-}
-
-func (c *gateConn) isDead() bool {
-	select {
-	case <-c.dead:
-		return true
-	default:
-		return false
-	}
-}
-
-func (c *gateConn) write(msg []byte) bool {
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
-	if c.isDead() {
-		return false
-	}
-	_ = c.ws.SetWriteDeadline(time.Now().Add(gateWriteWait))
-	if err := c.ws.WriteMessage(websocket.TextMessage, msg); err != nil {
-		c.kill()
-		return false
-	}
-	return true
-}
+// serve answers the client's messages.
+func (c *gateConn) serve() { c.readLoop(c.handle) }
 
 type gateRequest struct {
 	Time    *int64          `json:"time"`
@@ -742,11 +585,7 @@ func (c *gateConn) handle(data []byte) {
 	}
 	g := c.g
 	if req.Channel == "futures.ping" {
-		g.mu.Lock()
-		g.pings++
-		answer := g.answerPings
-		g.mu.Unlock()
-		if answer {
+		if g.appPing() {
 			c.write(gateAnswerJSON(gateAnswer{Channel: "futures.pong", Event: ""}))
 		}
 		return
@@ -799,27 +638,11 @@ func (c *gateConn) handle(data []byte) {
 }
 
 // SetAnswerPings with false makes the fake read futures.ping without answering.
-func (g *Gate) SetAnswerPings(answer bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.answerPings = answer
-}
-
-// SetStallHandshake with true makes the fake accept TCP connections to the
-// WebSocket path and read the upgrade request but never answer it; false
-// drops the held connections and accepts upgrades again.
-func (g *Gate) SetStallHandshake(stall bool) { g.stall.set(stall) }
-
-// StalledHandshakes returns how many upgrade requests were left unanswered.
-func (g *Gate) StalledHandshakes() int { return g.stall.count() }
+func (g *Gate) SetAnswerPings(answer bool) { g.setAnswerAppPings(answer) }
 
 // SetRefuseConnections with true answers WebSocket upgrades with HTTP 503;
 // false accepts them again.
-func (g *Gate) SetRefuseConnections(refuse bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.refuse = refuse
-}
+func (g *Gate) SetRefuseConnections(refuse bool) { g.setRefuse(refuse) }
 
 // RejectNextSubscribe answers the next n subscribe requests with an error
 // (result.status fail) and subscribes nothing.
@@ -830,25 +653,13 @@ func (g *Gate) RejectNextSubscribe(n int) {
 }
 
 // Connections returns the number of open client connections.
-func (g *Gate) Connections() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return len(g.conns)
-}
+func (g *Gate) Connections() int { return g.connections() }
 
 // TotalConnections returns the number of connections accepted so far.
-func (g *Gate) TotalConnections() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.total
-}
+func (g *Gate) TotalConnections() int { return g.totalConnections() }
 
 // Pings returns how many futures.ping requests clients have sent.
-func (g *Gate) Pings() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.pings
-}
+func (g *Gate) Pings() int { return g.pingCount() }
 
 // Subscriptions returns the cumulative number of successful subscribe requests.
 func (g *Gate) Subscriptions() int {
@@ -860,62 +671,25 @@ func (g *Gate) Subscriptions() int {
 // WaitSubscribed waits until every settle currency given has an open
 // connection subscribed to futures.public_liquidates.
 func (g *Gate) WaitSubscribed(ctx context.Context, settles ...string) error {
-	for {
-		g.mu.Lock()
+	return g.waitFor(ctx, func() (bool, string) {
 		held := map[string]bool{}
 		for c := range g.conns {
 			if !c.isDead() && (c.all || len(c.subs) > 0) {
 				held[c.settle] = true
 			}
 		}
-		missing := ""
 		for _, s := range settles {
 			if !held[s] {
-				missing = s
-				break
+				return false, "Gate " + s + " liquidations not subscribed"
 			}
 		}
-		ch, closed := g.changed, g.closed
-		g.mu.Unlock()
-		if missing == "" {
-			return nil
-		}
-		if closed {
-			return errors.New("exchangetest: Gate fake closed")
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("exchangetest: Gate %s liquidations not subscribed: %w", missing, ctx.Err())
-		}
-	}
+		return true, ""
+	})
 }
 
 // Disconnect abruptly closes every client connection (TCP close, no close
 // frame).
-func (g *Gate) Disconnect() {
-	g.mu.Lock()
-	conns := g.connListLocked()
-	g.mu.Unlock()
-	for _, c := range conns {
-		c.kill()
-	}
-}
-
-// SetPlayTimeout changes how long Play waits for a subscriber before each
-// frame (default 10 s).
-func (g *Gate) SetPlayTimeout(d time.Duration) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.playTimeout = d
-}
-
-// Deliveries returns every frame played or liquidated so far.
-func (g *Gate) Deliveries() []Delivered {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return append([]Delivered(nil), g.deliveries...)
-}
+func (g *Gate) Disconnect() { g.disconnectAll() }
 
 // route returns the settle currency of a push (that of its first order's
 // contract) and its well-formed orders; routed is false for other frames.
@@ -976,16 +750,7 @@ func (g *Gate) Liquidate(frame []byte) Delivered {
 	g.history = append(g.history, orders...)
 	targets := g.targetsLocked(settle, orders, routed)
 	g.mu.Unlock()
-	d := Delivered{Frame: frame}
-	for _, c := range targets {
-		if c.write(frame) {
-			d.Conns++
-		}
-	}
-	g.mu.Lock()
-	g.deliveries = append(g.deliveries, d)
-	g.mu.Unlock()
-	return d
+	return g.push(frame, targets)
 }
 
 // Play runs a script in the caller's goroutine. A liquidation push goes to
@@ -996,86 +761,25 @@ func (g *Gate) Liquidate(frame []byte) Delivered {
 // recorded with Conns 0 (its orders still join the history). Ping sends a
 // WebSocket ping frame, CloseCode a close frame, Disconnect drops every
 // connection. Play returns early when the fake closes.
-func (g *Gate) Play(events []Event) []Delivered {
-	return play(g, g.done, listPerStep, events)
-}
-
-// PlayAsync runs Play in a goroutine; the channel yields its result once
-// and is then closed.
-func (g *Gate) PlayAsync(events []Event) <-chan []Delivered {
-	return playAsync(&g.mu, &g.closed, &g.bg, func() []Delivered { return g.Play(events) })
-}
-
-// playConns, disconnectAll and the control and closeSent methods of the
-// connections serve the shared script player (play.go).
-func (g *Gate) playConns() []playConn {
-	return asPlayConns(g.openConns())
-}
-
-func (g *Gate) disconnectAll() { g.Disconnect() }
-
-func (c *gateConn) control(messageType int, data []byte) error {
-	return c.ws.WriteControl(messageType, data, time.Now().Add(gateWriteWait))
-}
-
-func (c *gateConn) closeSent() {
-	_ = c.ws.SetReadDeadline(time.Now().Add(time.Second))
-}
-
-func (g *Gate) openConns() []*gateConn {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.connListLocked()
-}
+func (g *Gate) Play(events []Event) []Delivered { return g.runScript(events) }
 
 // deliver waits for a subscriber and writes frame; false if the fake closed.
 func (g *Gate) deliver(frame []byte) (Delivered, bool) {
 	g.mu.Lock()
-	timeout := g.playTimeout
 	settle, orders, routed := g.routeLocked(frame)
 	g.mu.Unlock()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	var targets []*gateConn
-	for {
-		g.mu.Lock()
-		closed, ch := g.closed, g.changed
-		if closed {
-			g.mu.Unlock()
-			return Delivered{}, false
+	keep := func() { g.history = append(g.history, orders...) }
+	targets, ok := awaitTargets(&g.wsServer, func() []*gateConn {
+		t := g.targetsLocked(settle, orders, routed)
+		if len(t) > 0 {
+			keep()
 		}
-		targets = g.targetsLocked(settle, orders, routed)
-		if len(targets) > 0 {
-			g.history = append(g.history, orders...)
-			g.mu.Unlock()
-			break
-		}
-		g.mu.Unlock()
-		timedOut := false
-		select {
-		case <-ch:
-		case <-deadline.C:
-			timedOut = true
-		case <-g.done:
-			return Delivered{}, false
-		}
-		if timedOut {
-			g.mu.Lock()
-			g.history = append(g.history, orders...)
-			g.mu.Unlock()
-			break
-		}
+		return t
+	}, keep)
+	if !ok {
+		return Delivered{}, false
 	}
-	d := Delivered{Frame: frame}
-	for _, c := range targets {
-		if c.write(frame) {
-			d.Conns++
-		}
-	}
-	g.mu.Lock()
-	g.deliveries = append(g.deliveries, d)
-	g.mu.Unlock()
-	return d, true
+	return g.push(frame, targets), true
 }
 
 // GateSampleContracts returns a small realistic contract set: USDT-settled
