@@ -3,21 +3,16 @@ package exchangetest
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // OKX v5 instrument types the fake serves.
@@ -50,11 +45,7 @@ const (
 	OKXDefaultReplay       = 10
 	OKXDefaultReplayWindow = time.Minute
 
-	okxWriteWait   = 5 * time.Second
-	okxCloseWait   = time.Second
-	okxReadLimit   = 1 << 20
-	okxPlayTimeout = 10 * time.Second
-	okxWSPath      = "/ws/v5/public"
+	okxWSPath = "/ws/v5/public"
 
 	okxInstrumentsEP  = "/api/v5/public/instruments"
 	okxOpenInterestEP = "/api/v5/public/open-interest"
@@ -232,15 +223,7 @@ type okxLimit struct {
 // which is used first; for the long/short ratio the second form names the
 // ccy instead ("/api/v5/rubik/stat/contracts/long-short-account-ratio?ccy=BTC").
 type OKX struct {
-	url      string
-	srv      *http.Server
-	upgrader websocket.Upgrader
-
-	mu       sync.Mutex
-	closed   bool
-	done     chan struct{}
-	handlers sync.WaitGroup
-	bg       sync.WaitGroup
+	wsServer[*okxConn]
 
 	instruments []OKXInstrument
 	history     []OKXOrder
@@ -248,66 +231,38 @@ type OKX struct {
 	limits      map[string]okxLimit
 	hits        map[string][]time.Time
 
-	conns       map[*okxConn]struct{}
-	total       int
 	subscribed  int
-	changed     chan struct{}
 	idleTimeout time.Duration
 	idleReset   chan struct{}
-	answerPings bool
-	refuse      bool
 	rejectNext  int
-	pings       int
 	replayN     int
 	replayWin   time.Duration
 	replayed    int
-	playTimeout time.Duration
-	deliveries  []Delivered
 
 	restFaults // FailNext, SetLatency, Requests
-
-	stall handshakeStall
 }
 
 // NewOKX starts a fake OKX on 127.0.0.1 with a free port and no
 // instruments. It panics if it cannot listen, like httptest.NewServer.
 func NewOKX() *OKX {
 	o := &OKX{
-		done:        make(chan struct{}),
 		limits:      map[string]okxLimit{},
 		hits:        map[string][]time.Time{},
 		longShort:   map[string][]float64{},
-		conns:       map[*okxConn]struct{}{},
-		changed:     make(chan struct{}),
 		idleTimeout: OKXIdleTimeout,
 		idleReset:   make(chan struct{}, 1),
-		answerPings: true,
 		replayN:     OKXDefaultReplay,
 		replayWin:   OKXDefaultReplayWindow,
-		playTimeout: okxPlayTimeout,
-		upgrader: websocket.Upgrader{
-			HandshakeTimeout: 5 * time.Second,
-			CheckOrigin:      func(*http.Request) bool { return true },
-		},
 	}
 	for p, n := range okxRateLimits {
 		o.limits[p] = okxLimit{n, OKXRateWindow}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(fmt.Sprintf("exchangetest: listen: %v", err))
-	}
-	o.url = "http://" + ln.Addr().String()
-	o.srv = &http.Server{Handler: http.HandlerFunc(o.serveHTTP), ReadHeaderTimeout: 10 * time.Second}
-	o.bg.Add(2)
-	go func() {
-		defer o.bg.Done()
-		_ = o.srv.Serve(ln)
-	}()
-	go func() {
-		defer o.bg.Done()
-		o.idleLoop()
-	}()
+	o.startWS(o, wsConfig{name: "OKX fake", listing: listPerStep, upgrader: wsOpenUpgrader, readLimit: wsReadLimit},
+		http.HandlerFunc(o.serveHTTP))
+	o.spawn(func() {
+		watchIdle(&o.wsServer, o.idleReset, func() time.Duration { return o.idleTimeout },
+			func(c *okxConn) time.Time { return c.lastActive })
+	})
 	return o
 }
 
@@ -318,28 +273,6 @@ func (o *OKX) RESTURL() string { return o.url }
 // WSURL returns ws://127.0.0.1:port/ws/v5/public (as
 // wss://ws.okx.com:8443/ws/v5/public).
 func (o *OKX) WSURL() string { return "ws" + strings.TrimPrefix(o.url, "http") + okxWSPath }
-
-// Close stops the server, drops every client connection, aborts running
-// scripts and waits for all of the fake's goroutines to end.
-func (o *OKX) Close() {
-	o.mu.Lock()
-	if o.closed {
-		o.mu.Unlock()
-		return
-	}
-	o.closed = true
-	close(o.done)
-	conns := o.connListLocked()
-	o.notifyLocked()
-	o.mu.Unlock()
-
-	_ = o.srv.Close()
-	for _, c := range conns {
-		c.kill()
-	}
-	o.handlers.Wait()
-	o.bg.Wait()
-}
 
 // SetInstruments replaces the instrument list (served in this order).
 func (o *OKX) SetInstruments(list []OKXInstrument) {
@@ -436,24 +369,9 @@ func okxParamError(w http.ResponseWriter, code, msg string) {
 	writeOKXJSON(w, http.StatusBadRequest, okxEnvelope{Code: code, Msg: msg, Data: []any{}})
 }
 
-func (o *OKX) enter() bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.closed {
-		return false
-	}
-	o.handlers.Add(1)
-	return true
-}
-
 func (o *OKX) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	if !o.enter() {
-		http.Error(w, "closed", http.StatusServiceUnavailable)
-		return
-	}
-	defer o.handlers.Done()
 	if r.URL.Path == okxWSPath {
-		o.serveWS(w, r)
+		o.serveWS(w, r, o.admitUnlessRefused, o.newConn)
 		return
 	}
 	o.serveREST(w, r)
@@ -898,99 +816,22 @@ func okxOrderFrame(h OKXOrder) []byte {
 // ---------------------------------------------------------------- WebSocket
 
 // okxConn is one client connection. subs and lastActive are guarded by the
-// fake's mutex; writes by writeMu.
+// fake's mutex.
 type okxConn struct {
-	o        *OKX
-	ws       *websocket.Conn
-	id       string
-	writeMu  sync.Mutex
-	dead     chan struct{}
-	killOnce sync.Once
-
+	wsConn
+	o          *OKX
+	id         string
 	subs       []okxArg // liquidation-orders subscriptions, in order
 	lastActive time.Time
-	closing    bool // reader goroutine only
 }
 
-func (o *OKX) serveWS(w http.ResponseWriter, r *http.Request) {
-	if o.stall.hold(w, r, o.done) {
-		return
-	}
-	o.mu.Lock()
-	refuse := o.refuse
-	o.mu.Unlock()
-	if refuse {
-		http.Error(w, "service unavailable", http.StatusServiceUnavailable)
-		return
-	}
-	ws, err := o.upgrader.Upgrade(w, r, nil)
-	if err != nil {
-		return
-	}
-	ws.SetReadLimit(okxReadLimit)
-	c := &okxConn{o: o, ws: ws, id: fmt.Sprintf("%08x", rand.Uint32()), dead: make(chan struct{})}
-	o.mu.Lock()
-	if o.closed {
-		o.mu.Unlock()
-		_ = ws.Close()
-		return
-	}
-	c.lastActive = time.Now()
-	o.conns[c] = struct{}{}
-	o.total++
-	o.notifyLocked()
-	o.mu.Unlock()
+func (o *OKX) newConn() *okxConn { return &okxConn{o: o, id: fmt.Sprintf("%08x", rand.Uint32())} }
 
-	c.readLoop()
-	c.kill()
+// registeredLocked starts the idle clock.
+func (c *okxConn) registeredLocked() { c.lastActive = time.Now() }
 
-	o.mu.Lock()
-	delete(o.conns, c)
-	o.notifyLocked()
-	o.mu.Unlock()
-}
-
-func (o *OKX) notifyLocked() {
-	close(o.changed)
-	o.changed = make(chan struct{})
-}
-
-func (o *OKX) connListLocked() []*okxConn {
-	out := make([]*okxConn, 0, len(o.conns))
-	for c := range o.conns {
-		out = append(out, c)
-	}
-	return out
-}
-
-func (c *okxConn) kill() {
-	c.killOnce.Do(func() {
-		close(c.dead)
-		_ = c.ws.Close()
-	})
-}
-
-func (c *okxConn) isDead() bool {
-	select {
-	case <-c.dead:
-		return true
-	default:
-		return false
-	}
-}
-
-func (c *okxConn) readLoop() {
-	for {
-		mt, data, err := c.ws.ReadMessage()
-		if err != nil {
-			return
-		}
-		if c.closing || (mt != websocket.TextMessage && mt != websocket.BinaryMessage) {
-			continue
-		}
-		c.handle(data)
-	}
-}
+// serve answers the client's messages.
+func (c *okxConn) serve() { c.readLoop(c.handle) }
 
 // write sends one text message; pushed data keeps the connection alive.
 func (c *okxConn) write(msg []byte) bool {
@@ -999,13 +840,9 @@ func (c *okxConn) write(msg []byte) bool {
 	return c.writeLocked(msg)
 }
 
+// writeLocked is write with writeMu held.
 func (c *okxConn) writeLocked(msg []byte) bool {
-	if c.isDead() {
-		return false
-	}
-	_ = c.ws.SetWriteDeadline(time.Now().Add(okxWriteWait))
-	if err := c.ws.WriteMessage(websocket.TextMessage, msg); err != nil {
-		c.kill()
+	if !c.wsConn.writeLocked(msg) {
 		return false
 	}
 	c.o.mu.Lock()
@@ -1038,11 +875,7 @@ type okxRequest struct {
 // handle answers one client message: "ping", subscribe or unsubscribe.
 func (c *okxConn) handle(data []byte) {
 	if string(data) == "ping" {
-		c.o.mu.Lock()
-		c.o.pings++
-		answer := c.o.answerPings
-		c.o.mu.Unlock()
-		if answer {
+		if c.o.appPing() {
 			c.write([]byte("pong"))
 		}
 		return
@@ -1160,74 +993,15 @@ func (o *OKX) SetIdleTimeout(d time.Duration) {
 	o.mu.Lock()
 	o.idleTimeout = d
 	o.mu.Unlock()
-	select {
-	case o.idleReset <- struct{}{}:
-	default:
-	}
-}
-
-func (o *OKX) idleLoop() {
-	for {
-		o.mu.Lock()
-		idle := o.idleTimeout
-		o.mu.Unlock()
-		if idle <= 0 {
-			select {
-			case <-o.done:
-				return
-			case <-o.idleReset:
-				continue
-			}
-		}
-		t := time.NewTicker(min(max(idle/10, 5*time.Millisecond), time.Second))
-	tick:
-		for {
-			select {
-			case <-o.done:
-				t.Stop()
-				return
-			case <-o.idleReset:
-				t.Stop()
-				break tick
-			case now := <-t.C:
-				o.mu.Lock()
-				var drop []*okxConn
-				for c := range o.conns {
-					if now.Sub(c.lastActive) > idle {
-						drop = append(drop, c)
-					}
-				}
-				o.mu.Unlock()
-				for _, c := range drop {
-					c.kill()
-				}
-			}
-		}
-	}
+	nudge(o.idleReset)
 }
 
 // SetAnswerPings with false makes the fake read "ping" without answering.
-func (o *OKX) SetAnswerPings(answer bool) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.answerPings = answer
-}
-
-// SetStallHandshake with true makes the fake accept TCP connections to the
-// WebSocket path and read the upgrade request but never answer it; false
-// drops the held connections and accepts upgrades again.
-func (o *OKX) SetStallHandshake(stall bool) { o.stall.set(stall) }
-
-// StalledHandshakes returns how many upgrade requests were left unanswered.
-func (o *OKX) StalledHandshakes() int { return o.stall.count() }
+func (o *OKX) SetAnswerPings(answer bool) { o.setAnswerAppPings(answer) }
 
 // SetRefuseConnections with true answers WebSocket upgrades with HTTP 503
 // (a venue that cannot be reached); false accepts them again.
-func (o *OKX) SetRefuseConnections(refuse bool) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.refuse = refuse
-}
+func (o *OKX) SetRefuseConnections(refuse bool) { o.setRefuse(refuse) }
 
 // SetReplay changes the replay after a subscription: the last n orders of
 // the instType from the last window (n 0 disables it).
@@ -1253,25 +1027,13 @@ func (o *OKX) RejectNextSubscribe(n int) {
 }
 
 // Connections returns the number of open client connections.
-func (o *OKX) Connections() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return len(o.conns)
-}
+func (o *OKX) Connections() int { return o.connections() }
 
 // TotalConnections returns the number of connections accepted so far.
-func (o *OKX) TotalConnections() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.total
-}
+func (o *OKX) TotalConnections() int { return o.totalConnections() }
 
 // Pings returns how many "ping" messages clients have sent.
-func (o *OKX) Pings() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.pings
-}
+func (o *OKX) Pings() int { return o.pingCount() }
 
 // Subscriptions returns the cumulative number of liquidation-orders
 // subscriptions made.
@@ -1327,51 +1089,9 @@ func (o *OKX) WaitInstTypes(ctx context.Context, instTypes ...string) error {
 	})
 }
 
-func (o *OKX) waitFor(ctx context.Context, cond func() (bool, string)) error {
-	for {
-		o.mu.Lock()
-		ok, what := cond()
-		ch, closed := o.changed, o.closed
-		o.mu.Unlock()
-		if ok {
-			return nil
-		}
-		if closed {
-			return errors.New("exchangetest: OKX fake closed")
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("exchangetest: %s: %w", what, ctx.Err())
-		}
-	}
-}
-
 // Disconnect abruptly closes every client connection (TCP close, no close
 // frame).
-func (o *OKX) Disconnect() {
-	o.mu.Lock()
-	conns := o.connListLocked()
-	o.mu.Unlock()
-	for _, c := range conns {
-		c.kill()
-	}
-}
-
-// SetPlayTimeout changes how long Play waits for a subscriber before each
-// frame (default 10 s).
-func (o *OKX) SetPlayTimeout(d time.Duration) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.playTimeout = d
-}
-
-// Deliveries returns every frame played or liquidated so far.
-func (o *OKX) Deliveries() []Delivered {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return append([]Delivered(nil), o.deliveries...)
-}
+func (o *OKX) Disconnect() { o.disconnectAll() }
 
 // Liquidate records the well-formed orders of a liquidation-orders push in
 // the history and pushes the frame at once to the connections subscribed to
@@ -1385,16 +1105,7 @@ func (o *OKX) Liquidate(frame []byte) Delivered {
 	}
 	targets := o.targetsLocked(instType, ok)
 	o.mu.Unlock()
-	d := Delivered{Frame: frame}
-	for _, c := range targets {
-		if c.write(frame) {
-			d.Conns++
-		}
-	}
-	o.mu.Lock()
-	o.deliveries = append(o.deliveries, d)
-	o.mu.Unlock()
-	return d
+	return o.push(frame, targets)
 }
 
 // targetsLocked returns the connections a frame goes to: those subscribed
@@ -1420,83 +1131,23 @@ func (o *OKX) targetsLocked(instType string, routed bool) []*okxConn {
 // with Conns 0 (its orders still join the history). Ping sends a WebSocket
 // ping frame, CloseCode a close frame, Disconnect drops every connection.
 // Play returns early, with what was delivered, when the fake closes.
-func (o *OKX) Play(events []Event) []Delivered {
-	return play(o, o.done, listPerStep, events)
-}
-
-// PlayAsync runs Play in a goroutine; the channel yields its result once
-// and is then closed.
-func (o *OKX) PlayAsync(events []Event) <-chan []Delivered {
-	return playAsync(&o.mu, &o.closed, &o.bg, func() []Delivered { return o.Play(events) })
-}
-
-// playConns, disconnectAll and the control and closeSent methods of the
-// connections serve the shared script player (play.go).
-func (o *OKX) playConns() []playConn {
-	return asPlayConns(o.openConns())
-}
-
-func (o *OKX) disconnectAll() { o.Disconnect() }
-
-func (c *okxConn) control(messageType int, data []byte) error {
-	return c.ws.WriteControl(messageType, data, time.Now().Add(okxWriteWait))
-}
-
-func (c *okxConn) closeSent() {
-	_ = c.ws.SetReadDeadline(time.Now().Add(okxCloseWait))
-}
-
-func (o *OKX) openConns() []*okxConn {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.connListLocked()
-}
+func (o *OKX) Play(events []Event) []Delivered { return o.runScript(events) }
 
 // deliver waits for a subscriber and writes frame; false if the fake closed.
 func (o *OKX) deliver(frame []byte) (Delivered, bool) {
 	instType, orders, routed := okxOrdersOf(frame)
-	o.mu.Lock()
-	timeout := o.playTimeout
-	o.mu.Unlock()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	var targets []*okxConn
-	for {
-		o.mu.Lock()
-		closed, ch := o.closed, o.changed
-		targets = o.targetsLocked(instType, routed)
-		if closed {
-			o.mu.Unlock()
-			return Delivered{}, false
+	keep := func() { o.history = append(o.history, orders...) }
+	targets, ok := awaitTargets(&o.wsServer, func() []*okxConn {
+		t := o.targetsLocked(instType, routed)
+		if len(t) > 0 {
+			keep()
 		}
-		if len(targets) > 0 {
-			o.history = append(o.history, orders...)
-			o.mu.Unlock()
-			break
-		}
-		o.mu.Unlock()
-		select {
-		case <-ch:
-			continue
-		case <-deadline.C:
-		case <-o.done:
-			return Delivered{}, false
-		}
-		o.mu.Lock()
-		o.history = append(o.history, orders...)
-		o.mu.Unlock()
-		break
+		return t
+	}, keep)
+	if !ok {
+		return Delivered{}, false
 	}
-	d := Delivered{Frame: frame}
-	for _, c := range targets {
-		if c.write(frame) {
-			d.Conns++
-		}
-	}
-	o.mu.Lock()
-	o.deliveries = append(o.deliveries, d)
-	o.mu.Unlock()
-	return d, true
+	return o.push(frame, targets), true
 }
 
 // OKXSampleInstruments returns a small realistic instrument set: linear

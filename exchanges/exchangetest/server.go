@@ -131,3 +131,43 @@ func (s *fakeServer) waitFor(ctx context.Context, cond func() (bool, string)) er
 		}
 	}
 }
+
+// tickLoop runs tick on a ticker until done is closed. setting (read anew
+// whenever reset receives) is passed to tick and gives the ticker's period
+// through period; a setting <= 0 stops ticking until the next reset.
+func tickLoop(done, reset <-chan struct{}, setting func() time.Duration, period func(time.Duration) time.Duration, tick func(now time.Time, setting time.Duration)) {
+	for {
+		d := setting()
+		if d <= 0 {
+			select {
+			case <-done:
+				return
+			case <-reset:
+				continue
+			}
+		}
+		t := time.NewTicker(period(d))
+	ticking:
+		for {
+			select {
+			case <-done:
+				t.Stop()
+				return
+			case <-reset:
+				t.Stop()
+				break ticking
+			case now := <-t.C:
+				tick(now, d)
+			}
+		}
+	}
+}
+
+// nudge sends on a buffered channel of capacity one without blocking (a
+// pending signal already says the same).
+func nudge(ch chan<- struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}

@@ -330,6 +330,30 @@ func awaitTargets[C wsConnection, T any](s *wsServer[C], pick func() []T, timedO
 	}
 }
 
+// watchIdle runs the idle disconnect of the fakes that have one until the
+// fake closes: it kills every connection whose last activity (lastActive,
+// read under the lock) lies further back than the idle timeout. timeout
+// reads the setting (<= 0 disables the watch), anew whenever reset
+// receives; the watch looks ten times per timeout, at most every second
+// and at least every 5 ms.
+func watchIdle[C wsConnection](s *wsServer[C], reset <-chan struct{}, timeout func() time.Duration, lastActive func(C) time.Time) {
+	period := func(idle time.Duration) time.Duration { return min(max(idle/10, 5*time.Millisecond), time.Second) }
+	tickLoop(s.done, reset, func() time.Duration { return locked(&s.fakeServer, timeout) }, period,
+		func(now time.Time, idle time.Duration) {
+			s.mu.Lock()
+			var drop []C
+			for c := range s.conns {
+				if now.Sub(lastActive(c)) > idle {
+					drop = append(drop, c)
+				}
+			}
+			s.mu.Unlock()
+			for _, c := range drop {
+				c.kill()
+			}
+		})
+}
+
 // wsConn is the part of a client connection every WebSocket fake shares:
 // the socket, the lock that orders writes, and the dead channel closed
 // when the connection is killed. A killed connection may stay in the
