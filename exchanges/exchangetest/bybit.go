@@ -3,21 +3,16 @@ package exchangetest
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // Bybit v5 categories the fake serves.
@@ -45,10 +40,6 @@ const (
 	BybitIPWindow      = 5 * time.Second
 	BybitBanDuration   = 10 * time.Minute
 	BybitTopicPrefix   = "allLiquidation."
-	bybitWriteWait     = 5 * time.Second
-	bybitCloseWait     = time.Second
-	bybitReadLimit     = 1 << 20
-	bybitPlayTimeout   = 10 * time.Second
 	bybitInstrumentsEP = "/v5/market/instruments-info"
 	bybitTickersEP     = "/v5/market/tickers"
 	bybitAccountRatio  = "/v5/market/account-ratio"
@@ -132,16 +123,8 @@ type BybitSymbol struct {
 // ("/v5/market/account-ratio?category=linear&symbol=BTCUSDT"), which comes
 // before the other two.
 type Bybit struct {
-	url      string
-	srv      *http.Server
-	upgrader websocket.Upgrader
-
-	mu       sync.Mutex
-	closed   bool
-	done     chan struct{}
-	handlers sync.WaitGroup
-	bg       sync.WaitGroup
-	now      func() time.Time
+	wsServer[*bybitConn]
+	now func() time.Time
 
 	symbols     []BybitSymbol
 	pageSize    int
@@ -151,62 +134,36 @@ type Bybit struct {
 	banDuration time.Duration
 	bannedUntil time.Time
 
-	conns       map[*bybitConn]struct{}
-	total       map[string]int
+	totals      map[string]int // connections accepted per category
 	subscribed  int
-	changed     chan struct{}
 	idleTimeout time.Duration
 	idleReset   chan struct{}
-	answerPings bool
 	maxArgs     int
 	rejectNext  int
-	pings       int
 	subRequests int
 	maxArgsSeen int
-	playTimeout time.Duration
-	history     []Delivered
 
 	restFaults // FailNext, SetLatency, Requests
-
-	stall handshakeStall
 }
 
 // NewBybit starts a fake Bybit on 127.0.0.1 with a free port and no
 // symbols. It panics if it cannot listen, like httptest.NewServer.
 func NewBybit() *Bybit {
 	b := &Bybit{
-		done:        make(chan struct{}),
 		now:         time.Now,
 		ipLimit:     BybitIPLimit,
 		ipWindow:    BybitIPWindow,
 		banDuration: BybitBanDuration,
-		conns:       map[*bybitConn]struct{}{},
-		total:       map[string]int{},
-		changed:     make(chan struct{}),
+		totals:      map[string]int{},
 		idleTimeout: BybitIdleTimeout,
 		idleReset:   make(chan struct{}, 1),
-		answerPings: true,
-		playTimeout: bybitPlayTimeout,
-		upgrader: websocket.Upgrader{
-			HandshakeTimeout: 5 * time.Second,
-			CheckOrigin:      func(*http.Request) bool { return true },
-		},
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(fmt.Sprintf("exchangetest: listen: %v", err))
-	}
-	b.url = "http://" + ln.Addr().String()
-	b.srv = &http.Server{Handler: http.HandlerFunc(b.serveHTTP), ReadHeaderTimeout: 10 * time.Second}
-	b.bg.Add(2)
-	go func() {
-		defer b.bg.Done()
-		_ = b.srv.Serve(ln)
-	}()
-	go func() {
-		defer b.bg.Done()
-		b.idleLoop()
-	}()
+	b.startWS(b, wsConfig{name: "Bybit fake", listing: listPerStep, upgrader: wsOpenUpgrader, readLimit: wsReadLimit},
+		http.HandlerFunc(b.serveHTTP))
+	b.spawn(func() {
+		watchIdle(&b.wsServer, b.idleReset, func() time.Duration { return b.idleTimeout },
+			func(c *bybitConn) time.Time { return c.lastActive })
+	})
 	return b
 }
 
@@ -225,28 +182,6 @@ func (b *Bybit) LinearWSURL() string { return b.WSURL(BybitLinear) }
 
 // InverseWSURL returns WSURL(BybitInverse).
 func (b *Bybit) InverseWSURL() string { return b.WSURL(BybitInverse) }
-
-// Close stops the server, drops every client connection, aborts running
-// scripts and waits for all of the fake's goroutines to end.
-func (b *Bybit) Close() {
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		return
-	}
-	b.closed = true
-	close(b.done)
-	conns := b.connListLocked("")
-	b.notifyLocked()
-	b.mu.Unlock()
-
-	_ = b.srv.Close()
-	for _, c := range conns {
-		c.kill()
-	}
-	b.handlers.Wait()
-	b.bg.Wait()
-}
 
 // SetSymbols replaces the instrument list (served in this order).
 func (b *Bybit) SetSymbols(syms []BybitSymbol) {
@@ -340,29 +275,13 @@ func bybitErrorBody(code int, msg string, now time.Time) string {
 	return string(b)
 }
 
-// enter registers a handler; false once the fake is closed.
-func (b *Bybit) enter() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return false
-	}
-	b.handlers.Add(1)
-	return true
-}
-
 func (b *Bybit) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	if !b.enter() {
-		http.Error(w, "closed", http.StatusServiceUnavailable)
-		return
-	}
-	defer b.handlers.Done()
 	if cat, ok := strings.CutPrefix(r.URL.Path, bybitWSPrefix); ok {
 		if cat != BybitLinear && cat != BybitInverse {
 			http.NotFound(w, r)
 			return
 		}
-		b.serveWS(w, r, cat)
+		b.serveWS(w, r, nil, func() *bybitConn { return &bybitConn{b: b, category: cat, id: bybitConnID()} })
 		return
 	}
 	b.serveREST(w, r)
@@ -820,22 +739,17 @@ func bybitTicker(s BybitSymbol) bybitTickerJSON {
 
 // ---------------------------------------------------------------- WebSocket
 
-// bybitConn is one client connection. topics, lastActive and dead-ness are
-// guarded by the fake's mutex; writes by writeMu.
+// bybitConn is one client connection of one category. topics, chars and
+// lastActive are guarded by the fake's mutex.
 type bybitConn struct {
+	wsConn
 	b        *Bybit
-	ws       *websocket.Conn
 	category string
 	id       string
-	writeMu  sync.Mutex
-	dead     chan struct{}
-	killOnce sync.Once
 
 	topics     []string // in subscription order
 	chars      int      // total length of topics
 	lastActive time.Time
-
-	closing bool // reader goroutine only
 }
 
 // bybitRequest is a client request.
@@ -859,45 +773,16 @@ func bybitConnID() string {
 	return fmt.Sprintf("%08x-%04x-%04x-%04x-%012x", rand.Uint32(), rand.Uint32()&0xffff, rand.Uint32()&0xffff, rand.Uint32()&0xffff, rand.Uint64()&0xffffffffffff)
 }
 
-func (b *Bybit) serveWS(w http.ResponseWriter, r *http.Request, category string) {
-	if b.stall.hold(w, r, b.done) {
-		return
-	}
-	ws, err := b.upgrader.Upgrade(w, r, nil)
-	if err != nil {
-		return // the upgrader has answered
-	}
-	ws.SetReadLimit(bybitReadLimit)
-	c := &bybitConn{b: b, ws: ws, category: category, id: bybitConnID(), dead: make(chan struct{})}
-
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		_ = ws.Close()
-		return
-	}
-	c.lastActive = b.now()
-	b.conns[c] = struct{}{}
-	b.total[category]++
-	b.notifyLocked()
-	b.mu.Unlock()
-
-	c.readLoop()
-	c.kill()
-
-	b.mu.Lock()
-	delete(b.conns, c)
-	b.notifyLocked()
-	b.mu.Unlock()
+// registeredLocked counts the connection in its category and starts its
+// idle clock.
+func (c *bybitConn) registeredLocked() {
+	c.lastActive = c.b.now()
+	c.b.totals[c.category]++
 }
 
-// notifyLocked wakes everything waiting for a WebSocket state change.
-func (b *Bybit) notifyLocked() {
-	close(b.changed)
-	b.changed = make(chan struct{})
-}
-
-func (b *Bybit) connListLocked(category string) []*bybitConn {
+// categoryConnsLocked returns the open connections of a category ("" =
+// all).
+func (b *Bybit) categoryConnsLocked(category string) []*bybitConn {
 	out := make([]*bybitConn, 0, len(b.conns))
 	for c := range b.conns {
 		if category == "" || c.category == category {
@@ -907,54 +792,8 @@ func (b *Bybit) connListLocked(category string) []*bybitConn {
 	return out
 }
 
-// kill closes the TCP connection without a close frame.
-func (c *bybitConn) kill() {
-	c.killOnce.Do(func() {
-		close(c.dead)
-		_ = c.ws.Close()
-	})
-}
-
-func (c *bybitConn) isDead() bool {
-	select {
-	case <-c.dead:
-		return true
-	default:
-		return false
-	}
-}
-
-func (c *bybitConn) readLoop() {
-	for {
-		mt, data, err := c.ws.ReadMessage()
-		if err != nil {
-			return
-		}
-		if c.closing || (mt != websocket.TextMessage && mt != websocket.BinaryMessage) {
-			continue // draining until the client answers the close frame
-		}
-		c.handle(data)
-	}
-}
-
-// write sends one text message; a failed write drops the connection.
-func (c *bybitConn) write(msg []byte) bool {
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
-	return c.writeLocked(msg)
-}
-
-func (c *bybitConn) writeLocked(msg []byte) bool {
-	if c.isDead() {
-		return false
-	}
-	_ = c.ws.SetWriteDeadline(time.Now().Add(bybitWriteWait))
-	if err := c.ws.WriteMessage(websocket.TextMessage, msg); err != nil {
-		c.kill()
-		return false
-	}
-	return true
-}
+// serve answers the client's messages.
+func (c *bybitConn) serve() { c.readLoop(c.handle) }
 
 func (c *bybitConn) reply(success bool, retMsg, reqID, op string) {
 	b, _ := json.Marshal(bybitReply{Success: success, RetMsg: retMsg, ConnID: c.id, ReqID: reqID, Op: op})
@@ -975,11 +814,9 @@ func (c *bybitConn) handle(data []byte) {
 	switch op := *req.Op; op {
 	case "ping":
 		c.b.mu.Lock()
-		c.b.pings++
 		c.lastActive = c.b.now()
-		answer := c.b.answerPings
 		c.b.mu.Unlock()
-		if answer {
+		if c.b.appPing() {
 			c.reply(true, "pong", reqID, "ping")
 		}
 	case "subscribe", "unsubscribe":
@@ -1098,27 +935,12 @@ func (b *Bybit) SetIdleTimeout(d time.Duration) {
 	b.mu.Lock()
 	b.idleTimeout = d
 	b.mu.Unlock()
-	select {
-	case b.idleReset <- struct{}{}:
-	default:
-	}
+	nudge(b.idleReset)
 }
 
 // SetAnswerPings with false makes the fake read pings without answering
 // them (a peer that stopped responding); true resumes pongs.
-func (b *Bybit) SetAnswerPings(answer bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.answerPings = answer
-}
-
-// SetStallHandshake with true makes the fake accept TCP connections to the
-// WebSocket paths of both categories and read the upgrade request but never
-// answer it; false drops the held connections and accepts upgrades again.
-func (b *Bybit) SetStallHandshake(stall bool) { b.stall.set(stall) }
-
-// StalledHandshakes returns how many upgrade requests were left unanswered.
-func (b *Bybit) StalledHandshakes() int { return b.stall.count() }
+func (b *Bybit) SetAnswerPings(answer bool) { b.setAnswerAppPings(answer) }
 
 // SetMaxArgs rejects subscribe requests with more than n topics (0, the
 // default, = no limit, as Bybit documents for futures).
@@ -1136,52 +958,12 @@ func (b *Bybit) RejectNextSubscribe(n int) {
 	b.rejectNext = n
 }
 
-func (b *Bybit) idleLoop() {
-	for {
-		b.mu.Lock()
-		idle := b.idleTimeout
-		b.mu.Unlock()
-		if idle <= 0 {
-			select {
-			case <-b.done:
-				return
-			case <-b.idleReset:
-				continue
-			}
-		}
-		t := time.NewTicker(min(max(idle/10, 5*time.Millisecond), time.Second))
-	tick:
-		for {
-			select {
-			case <-b.done:
-				t.Stop()
-				return
-			case <-b.idleReset:
-				t.Stop()
-				break tick
-			case now := <-t.C:
-				b.mu.Lock()
-				var drop []*bybitConn
-				for c := range b.conns {
-					if now.Sub(c.lastActive) > idle {
-						drop = append(drop, c)
-					}
-				}
-				b.mu.Unlock()
-				for _, c := range drop {
-					c.kill()
-				}
-			}
-		}
-	}
-}
-
 // Connections returns the number of open client connections of a category
 // ("" = all).
 func (b *Bybit) Connections(category string) int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return len(b.connListLocked(category))
+	return len(b.categoryConnsLocked(category))
 }
 
 // TotalConnections returns the number of connections of a category ("" =
@@ -1191,20 +973,16 @@ func (b *Bybit) TotalConnections(category string) int {
 	defer b.mu.Unlock()
 	if category == "" {
 		n := 0
-		for _, v := range b.total {
+		for _, v := range b.totals {
 			n += v
 		}
 		return n
 	}
-	return b.total[category]
+	return b.totals[category]
 }
 
 // Pings returns how many {"op":"ping"} requests clients have sent.
-func (b *Bybit) Pings() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.pings
-}
+func (b *Bybit) Pings() int { return b.pingCount() }
 
 // SubscribeRequests returns how many subscribe requests clients have sent.
 func (b *Bybit) SubscribeRequests() int {
@@ -1235,7 +1013,7 @@ func (b *Bybit) Topics(category string) map[string]int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	out := map[string]int{}
-	for _, c := range b.connListLocked(category) {
+	for _, c := range b.categoryConnsLocked(category) {
 		if c.isDead() {
 			continue
 		}
@@ -1252,7 +1030,7 @@ func (b *Bybit) ConnTopics(category string) [][]string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var out [][]string
-	for _, c := range b.connListLocked(category) {
+	for _, c := range b.categoryConnsLocked(category) {
 		if c.isDead() {
 			continue
 		}
@@ -1308,51 +1086,15 @@ func (b *Bybit) WaitNoTopic(ctx context.Context, topic string) error {
 	})
 }
 
-// waitFor evaluates cond under the lock on every WebSocket state change.
-func (b *Bybit) waitFor(ctx context.Context, cond func() (bool, string)) error {
-	for {
-		b.mu.Lock()
-		ok, what := cond()
-		ch, closed := b.changed, b.closed
-		b.mu.Unlock()
-		if ok {
-			return nil
-		}
-		if closed {
-			return errors.New("exchangetest: Bybit fake closed")
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("exchangetest: %s: %w", what, ctx.Err())
-		}
-	}
-}
-
 // Disconnect abruptly closes every client connection of a category ("" =
 // all): a TCP close without a close frame.
 func (b *Bybit) Disconnect(category string) {
 	b.mu.Lock()
-	conns := b.connListLocked(category)
+	conns := b.categoryConnsLocked(category)
 	b.mu.Unlock()
 	for _, c := range conns {
 		c.kill()
 	}
-}
-
-// SetPlayTimeout changes how long Play waits for a subscriber before each
-// frame (default 10 s).
-func (b *Bybit) SetPlayTimeout(d time.Duration) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.playTimeout = d
-}
-
-// Deliveries returns every frame played so far, across Play calls.
-func (b *Bybit) Deliveries() []Delivered {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]Delivered(nil), b.history...)
 }
 
 // Play runs a script in the caller's goroutine. A Frame whose "topic" names
@@ -1364,38 +1106,7 @@ func (b *Bybit) Deliveries() []Delivered {
 // a WebSocket ping frame, CloseCode a close frame, Disconnect drops every
 // connection of both categories. Play returns early, with what was
 // delivered, when the fake closes.
-func (b *Bybit) Play(events []Event) []Delivered {
-	return play(b, b.done, listPerStep, events)
-}
-
-// PlayAsync runs Play in a goroutine; the channel yields its result once
-// and is then closed. The goroutine ends at the latest when the fake closes.
-func (b *Bybit) PlayAsync(events []Event) <-chan []Delivered {
-	return playAsync(&b.mu, &b.closed, &b.bg, func() []Delivered { return b.Play(events) })
-}
-
-// playConns, disconnectAll and the control and closeSent methods of the
-// connections serve the shared script player (play.go).
-func (b *Bybit) playConns() []playConn {
-	return asPlayConns(b.openConns())
-}
-
-func (b *Bybit) disconnectAll() { b.Disconnect("") }
-
-func (c *bybitConn) control(messageType int, data []byte) error {
-	return c.ws.WriteControl(messageType, data, time.Now().Add(bybitWriteWait))
-}
-
-func (c *bybitConn) closeSent() {
-	// The reader sees the client's close reply, or times out.
-	_ = c.ws.SetReadDeadline(time.Now().Add(bybitCloseWait))
-}
-
-func (b *Bybit) openConns() []*bybitConn {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.connListLocked("")
-}
+func (b *Bybit) Play(events []Event) []Delivered { return b.runScript(events) }
 
 // bybitFrameTopic returns the "topic" of a frame (keys matched exactly).
 func bybitFrameTopic(frame []byte) (string, bool) {
@@ -1413,56 +1124,28 @@ func bybitFrameTopic(frame []byte) (string, bool) {
 // deliver waits for a subscriber and writes frame; false if the fake closed.
 func (b *Bybit) deliver(frame []byte) (Delivered, bool) {
 	topic, routed := bybitFrameTopic(frame)
-	b.mu.Lock()
-	timeout := b.playTimeout
-	b.mu.Unlock()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	var targets []*bybitConn
-	for {
-		b.mu.Lock()
-		closed, ch := b.closed, b.changed
-		targets = targets[:0]
+	targets, ok := awaitTargets(&b.wsServer, func() []*bybitConn {
+		var out []*bybitConn
 		for c := range b.conns {
 			if c.isDead() {
 				continue
 			}
 			if (routed && slices.Contains(c.topics, topic)) || (!routed && bybitHasLiquidationTopic(c.topics)) {
-				targets = append(targets, c)
+				out = append(out, c)
 			}
 		}
-		if len(targets) > 0 {
+		if len(out) > 0 {
 			now := b.now()
-			for _, c := range targets {
+			for _, c := range out {
 				c.lastActive = now // pushed data keeps a connection alive (documented)
 			}
 		}
-		b.mu.Unlock()
-		if closed {
-			return Delivered{}, false
-		}
-		if len(targets) > 0 {
-			break
-		}
-		select {
-		case <-ch:
-			continue
-		case <-deadline.C:
-		case <-b.done:
-			return Delivered{}, false
-		}
-		break
+		return out
+	}, nil)
+	if !ok {
+		return Delivered{}, false
 	}
-	d := Delivered{Frame: frame}
-	for _, c := range targets {
-		if c.write(frame) {
-			d.Conns++
-		}
-	}
-	b.mu.Lock()
-	b.history = append(b.history, d)
-	b.mu.Unlock()
-	return d, true
+	return b.push(frame, targets), true
 }
 
 // BybitLiquidation is one event of an allLiquidation push.
