@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -49,10 +48,6 @@ const (
 	// binanceFundingRateCap is served in fundingInfo.
 	binanceFundingRateCap = 0.02
 
-	binanceWriteWait     = 5 * time.Second
-	binanceCloseWait     = time.Second // how long a close handshake may take
-	binanceReadLimit     = 1 << 20
-	binancePlayTimeout   = 10 * time.Second
 	binanceAllForceOrder = "!forceOrder@arr"
 	binanceForceSuffix   = "@forceOrder"
 )
@@ -108,43 +103,28 @@ type BinanceSymbol struct {
 // <symbol>@forceOrder) carry data; other stream names are accepted and stay
 // silent, like a Binance stream without traffic.
 type BinanceMarket struct {
-	kind     BinanceMarketKind
-	prefix   string // REST path prefix
-	wsBase   string // WebSocket path prefix
-	url      string
-	srv      *http.Server
-	upgrader websocket.Upgrader
+	wsServer[*binanceConn]
 
-	mu       sync.Mutex
-	closed   bool
-	done     chan struct{} // closed by Close
-	handlers sync.WaitGroup
-	bg       sync.WaitGroup
-	now      func() time.Time
+	kind   BinanceMarketKind
+	prefix string // REST path prefix
+	wsBase string // WebSocket path prefix
+	now    func() time.Time
 
 	symbols     []BinanceSymbol
 	weightLimit int
 	weightMin   int64 // unix minute of weightUsed
 	weightUsed  int
 
-	conns       map[*binanceConn]struct{}
-	total       int
-	subscribed  int           // cumulative subscribe events
-	changed     chan struct{} // closed and replaced on every WebSocket state change
-	silent      bool          // SetAnswerPings(false)
+	subscribed  int  // cumulative subscribe events
+	silent      bool // SetAnswerPings(false)
 	pingEvery   time.Duration
 	pongTimeout time.Duration
 	pingReset   chan struct{}
-	pongs       int
 	lastPong    []byte
-	playTimeout time.Duration
-	history     []Delivered
 	noHistory   bool               // SetKeepHistory(false)
 	beforeWrite func(frame []byte) // SetBeforeWrite
 
 	restFaults // FailNext, SetLatency, Requests
-
-	stall handshakeStall
 }
 
 // NewBinanceMarket starts a fake market on 127.0.0.1 with a free port and
@@ -152,19 +132,11 @@ type BinanceMarket struct {
 func NewBinanceMarket(kind BinanceMarketKind) *BinanceMarket {
 	m := &BinanceMarket{
 		kind:        kind,
-		done:        make(chan struct{}),
 		now:         time.Now,
 		weightLimit: BinanceWeightLimit,
-		conns:       map[*binanceConn]struct{}{},
-		changed:     make(chan struct{}),
 		pingEvery:   BinanceServerPingInterval,
 		pongTimeout: BinancePongTimeout,
 		pingReset:   make(chan struct{}, 1),
-		playTimeout: binancePlayTimeout,
-		upgrader: websocket.Upgrader{
-			HandshakeTimeout: 5 * time.Second,
-			CheckOrigin:      func(*http.Request) bool { return true },
-		},
 	}
 	switch kind {
 	case BinanceUSDM:
@@ -174,21 +146,9 @@ func NewBinanceMarket(kind BinanceMarketKind) *BinanceMarket {
 	default:
 		panic(fmt.Sprintf("exchangetest: unknown Binance market kind %q", kind))
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(fmt.Sprintf("exchangetest: listen: %v", err))
-	}
-	m.url = "http://" + ln.Addr().String()
-	m.srv = &http.Server{Handler: http.HandlerFunc(m.serveHTTP), ReadHeaderTimeout: 10 * time.Second}
-	m.bg.Add(2)
-	go func() {
-		defer m.bg.Done()
-		_ = m.srv.Serve(ln)
-	}()
-	go func() {
-		defer m.bg.Done()
-		m.pingLoop()
-	}()
+	m.startWS(m, wsConfig{name: "Binance market", listing: listPerStep, upgrader: wsOpenUpgrader, readLimit: wsReadLimit},
+		http.HandlerFunc(m.serveHTTP))
+	m.spawn(m.pingLoop)
 	return m
 }
 
@@ -205,28 +165,6 @@ func (m *BinanceMarket) RESTURL() string { return m.url }
 // or /stream?streams=....
 func (m *BinanceMarket) WSURL() string {
 	return "ws" + strings.TrimPrefix(m.url, "http") + m.wsBase
-}
-
-// Close stops the server, drops every client connection, aborts running
-// scripts and waits for all of the fake's goroutines to end.
-func (m *BinanceMarket) Close() {
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		return
-	}
-	m.closed = true
-	close(m.done)
-	conns := m.connListLocked()
-	m.notifyLocked()
-	m.mu.Unlock()
-
-	_ = m.srv.Close()
-	for _, c := range conns {
-		c.kill()
-	}
-	m.handlers.Wait()
-	m.bg.Wait()
 }
 
 // SetSymbols replaces the instrument list (served in this order).
@@ -317,23 +255,7 @@ type binanceError struct {
 	Msg  string `json:"msg"`
 }
 
-// enter registers a handler; false once the fake is closed.
-func (m *BinanceMarket) enter() bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return false
-	}
-	m.handlers.Add(1)
-	return true
-}
-
 func (m *BinanceMarket) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	if !m.enter() {
-		http.Error(w, "closed", http.StatusServiceUnavailable)
-		return
-	}
-	defer m.handlers.Done()
 	if strings.HasPrefix(r.URL.Path, m.prefix+"/") {
 		m.serveREST(w, r)
 		return
@@ -343,7 +265,9 @@ func (m *BinanceMarket) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if streams, combined, ok := m.wsRoute(r); ok {
-		m.serveWS(w, r, streams, combined)
+		m.serveWS(w, r, binanceStreamLimit(streams), func() *binanceConn {
+			return &binanceConn{m: m, streams: streams, combined: combined}
+		})
 		return
 	}
 	writeBinanceJSON(w, http.StatusNotFound, binanceError{Code: -5000, Msg: "Path " + r.URL.Path + ", Method " + r.Method + " is invalid"})
@@ -759,14 +683,11 @@ type binanceFundingInfo struct {
 
 // ---------------------------------------------------------------- WebSocket
 
-// binanceConn is one client connection. streams, combined, pingSent and
-// dead-ness are guarded by the market's mutex; writes by writeMu.
+// binanceConn is one client connection. streams, combined and pingSent are
+// guarded by the market's mutex.
 type binanceConn struct {
-	m        *BinanceMarket
-	ws       *websocket.Conn
-	writeMu  sync.Mutex
-	dead     chan struct{}
-	killOnce sync.Once
+	wsConn
+	m *BinanceMarket
 
 	streams  []string
 	combined bool
@@ -833,74 +754,23 @@ func binanceHasForceOrderStream(streams []string) bool {
 	return false
 }
 
-func (m *BinanceMarket) serveWS(w http.ResponseWriter, r *http.Request, streams []string, combined bool) {
-	if m.stall.hold(w, r, m.done) {
-		return
-	}
-	if len(streams) > BinanceMaxStreams {
-		writeBinanceJSON(w, http.StatusBadRequest, binanceError{Code: -1000, Msg: fmt.Sprintf("too many streams: %d, max %d", len(streams), BinanceMaxStreams)})
-		return
-	}
-	ws, err := m.upgrader.Upgrade(w, r, nil)
-	if err != nil {
-		return // the upgrader has answered
-	}
-	ws.SetReadLimit(binanceReadLimit)
-	c := &binanceConn{m: m, ws: ws, dead: make(chan struct{}), streams: streams, combined: combined}
-	ws.SetPingHandler(c.onPing)
-	ws.SetPongHandler(c.onPong)
-
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		_ = ws.Close()
-		return
-	}
-	m.conns[c] = struct{}{}
-	m.total++
-	if binanceHasForceOrderStream(streams) {
-		m.subscribed++
-	}
-	m.notifyLocked()
-	m.mu.Unlock()
-
-	c.readLoop()
-	c.kill()
-
-	m.mu.Lock()
-	delete(m.conns, c)
-	m.notifyLocked()
-	m.mu.Unlock()
-}
-
-// notifyLocked wakes everything waiting for a WebSocket state change.
-func (m *BinanceMarket) notifyLocked() {
-	close(m.changed)
-	m.changed = make(chan struct{})
-}
-
-func (m *BinanceMarket) connListLocked() []*binanceConn {
-	out := make([]*binanceConn, 0, len(m.conns))
-	for c := range m.conns {
-		out = append(out, c)
-	}
-	return out
-}
-
-// kill closes the TCP connection without a close frame.
-func (c *binanceConn) kill() {
-	c.killOnce.Do(func() {
-		close(c.dead)
-		_ = c.ws.Close()
-	})
-}
-
-func (c *binanceConn) isDead() bool {
-	select {
-	case <-c.dead:
+// binanceStreamLimit refuses, as Binance does with HTTP 400, a connection
+// asking for more streams than one connection may hold.
+func binanceStreamLimit(streams []string) func(http.ResponseWriter) bool {
+	return func(w http.ResponseWriter) bool {
+		if len(streams) > BinanceMaxStreams {
+			writeBinanceJSON(w, http.StatusBadRequest, binanceError{Code: -1000, Msg: fmt.Sprintf("too many streams: %d, max %d", len(streams), BinanceMaxStreams)})
+			return false
+		}
 		return true
-	default:
-		return false
+	}
+}
+
+// registeredLocked counts a connection that subscribes a liquidation
+// stream on connect (/ws/<stream>, /stream).
+func (c *binanceConn) registeredLocked() {
+	if binanceHasForceOrderStream(c.streams) {
+		c.m.subscribed++
 	}
 }
 
@@ -931,7 +801,12 @@ func (c *binanceConn) silentNow() bool {
 	return c.m.silent
 }
 
-func (c *binanceConn) readLoop() {
+// serve answers the client's requests, dropping a client that exceeds
+// the message rate; while the market plays a half-open peer it reads
+// nothing, so that neither requests nor pings are answered.
+func (c *binanceConn) serve() {
+	c.ws.SetPingHandler(c.onPing)
+	c.ws.SetPongHandler(c.onPong)
 	for {
 		if !c.awake() {
 			return
@@ -964,16 +839,16 @@ func (c *binanceConn) allow(now time.Time) bool {
 	return c.winCount <= BinanceMaxMessagesPerSecond
 }
 
-// closeHandshake sends a close frame and gives the client binanceCloseWait
-// to answer before the connection is dropped.
+// closeHandshake sends a close frame and gives the client wsCloseWait to
+// answer before the connection is dropped.
 func (c *binanceConn) closeHandshake(code int, reason string) {
 	c.closing = true
-	err := c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(binanceWriteWait))
+	err := c.control(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason))
 	if err != nil || c.silentNow() {
 		c.kill()
 		return
 	}
-	_ = c.ws.SetReadDeadline(time.Now().Add(binanceCloseWait))
+	_ = c.ws.SetReadDeadline(time.Now().Add(wsCloseWait))
 }
 
 func (c *binanceConn) onPing(payload string) error {
@@ -981,7 +856,7 @@ func (c *binanceConn) onPing(payload string) error {
 		c.awake() // a half-open peer neither answers nor reads on
 		return nil
 	}
-	err := c.ws.WriteControl(websocket.PongMessage, []byte(payload), time.Now().Add(binanceWriteWait))
+	err := c.control(websocket.PongMessage, []byte(payload))
 	var ne net.Error
 	if err == nil || errors.Is(err, websocket.ErrCloseSent) || (errors.As(err, &ne) && ne.Timeout()) {
 		return nil
@@ -996,25 +871,6 @@ func (c *binanceConn) onPong(payload string) error {
 	c.m.lastPong = []byte(payload)
 	c.pingSent = time.Time{}
 	return nil
-}
-
-// write sends one text message; a failed write drops the connection.
-func (c *binanceConn) write(msg []byte) bool {
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
-	return c.writeLocked(msg)
-}
-
-func (c *binanceConn) writeLocked(msg []byte) bool {
-	if c.isDead() {
-		return false
-	}
-	_ = c.ws.SetWriteDeadline(time.Now().Add(binanceWriteWait))
-	if err := c.ws.WriteMessage(websocket.TextMessage, msg); err != nil {
-		c.kill()
-		return false
-	}
-	return true
 }
 
 // binanceRequest is a client request with its raw id.
@@ -1196,10 +1052,7 @@ func (m *BinanceMarket) SetServerPing(interval time.Duration) {
 	m.mu.Lock()
 	m.pingEvery = interval
 	m.mu.Unlock()
-	select {
-	case m.pingReset <- struct{}{}:
-	default:
-	}
+	nudge(m.pingReset)
 }
 
 // SetPongTimeout changes how long a server ping may stay unanswered before
@@ -1211,11 +1064,7 @@ func (m *BinanceMarket) SetPongTimeout(d time.Duration) {
 }
 
 // Pongs returns how many pong frames clients have sent.
-func (m *BinanceMarket) Pongs() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.pongs
-}
+func (m *BinanceMarket) Pongs() int { return m.pongCount() }
 
 // LastPong returns the payload of the latest pong frame.
 func (m *BinanceMarket) LastPong() []byte {
@@ -1237,43 +1086,12 @@ func (m *BinanceMarket) SetAnswerPings(answer bool) {
 	m.notifyLocked()
 }
 
-// SetStallHandshake with true makes the market accept TCP connections to
-// its WebSocket paths and read the upgrade request but never answer it;
-// false drops the held connections and accepts upgrades again. Each market
-// (USDⓈ-M, COIN-M) has its own switch.
-func (m *BinanceMarket) SetStallHandshake(stall bool) { m.stall.set(stall) }
-
-// StalledHandshakes returns how many upgrade requests were left unanswered.
-func (m *BinanceMarket) StalledHandshakes() int { return m.stall.count() }
-
+// pingLoop runs serverPing every server ping interval until the market
+// closes.
 func (m *BinanceMarket) pingLoop() {
-	for {
-		m.mu.Lock()
-		every := m.pingEvery
-		m.mu.Unlock()
-		if every <= 0 {
-			select {
-			case <-m.done:
-				return
-			case <-m.pingReset:
-				continue
-			}
-		}
-		t := time.NewTicker(every)
-	tick:
-		for {
-			select {
-			case <-m.done:
-				t.Stop()
-				return
-			case <-m.pingReset:
-				t.Stop()
-				break tick
-			case now := <-t.C:
-				m.serverPing(now)
-			}
-		}
-	}
+	tickLoop(m.done, m.pingReset, func() time.Duration {
+		return locked(&m.fakeServer, func() time.Duration { return m.pingEvery })
+	}, func(every time.Duration) time.Duration { return every }, func(now time.Time, _ time.Duration) { m.serverPing(now) })
 }
 
 // serverPing pings every connection and drops those whose earlier ping has
@@ -1302,25 +1120,17 @@ func (m *BinanceMarket) serverPing(now time.Time) {
 	}
 	payload := []byte(strconv.FormatInt(now.UnixMilli(), 10))
 	for _, c := range ping {
-		if err := c.ws.WriteControl(websocket.PingMessage, payload, time.Now().Add(binanceWriteWait)); err != nil {
+		if err := c.control(websocket.PingMessage, payload); err != nil {
 			c.kill()
 		}
 	}
 }
 
 // Connections returns the number of open client connections.
-func (m *BinanceMarket) Connections() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.conns)
-}
+func (m *BinanceMarket) Connections() int { return m.connections() }
 
 // TotalConnections returns the number of connections accepted so far.
-func (m *BinanceMarket) TotalConnections() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.total
-}
+func (m *BinanceMarket) TotalConnections() int { return m.totalConnections() }
 
 // Subscriptions returns the cumulative number of subscribe events: a
 // connection counts once each time it goes from no liquidation stream to at
@@ -1348,37 +1158,9 @@ func (m *BinanceMarket) Subscribed() int {
 // WaitSubscribed waits until the cumulative number of subscribe events
 // (see Subscriptions) reaches n.
 func (m *BinanceMarket) WaitSubscribed(ctx context.Context, n int) error {
-	for {
-		m.mu.Lock()
-		got, ch, closed := m.subscribed, m.changed, m.closed
-		m.mu.Unlock()
-		if got >= n {
-			return nil
-		}
-		if closed {
-			return errors.New("exchangetest: Binance market closed")
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("exchangetest: %d of %d Binance subscriptions: %w", got, n, ctx.Err())
-		}
-	}
-}
-
-// SetPlayTimeout changes how long Play waits for a subscriber before each
-// frame (default 10 s).
-func (m *BinanceMarket) SetPlayTimeout(d time.Duration) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.playTimeout = d
-}
-
-// Deliveries returns every frame played so far, across Play calls.
-func (m *BinanceMarket) Deliveries() []Delivered {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]Delivered(nil), m.history...)
+	return m.waitFor(ctx, func() (bool, string) {
+		return m.subscribed >= n, fmt.Sprintf("%d of %d Binance subscriptions", m.subscribed, n)
+	})
 }
 
 // Play runs a script in the caller's goroutine. Before every Frame it waits
@@ -1387,33 +1169,7 @@ func (m *BinanceMarket) Deliveries() []Delivered {
 // connections. A frame nobody took within the timeout is recorded with
 // Conns 0. Play returns early, with what was delivered, when the fake
 // closes.
-func (m *BinanceMarket) Play(events []Event) []Delivered {
-	return play(m, m.done, listPerStep, events)
-}
-
-// PlayAsync runs Play in a goroutine; the channel yields its result once
-// and is then closed. The goroutine ends at the latest when the fake closes.
-func (m *BinanceMarket) PlayAsync(events []Event) <-chan []Delivered {
-	return playAsync(&m.mu, &m.closed, &m.bg, func() []Delivered { return m.Play(events) })
-}
-
-// playConns, disconnectAll and the control and closeSent methods of the
-// connections serve the shared script player (play.go).
-func (m *BinanceMarket) playConns() []playConn {
-	return asPlayConns(m.openConns())
-}
-
-// disconnectAll kills every open connection; the market has no
-// exported Disconnect.
-func (m *BinanceMarket) disconnectAll() {
-	for _, c := range m.openConns() {
-		c.kill()
-	}
-}
-
-func (c *binanceConn) control(messageType int, data []byte) error {
-	return c.ws.WriteControl(messageType, data, time.Now().Add(binanceWriteWait))
-}
+func (m *BinanceMarket) Play(events []Event) []Delivered { return m.runScript(events) }
 
 // closeSent kills the connection while the market plays a half-open
 // peer (which would never read the client's close reply); otherwise
@@ -1423,13 +1179,7 @@ func (c *binanceConn) closeSent() {
 		c.kill()
 		return
 	}
-	_ = c.ws.SetReadDeadline(time.Now().Add(binanceCloseWait))
-}
-
-func (m *BinanceMarket) openConns() []*binanceConn {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.connListLocked()
+	c.wsConn.closeSent()
 }
 
 // binanceTarget is one connection and the messages a frame becomes on it.
@@ -1443,51 +1193,36 @@ func (m *BinanceMarket) deliver(frame []byte) (Delivered, bool) {
 	syms, parsed := binanceFrameSymbols(frame)
 	valid := json.Valid(frame)
 	m.mu.Lock()
-	timeout, beforeWrite := m.playTimeout, m.beforeWrite
+	beforeWrite := m.beforeWrite
 	m.mu.Unlock()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	var targets []binanceTarget
-	for {
-		m.mu.Lock()
-		closed, silent, ch := m.closed, m.silent, m.changed
-		targets = targets[:0]
-		if !silent {
-			for c := range m.conns {
-				if c.isDead() {
+	targets, ok := awaitTargets(&m.wsServer, func() []binanceTarget {
+		if m.silent {
+			return nil
+		}
+		var out []binanceTarget
+		for c := range m.conns {
+			if c.isDead() {
+				continue
+			}
+			var msgs [][]byte
+			for _, s := range c.streams {
+				if !binanceStreamWants(s, syms, parsed) {
 					continue
 				}
-				var msgs [][]byte
-				for _, s := range c.streams {
-					if !binanceStreamWants(s, syms, parsed) {
-						continue
-					}
-					if c.combined && valid {
-						msgs = append(msgs, BinanceCombinedFrame(s, frame))
-					} else {
-						msgs = append(msgs, frame)
-					}
-				}
-				if len(msgs) > 0 {
-					targets = append(targets, binanceTarget{c, msgs})
+				if c.combined && valid {
+					msgs = append(msgs, BinanceCombinedFrame(s, frame))
+				} else {
+					msgs = append(msgs, frame)
 				}
 			}
+			if len(msgs) > 0 {
+				out = append(out, binanceTarget{c, msgs})
+			}
 		}
-		m.mu.Unlock()
-		if closed {
-			return Delivered{}, false
-		}
-		if len(targets) > 0 {
-			break
-		}
-		select {
-		case <-ch:
-			continue
-		case <-deadline.C:
-		case <-m.done:
-			return Delivered{}, false
-		}
-		break
+		return out
+	}, nil)
+	if !ok {
+		return Delivered{}, false
 	}
 	if beforeWrite != nil && len(targets) > 0 {
 		beforeWrite(frame)
@@ -1504,7 +1239,7 @@ func (m *BinanceMarket) deliver(frame []byte) (Delivered, bool) {
 	}
 	m.mu.Lock()
 	if !m.noHistory {
-		m.history = append(m.history, d)
+		m.played = append(m.played, d)
 	}
 	m.mu.Unlock()
 	return d, true
@@ -1528,7 +1263,7 @@ func (m *BinanceMarket) SetKeepHistory(keep bool) {
 	defer m.mu.Unlock()
 	m.noHistory = !keep
 	if !keep {
-		m.history = nil
+		m.played = nil
 	}
 }
 
