@@ -124,6 +124,7 @@ type BybitSymbol struct {
 // before the other two.
 type Bybit struct {
 	wsServer[*bybitConn]
+
 	now func() time.Time
 
 	symbols     []BybitSymbol
