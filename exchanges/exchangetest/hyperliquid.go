@@ -3,14 +3,11 @@ package exchangetest
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"math"
 	"mime"
-	"net"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 )
 
@@ -86,14 +83,7 @@ type HyperliquidAsset struct {
 // ("metaAndAssetCtxs", "liquidations", ...) or "" for every request; the
 // type-specific entry is used first.
 type Hyperliquid struct {
-	url string
-	srv *http.Server
-
-	mu       sync.Mutex
-	closed   bool
-	done     chan struct{}
-	handlers sync.WaitGroup
-	bg       sync.WaitGroup
+	fakeServer
 
 	assets      []HyperliquidAsset
 	ctxSkew     int
@@ -113,42 +103,16 @@ type weightHit struct {
 // httptest.NewServer.
 func NewHyperliquid() *Hyperliquid {
 	h := &Hyperliquid{
-		done:        make(chan struct{}),
 		weightLimit: HyperliquidWeightLimit,
 		window:      HyperliquidWeightWindow,
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(fmt.Sprintf("exchangetest: listen: %v", err))
-	}
-	h.url = "http://" + ln.Addr().String()
-	h.srv = &http.Server{Handler: http.HandlerFunc(h.serve), ReadHeaderTimeout: 10 * time.Second}
-	h.bg.Add(1)
-	go func() {
-		defer h.bg.Done()
-		_ = h.srv.Serve(ln)
-	}()
+	h.start("Hyperliquid fake", http.HandlerFunc(h.serve))
 	return h
 }
 
 // URL returns http://127.0.0.1:port (as https://api.hyperliquid.xyz);
 // clients append /info.
 func (h *Hyperliquid) URL() string { return h.url }
-
-// Close stops the server, ends delayed answers and waits for every handler.
-func (h *Hyperliquid) Close() {
-	h.mu.Lock()
-	if h.closed {
-		h.mu.Unlock()
-		return
-	}
-	h.closed = true
-	close(h.done)
-	h.mu.Unlock()
-	_ = h.srv.Close()
-	h.handlers.Wait()
-	h.bg.Wait()
-}
 
 // SetAssets replaces the perp universe (served in this order).
 func (h *Hyperliquid) SetAssets(assets []HyperliquidAsset) {
@@ -217,24 +181,7 @@ func (h *Hyperliquid) SetWeightLimit(n int, window time.Duration) {
 	h.weightLimit, h.window, h.spent = n, window, nil
 }
 
-// enter registers a handler; false once the fake is closed.
-func (h *Hyperliquid) enter() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return false
-	}
-	h.handlers.Add(1)
-	return true
-}
-
 func (h *Hyperliquid) serve(w http.ResponseWriter, r *http.Request) {
-	if !h.enter() {
-		http.Error(w, "closed", http.StatusServiceUnavailable)
-		return
-	}
-	defer h.handlers.Done()
-
 	typ, status, msg := parseHyperliquidRequest(r)
 
 	h.rest.count("", typ) // once when typ is ""
