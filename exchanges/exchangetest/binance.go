@@ -1200,10 +1200,7 @@ func (m *BinanceMarket) deliver(frame []byte) (Delivered, bool) {
 			return nil
 		}
 		var out []binanceTarget
-		for c := range m.conns {
-			if c.isDead() {
-				continue
-			}
+		for c := range m.liveLocked() {
 			var msgs [][]byte
 			for _, s := range c.streams {
 				if !binanceStreamWants(s, syms, parsed) {

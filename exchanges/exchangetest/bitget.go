@@ -491,8 +491,8 @@ func bitgetInstTypeOf(frame []byte) string {
 // subscription when instType is "").
 func (g *Bitget) targetsLocked(instType string) []*bitgetConn {
 	var out []*bitgetConn
-	for c := range g.conns {
-		if c.isDead() || len(c.subs) == 0 {
+	for c := range g.liveLocked() {
+		if len(c.subs) == 0 {
 			continue
 		}
 		if instType == "" || slices.ContainsFunc(c.subs, func(a bitgetArg) bool { return strings.EqualFold(a.InstType, instType) }) {

@@ -608,8 +608,8 @@ func (b *BitMEX) Disconnect() { b.disconnectAll() }
 // its rows; for any other frame every subscribed connection.
 func (b *BitMEX) targetsLocked(orders []BitMEXOrder, routed bool) []*bitmexConn {
 	var out []*bitmexConn
-	for c := range b.conns {
-		if c.isDead() || len(c.subs) == 0 {
+	for c := range b.liveLocked() {
+		if len(c.subs) == 0 {
 			continue
 		}
 		if !routed || slices.ContainsFunc(c.subs, func(s string) bool {

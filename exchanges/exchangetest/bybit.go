@@ -1058,10 +1058,7 @@ func (b *Bybit) WaitSubscribed(ctx context.Context, n int) error {
 func (b *Bybit) WaitTopics(ctx context.Context, topics ...string) error {
 	return b.waitFor(ctx, func() (bool, string) {
 		held := map[string]bool{}
-		for c := range b.conns {
-			if c.isDead() {
-				continue
-			}
+		for c := range b.liveLocked() {
 			for _, t := range c.topics {
 				held[t] = true
 			}
@@ -1078,8 +1075,8 @@ func (b *Bybit) WaitTopics(ctx context.Context, topics ...string) error {
 // WaitNoTopic waits until no open connection holds topic.
 func (b *Bybit) WaitNoTopic(ctx context.Context, topic string) error {
 	return b.waitFor(ctx, func() (bool, string) {
-		for c := range b.conns {
-			if !c.isDead() && slices.Contains(c.topics, topic) {
+		for c := range b.liveLocked() {
+			if slices.Contains(c.topics, topic) {
 				return false, "Bybit topic " + topic + " still subscribed"
 			}
 		}
@@ -1127,10 +1124,7 @@ func (b *Bybit) deliver(frame []byte) (Delivered, bool) {
 	topic, routed := bybitFrameTopic(frame)
 	targets, ok := awaitTargets(&b.wsServer, func() []*bybitConn {
 		var out []*bybitConn
-		for c := range b.conns {
-			if c.isDead() {
-				continue
-			}
+		for c := range b.liveLocked() {
 			if (routed && slices.Contains(c.topics, topic)) || (!routed && bybitHasLiquidationTopic(c.topics)) {
 				out = append(out, c)
 			}

@@ -661,10 +661,7 @@ func (d *Deribit) Channels() map[string]int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	out := map[string]int{}
-	for c := range d.conns {
-		if c.isDead() {
-			continue
-		}
+	for c := range d.liveLocked() {
 		for _, ch := range c.subs {
 			out[ch]++
 		}
@@ -677,8 +674,8 @@ func (d *Deribit) WaitSubscribed(ctx context.Context, channels ...string) error 
 	return d.WaitFor(ctx, func() (bool, string) {
 		for _, ch := range channels {
 			held := false
-			for c := range d.conns {
-				if !c.isDead() && slices.Contains(c.subs, ch) {
+			for c := range d.liveLocked() {
+				if slices.Contains(c.subs, ch) {
 					held = true
 				}
 			}
@@ -715,8 +712,8 @@ func deribitChannelOf(frame []byte) string {
 
 func (d *Deribit) targetsLocked(channel string) []*deribitConn {
 	var out []*deribitConn
-	for c := range d.conns {
-		if c.isDead() || len(c.subs) == 0 {
+	for c := range d.liveLocked() {
+		if len(c.subs) == 0 {
 			continue
 		}
 		if channel == "" || slices.Contains(c.subs, channel) {

@@ -404,10 +404,7 @@ func (d *Dydx) Subscriptions() map[string]int {
 
 func (d *Dydx) subscriptionsLocked() map[string]int {
 	out := map[string]int{}
-	for c := range d.conns {
-		if c.isDead() {
-			continue
-		}
+	for c := range d.liveLocked() {
 		for m := range c.subs {
 			out[m]++
 		}
@@ -480,10 +477,7 @@ func (d *Dydx) deliver(frame []byte) (Delivered, bool) {
 	routed := json.Unmarshal(frame, &obj) == nil && json.Unmarshal(obj["id"], &market) == nil && market != ""
 	targets, ok := awaitTargets(&d.wsServer, func() []dydxTarget {
 		var out []dydxTarget
-		for c := range d.conns {
-			if c.isDead() {
-				continue
-			}
+		for c := range d.liveLocked() {
 			if b, ok := c.subs[market]; (routed && ok) || (!routed && len(c.subs) > 0) {
 				out = append(out, dydxTarget{c, b})
 			}

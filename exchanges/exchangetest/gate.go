@@ -673,8 +673,8 @@ func (g *Gate) Subscriptions() int {
 func (g *Gate) WaitSubscribed(ctx context.Context, settles ...string) error {
 	return g.waitFor(ctx, func() (bool, string) {
 		held := map[string]bool{}
-		for c := range g.conns {
-			if !c.isDead() && (c.all || len(c.subs) > 0) {
+		for c := range g.liveLocked() {
+			if c.all || len(c.subs) > 0 {
 				held[c.settle] = true
 			}
 		}
@@ -718,8 +718,8 @@ func (g *Gate) routeLocked(frame []byte) (settle string, orders []GateOrder, rou
 // or for frames that are not a push every subscribed connection.
 func (g *Gate) targetsLocked(settle string, orders []GateOrder, routed bool) []*gateConn {
 	var out []*gateConn
-	for c := range g.conns {
-		if c.isDead() || (!c.all && len(c.subs) == 0) {
+	for c := range g.liveLocked() {
+		if !c.all && len(c.subs) == 0 {
 			continue
 		}
 		if !routed {

@@ -492,10 +492,7 @@ func (k *Kraken) Subscriptions() map[string]int {
 
 func (k *Kraken) subscriptionsLocked() map[string]int {
 	out := map[string]int{}
-	for c := range k.conns {
-		if c.isDead() {
-			continue
-		}
+	for c := range k.liveLocked() {
 		for p := range c.trades {
 			out[p]++
 		}
@@ -539,8 +536,8 @@ func (k *Kraken) deliver(frame []byte) (Delivered, bool) {
 	routed := json.Unmarshal(frame, &obj) == nil && obj.Product != ""
 	targets, ok := awaitTargets(&k.wsServer, func() []*krakenConn {
 		var out []*krakenConn
-		for c := range k.conns {
-			if !c.isDead() && ((routed && c.trades[obj.Product]) || (!routed && len(c.trades) > 0)) {
+		for c := range k.liveLocked() {
+			if (routed && c.trades[obj.Product]) || (!routed && len(c.trades) > 0) {
 				out = append(out, c)
 			}
 		}

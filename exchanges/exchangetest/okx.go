@@ -1049,10 +1049,7 @@ func (o *OKX) Subscribed() map[string]int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	out := map[string]int{}
-	for c := range o.conns {
-		if c.isDead() {
-			continue
-		}
+	for c := range o.liveLocked() {
 		for _, a := range c.subs {
 			out[a.InstType]++
 		}
@@ -1072,10 +1069,7 @@ func (o *OKX) WaitSubscribed(ctx context.Context, n int) error {
 func (o *OKX) WaitInstTypes(ctx context.Context, instTypes ...string) error {
 	return o.waitFor(ctx, func() (bool, string) {
 		held := map[string]bool{}
-		for c := range o.conns {
-			if c.isDead() {
-				continue
-			}
+		for c := range o.liveLocked() {
 			for _, a := range c.subs {
 				held[a.InstType] = true
 			}
@@ -1112,8 +1106,8 @@ func (o *OKX) Liquidate(frame []byte) Delivered {
 // to its instType, or for frames without one every subscribed connection.
 func (o *OKX) targetsLocked(instType string, routed bool) []*okxConn {
 	var out []*okxConn
-	for c := range o.conns {
-		if c.isDead() || len(c.subs) == 0 {
+	for c := range o.liveLocked() {
+		if len(c.subs) == 0 {
 			continue
 		}
 		if !routed || slices.ContainsFunc(c.subs, func(a okxArg) bool { return a.InstType == instType }) {

@@ -1,6 +1,7 @@
 package exchangetest
 
 import (
+	"iter"
 	"maps"
 	"net/http"
 	"slices"
@@ -73,16 +74,16 @@ type wsServer[C wsConnection] struct {
 	upgrader  websocket.Upgrader
 	readLimit int64
 
-	conns        map[C]struct{}
-	total        int  // connections accepted
-	pongs        int  // pong frames received
-	pings        int  // application-level pings received (appPing)
-	ignorePings  bool // appPing answers nothing
-	refuse       bool // refused answers upgrades 503
-	played       []Delivered
-	playTimeout  time.Duration
-	script       scriptedFake
-	scriptListed connListing
+	conns       map[C]struct{}
+	total       int  // connections accepted
+	pongs       int  // pong frames received
+	pings       int  // application-level pings received (appPing)
+	ignorePings bool // appPing answers nothing
+	refuse      bool // refused answers upgrades 503
+	played      []Delivered
+	playTimeout time.Duration
+	script      scriptedFake
+	listing     connListing
 
 	stall handshakeStall
 	quiet halfOpen
@@ -94,7 +95,7 @@ type wsServer[C wsConnection] struct {
 func (s *wsServer[C]) startWS(script scriptedFake, cfg wsConfig, h http.Handler) {
 	s.conns = map[C]struct{}{}
 	s.playTimeout = wsPlayTimeout
-	s.script, s.scriptListed = script, cfg.listing
+	s.script, s.listing = script, cfg.listing
 	s.upgrader, s.readLimit = cfg.upgrader, cfg.readLimit
 	s.dropAll = s.disconnectAll
 	s.start(cfg.name, h)
@@ -221,6 +222,19 @@ func (s *wsServer[C]) connListLocked() []C {
 	return slices.Collect(maps.Keys(s.conns))
 }
 
+// liveLocked yields the connections that are not dead, in no order: a
+// killed connection stays in the set until its reader ends, but must not
+// receive frames or count as subscribed.
+func (s *wsServer[C]) liveLocked() iter.Seq[C] {
+	return func(yield func(C) bool) {
+		for c := range s.conns {
+			if !c.base().isDead() && !yield(c) {
+				return
+			}
+		}
+	}
+}
+
 // openConns returns the open connections, in no order.
 func (s *wsServer[C]) openConns() []C {
 	return locked(&s.fakeServer, s.connListLocked)
@@ -263,7 +277,7 @@ func (s *wsServer[C]) Deliveries() []Delivered {
 // runScript runs a script through the shared player (play.go); it is what
 // every fake's Play does.
 func (s *wsServer[C]) runScript(events []Event) []Delivered {
-	return play(s.script, s.done, s.scriptListed, events)
+	return play(s.script, s.done, s.listing, events)
 }
 
 // PlayAsync runs Play in a goroutine; the channel yields its result once
