@@ -115,7 +115,6 @@ type BinanceMarket struct {
 	weightMin   int64 // unix minute of weightUsed
 	weightUsed  int
 
-	subscribed  int  // cumulative subscribe events
 	silent      bool // SetAnswerPings(false)
 	pingEvery   time.Duration
 	pongTimeout time.Duration
@@ -1135,11 +1134,7 @@ func (m *BinanceMarket) TotalConnections() int { return m.totalConnections() }
 // Subscriptions returns the cumulative number of subscribe events: a
 // connection counts once each time it goes from no liquidation stream to at
 // least one (on connect for /ws/<stream> and /stream, on SUBSCRIBE for /ws).
-func (m *BinanceMarket) Subscriptions() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.subscribed
-}
+func (m *BinanceMarket) Subscriptions() int { return m.subscriptionCount() }
 
 // Subscribed returns how many open connections currently hold a
 // liquidation stream.
@@ -1158,9 +1153,7 @@ func (m *BinanceMarket) Subscribed() int {
 // WaitSubscribed waits until the cumulative number of subscribe events
 // (see Subscriptions) reaches n.
 func (m *BinanceMarket) WaitSubscribed(ctx context.Context, n int) error {
-	return m.waitFor(ctx, func() (bool, string) {
-		return m.subscribed >= n, fmt.Sprintf("%d of %d Binance subscriptions", m.subscribed, n)
-	})
+	return m.waitSubscriptions(ctx, n, "Binance")
 }
 
 // Play runs a script in the caller's goroutine. Before every Frame it waits

@@ -3,7 +3,6 @@ package exchangetest
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"math"
 	"net/http"
 	"slices"
@@ -129,7 +128,6 @@ type Bitget struct {
 	instruments []BitgetInstrument
 	hits        map[string][]time.Time
 	limited     int
-	subscribed  int
 	rejectNext  int
 
 	restFaults // FailNext, SetLatency, Requests
@@ -459,17 +457,11 @@ func (g *Bitget) TotalConnections() int { return g.totalConnections() }
 func (g *Bitget) Pings() int { return g.pingCount() }
 
 // Subscriptions returns the cumulative number of subscriptions made.
-func (g *Bitget) Subscriptions() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.subscribed
-}
+func (g *Bitget) Subscriptions() int { return g.subscriptionCount() }
 
 // WaitSubscribed waits until the cumulative number of subscriptions reaches n.
 func (g *Bitget) WaitSubscribed(ctx context.Context, n int) error {
-	return g.waitFor(ctx, func() (bool, string) {
-		return g.subscribed >= n, fmt.Sprintf("%d of %d Bitget subscriptions", g.subscribed, n)
-	})
+	return g.waitSubscriptions(ctx, n, "Bitget")
 }
 
 // Disconnect abruptly closes every client connection (no close frame).

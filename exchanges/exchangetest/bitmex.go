@@ -3,7 +3,6 @@ package exchangetest
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"math"
 	"net/http"
 	"slices"
@@ -171,7 +170,6 @@ type BitMEX struct {
 	limitWin    time.Duration
 	hits        []time.Time
 
-	subscribed int
 	partials   int
 	rejectNext int
 
@@ -586,17 +584,11 @@ func (b *BitMEX) Pings() int { return b.pingCount() }
 
 // Subscriptions returns the cumulative number of liquidation subscriptions
 // made (each was followed by a partial).
-func (b *BitMEX) Subscriptions() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.subscribed
-}
+func (b *BitMEX) Subscriptions() int { return b.subscriptionCount() }
 
 // WaitSubscribed waits until the cumulative number of subscriptions reaches n.
 func (b *BitMEX) WaitSubscribed(ctx context.Context, n int) error {
-	return b.waitFor(ctx, func() (bool, string) {
-		return b.subscribed >= n, fmt.Sprintf("%d of %d BitMEX subscriptions", b.subscribed, n)
-	})
+	return b.waitSubscriptions(ctx, n, "BitMEX")
 }
 
 // Disconnect abruptly closes every client connection (TCP close, no close

@@ -136,7 +136,6 @@ type Bybit struct {
 	bannedUntil time.Time
 
 	totals      map[string]int // connections accepted per category
-	subscribed  int
 	idleTimeout time.Duration
 	idleReset   chan struct{}
 	maxArgs     int
@@ -1002,11 +1001,7 @@ func (b *Bybit) MaxArgsSeen() int {
 // Subscriptions returns the cumulative number of subscribe events: a
 // connection counts once each time it goes from no liquidation topic to at
 // least one.
-func (b *Bybit) Subscriptions() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.subscribed
-}
+func (b *Bybit) Subscriptions() int { return b.subscriptionCount() }
 
 // Topics returns, for a category ("" = all), every topic held by an open
 // connection with the number of connections holding it.
@@ -1049,9 +1044,7 @@ func (b *Bybit) ConnTopics(category string) [][]string {
 // WaitSubscribed waits until the cumulative number of subscribe events
 // (see Subscriptions) reaches n.
 func (b *Bybit) WaitSubscribed(ctx context.Context, n int) error {
-	return b.waitFor(ctx, func() (bool, string) {
-		return b.subscribed >= n, fmt.Sprintf("%d of %d Bybit subscriptions", b.subscribed, n)
-	})
+	return b.waitSubscriptions(ctx, n, "Bybit")
 }
 
 // WaitTopics waits until every topic is held by an open connection.

@@ -172,7 +172,6 @@ type Deribit struct {
 
 	instruments []DeribitInstrument
 
-	subscriptions int
 	rejectNext    int
 	hbPeriod      time.Duration // overrides the requested interval when > 0
 	testWait      time.Duration
@@ -515,7 +514,7 @@ func (c *deribitConn) handle(data []byte) {
 			}
 		}
 		if req.Method == "public/subscribe" && len(out) > 0 {
-			d.subscriptions++
+			d.subscribed++
 		}
 		d.notifyLocked()
 		d.mu.Unlock()
@@ -641,11 +640,7 @@ func (d *Deribit) Connections() int { return d.connections() }
 func (d *Deribit) TotalConnections() int { return d.totalConnections() }
 
 // Subscriptions returns the number of successful public/subscribe requests.
-func (d *Deribit) Subscriptions() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.subscriptions
-}
+func (d *Deribit) Subscriptions() int { return d.subscriptionCount() }
 
 // HeartbeatStats returns the number of public/set_heartbeat calls accepted,
 // test_requests sent, public/test calls received, and connections closed

@@ -156,7 +156,6 @@ type Gate struct {
 	limits    map[string]gateLimit
 	hits      map[string][]time.Time
 
-	subscribed int
 	rejectNext int
 
 	restFaults // FailNext, SetLatency, Requests
@@ -662,11 +661,7 @@ func (g *Gate) TotalConnections() int { return g.totalConnections() }
 func (g *Gate) Pings() int { return g.pingCount() }
 
 // Subscriptions returns the cumulative number of successful subscribe requests.
-func (g *Gate) Subscriptions() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.subscribed
-}
+func (g *Gate) Subscriptions() int { return g.subscriptionCount() }
 
 // WaitSubscribed waits until every settle currency given has an open
 // connection subscribed to futures.public_liquidates.

@@ -231,7 +231,6 @@ type OKX struct {
 	limits      map[string]okxLimit
 	hits        map[string][]time.Time
 
-	subscribed  int
 	idleTimeout time.Duration
 	idleReset   chan struct{}
 	rejectNext  int
@@ -1037,11 +1036,7 @@ func (o *OKX) Pings() int { return o.pingCount() }
 
 // Subscriptions returns the cumulative number of liquidation-orders
 // subscriptions made.
-func (o *OKX) Subscriptions() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.subscribed
-}
+func (o *OKX) Subscriptions() int { return o.subscriptionCount() }
 
 // Subscribed returns, per instType, how many open connections hold a
 // liquidation-orders subscription of it.
@@ -1060,9 +1055,7 @@ func (o *OKX) Subscribed() map[string]int {
 // WaitSubscribed waits until the cumulative number of subscriptions (see
 // Subscriptions) reaches n.
 func (o *OKX) WaitSubscribed(ctx context.Context, n int) error {
-	return o.waitFor(ctx, func() (bool, string) {
-		return o.subscribed >= n, fmt.Sprintf("%d of %d OKX subscriptions", o.subscribed, n)
-	})
+	return o.waitSubscriptions(ctx, n, "OKX")
 }
 
 // WaitInstTypes waits until every instType is subscribed on an open connection.

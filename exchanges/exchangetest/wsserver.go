@@ -1,6 +1,8 @@
 package exchangetest
 
 import (
+	"context"
+	"fmt"
 	"iter"
 	"maps"
 	"net/http"
@@ -80,6 +82,7 @@ type wsServer[C wsConnection] struct {
 	pings       int  // application-level pings received (appPing)
 	ignorePings bool // appPing answers nothing
 	refuse      bool // refused answers upgrades 503
+	subscribed  int  // subscribe events, as the fake counts them
 	played      []Delivered
 	playTimeout time.Duration
 	script      scriptedFake
@@ -220,6 +223,19 @@ func (s *wsServer[C]) pingCount() int {
 // connListLocked returns the open connections, in no order.
 func (s *wsServer[C]) connListLocked() []C {
 	return slices.Collect(maps.Keys(s.conns))
+}
+
+// subscriptionCount returns the subscribe events counted so far.
+func (s *wsServer[C]) subscriptionCount() int {
+	return locked(&s.fakeServer, func() int { return s.subscribed })
+}
+
+// waitSubscriptions waits until the count of subscribe events reaches n;
+// its error names the venue's subscriptions.
+func (s *wsServer[C]) waitSubscriptions(ctx context.Context, n int, venue string) error {
+	return s.waitFor(ctx, func() (bool, string) {
+		return s.subscribed >= n, fmt.Sprintf("%d of %d %s subscriptions", s.subscribed, n, venue)
+	})
 }
 
 // liveLocked yields the connections that are not dead, in no order: a
