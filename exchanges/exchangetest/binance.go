@@ -185,14 +185,7 @@ func (m *BinanceMarket) Symbols() []BinanceSymbol {
 func (m *BinanceMarket) UpdateSymbol(sym string, f func(*BinanceSymbol)) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for i := range m.symbols {
-		if m.symbols[i].Symbol == sym {
-			f(&m.symbols[i])
-			return
-		}
-	}
-	m.symbols = append(m.symbols, BinanceSymbol{Symbol: sym})
-	f(&m.symbols[len(m.symbols)-1])
+	updateOrAdd(&m.symbols, func(s BinanceSymbol) bool { return s.Symbol == sym }, BinanceSymbol{Symbol: sym}, f)
 }
 
 // FailNext makes the next n requests to path (e.g. "/fapi/v1/premiumIndex")

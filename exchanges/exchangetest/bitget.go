@@ -167,14 +167,7 @@ func (g *Bitget) Instruments() []BitgetInstrument {
 func (g *Bitget) UpdateInstrument(symbol string, f func(*BitgetInstrument)) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for i := range g.instruments {
-		if g.instruments[i].Symbol == symbol {
-			f(&g.instruments[i])
-			return
-		}
-	}
-	g.instruments = append(g.instruments, BitgetInstrument{Symbol: symbol})
-	f(&g.instruments[len(g.instruments)-1])
+	updateOrAdd(&g.instruments, func(in BitgetInstrument) bool { return in.Symbol == symbol }, BitgetInstrument{Symbol: symbol}, f)
 }
 
 // FailNext makes the next n requests to path answer status with body (and

@@ -211,14 +211,7 @@ func (b *BitMEX) Instruments() []BitMEXInstrument {
 func (b *BitMEX) UpdateInstrument(symbol string, f func(*BitMEXInstrument)) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for i := range b.instruments {
-		if b.instruments[i].Symbol == symbol {
-			f(&b.instruments[i])
-			return
-		}
-	}
-	b.instruments = append(b.instruments, BitMEXInstrument{Symbol: symbol})
-	f(&b.instruments[len(b.instruments)-1])
+	updateOrAdd(&b.instruments, func(in BitMEXInstrument) bool { return in.Symbol == symbol }, BitMEXInstrument{Symbol: symbol}, f)
 }
 
 // Book returns the liquidation orders resting in the fake's book.

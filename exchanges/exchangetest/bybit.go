@@ -202,14 +202,7 @@ func (b *Bybit) Symbols() []BybitSymbol {
 func (b *Bybit) UpdateSymbol(category, sym string, f func(*BybitSymbol)) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for i := range b.symbols {
-		if b.symbols[i].Category == category && b.symbols[i].Symbol == sym {
-			f(&b.symbols[i])
-			return
-		}
-	}
-	b.symbols = append(b.symbols, BybitSymbol{Category: category, Symbol: sym})
-	f(&b.symbols[len(b.symbols)-1])
+	updateOrAdd(&b.symbols, func(s BybitSymbol) bool { return s.Category == category && s.Symbol == sym }, BybitSymbol{Category: category, Symbol: sym}, f)
 }
 
 // SetPageSize caps the instruments-info page size below the client's limit

@@ -167,14 +167,7 @@ func (d *Dydx) SetMarkets(m []DydxMarket) {
 func (d *Dydx) UpdateMarket(ticker string, f func(*DydxMarket)) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for i := range d.markets {
-		if d.markets[i].Ticker == ticker {
-			f(&d.markets[i])
-			return
-		}
-	}
-	d.markets = append(d.markets, DydxMarket{Ticker: ticker})
-	f(&d.markets[len(d.markets)-1])
+	updateOrAdd(&d.markets, func(m DydxMarket) bool { return m.Ticker == ticker }, DydxMarket{Ticker: ticker}, f)
 }
 
 // SetHistory sets the recent trades a "subscribed" answer carries for a market.

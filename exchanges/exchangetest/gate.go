@@ -203,14 +203,7 @@ func (g *Gate) Contracts() []GateContract {
 func (g *Gate) UpdateContract(name string, f func(*GateContract)) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for i := range g.contracts {
-		if g.contracts[i].Name == name {
-			f(&g.contracts[i])
-			return
-		}
-	}
-	g.contracts = append(g.contracts, GateContract{Name: name})
-	f(&g.contracts[len(g.contracts)-1])
+	updateOrAdd(&g.contracts, func(c GateContract) bool { return c.Name == name }, GateContract{Name: name}, f)
 }
 
 // FailNext makes the next n requests to path answer status with body, plus

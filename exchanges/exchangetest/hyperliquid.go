@@ -133,14 +133,7 @@ func (h *Hyperliquid) Assets() []HyperliquidAsset {
 func (h *Hyperliquid) UpdateAsset(name string, f func(*HyperliquidAsset)) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for i := range h.assets {
-		if h.assets[i].Name == name {
-			f(&h.assets[i])
-			return
-		}
-	}
-	h.assets = append(h.assets, HyperliquidAsset{Name: name})
-	f(&h.assets[len(h.assets)-1])
+	updateOrAdd(&h.assets, func(a HyperliquidAsset) bool { return a.Name == name }, HyperliquidAsset{Name: name}, f)
 }
 
 // SetContextSkew makes the context list n entries longer (n > 0, repeating

@@ -180,14 +180,7 @@ func (k *Kraken) SetProducts(p []KrakenProduct) {
 func (k *Kraken) UpdateProduct(symbol string, f func(*KrakenProduct)) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	for i := range k.products {
-		if k.products[i].Symbol == symbol {
-			f(&k.products[i])
-			return
-		}
-	}
-	k.products = append(k.products, KrakenProduct{Symbol: symbol})
-	f(&k.products[len(k.products)-1])
+	updateOrAdd(&k.products, func(p KrakenProduct) bool { return p.Symbol == symbol }, KrakenProduct{Symbol: symbol}, f)
 }
 
 // SetHistory sets the recent trades the trade_snapshot of a product carries.

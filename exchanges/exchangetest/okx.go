@@ -292,14 +292,7 @@ func (o *OKX) Instruments() []OKXInstrument {
 func (o *OKX) UpdateInstrument(instID string, f func(*OKXInstrument)) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	for i := range o.instruments {
-		if o.instruments[i].InstID == instID {
-			f(&o.instruments[i])
-			return
-		}
-	}
-	o.instruments = append(o.instruments, OKXInstrument{InstID: instID})
-	f(&o.instruments[len(o.instruments)-1])
+	updateOrAdd(&o.instruments, func(in OKXInstrument) bool { return in.InstID == instID }, OKXInstrument{InstID: instID}, f)
 }
 
 // FailNext makes the next n requests to path answer status with body, plus

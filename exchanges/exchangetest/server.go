@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 )
@@ -170,4 +171,16 @@ func nudge(ch chan<- struct{}) {
 	case ch <- struct{}{}:
 	default:
 	}
+}
+
+// updateOrAdd runs f on the first element of *list that matches or, when
+// none does, on fresh appended to the list: what the fakes' UpdateSymbol,
+// UpdateInstrument and the like do under the fake's lock.
+func updateOrAdd[T any](list *[]T, match func(T) bool, fresh T, f func(*T)) {
+	i := slices.IndexFunc(*list, match)
+	if i < 0 {
+		*list = append(*list, fresh)
+		i = len(*list) - 1
+	}
+	f(&(*list)[i])
 }
