@@ -497,11 +497,7 @@ func (g *Bitget) Play(events []Event) []Delivered { return g.runScript(events) }
 
 func (g *Bitget) deliver(frame []byte) (Delivered, bool) {
 	instType := bitgetInstTypeOf(frame)
-	targets, ok := awaitTargets(&g.wsServer, func() []*bitgetConn { return g.targetsLocked(instType) }, nil)
-	if !ok {
-		return Delivered{}, false
-	}
-	return g.push(frame, targets), true
+	return g.deliverTo(frame, func() []*bitgetConn { return g.targetsLocked(instType) }, nil)
 }
 
 // BitgetSampleInstruments returns a small realistic contract set: linear

@@ -639,17 +639,7 @@ func (b *BitMEX) deliver(frame []byte) (Delivered, bool) {
 			b.applyLocked(action, orders)
 		}
 	}
-	targets, ok := awaitTargets(&b.wsServer, func() []*bitmexConn {
-		t := b.targetsLocked(orders, routed)
-		if len(t) > 0 {
-			apply()
-		}
-		return t
-	}, apply)
-	if !ok {
-		return Delivered{}, false
-	}
-	return b.push(frame, targets), true
+	return b.deliverTo(frame, func() []*bitmexConn { return b.targetsLocked(orders, routed) }, apply)
 }
 
 // BitMEXSampleInstruments returns a small realistic instrument set: the

@@ -1108,7 +1108,7 @@ func bybitFrameTopic(frame []byte) (string, bool) {
 // deliver waits for a subscriber and writes frame; false if the fake closed.
 func (b *Bybit) deliver(frame []byte) (Delivered, bool) {
 	topic, routed := bybitFrameTopic(frame)
-	targets, ok := awaitTargets(&b.wsServer, func() []*bybitConn {
+	return b.deliverTo(frame, func() []*bybitConn {
 		var out []*bybitConn
 		for c := range b.liveLocked() {
 			if (routed && slices.Contains(c.topics, topic)) || (!routed && bybitHasLiquidationTopic(c.topics)) {
@@ -1123,10 +1123,6 @@ func (b *Bybit) deliver(frame []byte) (Delivered, bool) {
 		}
 		return out
 	}, nil)
-	if !ok {
-		return Delivered{}, false
-	}
-	return b.push(frame, targets), true
 }
 
 // BybitLiquidation is one event of an allLiquidation push.

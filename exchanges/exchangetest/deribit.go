@@ -729,9 +729,5 @@ func (d *Deribit) Play(events []Event) []Delivered { return d.runScript(events) 
 
 func (d *Deribit) deliver(frame []byte) (Delivered, bool) {
 	channel := deribitChannelOf(frame)
-	targets, ok := awaitTargets(&d.wsServer, func() []*deribitConn { return d.targetsLocked(channel) }, nil)
-	if !ok {
-		return Delivered{}, false
-	}
-	return d.push(frame, targets), true
+	return d.deliverTo(frame, func() []*deribitConn { return d.targetsLocked(channel) }, nil)
 }

@@ -757,17 +757,7 @@ func (g *Gate) deliver(frame []byte) (Delivered, bool) {
 	settle, orders, routed := g.routeLocked(frame)
 	g.mu.Unlock()
 	keep := func() { g.history = append(g.history, orders...) }
-	targets, ok := awaitTargets(&g.wsServer, func() []*gateConn {
-		t := g.targetsLocked(settle, orders, routed)
-		if len(t) > 0 {
-			keep()
-		}
-		return t
-	}, keep)
-	if !ok {
-		return Delivered{}, false
-	}
-	return g.push(frame, targets), true
+	return g.deliverTo(frame, func() []*gateConn { return g.targetsLocked(settle, orders, routed) }, keep)
 }
 
 // GateSampleContracts returns a small realistic contract set: USDT-settled

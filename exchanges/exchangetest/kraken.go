@@ -527,7 +527,7 @@ func (k *Kraken) deliver(frame []byte) (Delivered, bool) {
 		Product string `json:"product_id"`
 	}
 	routed := json.Unmarshal(frame, &obj) == nil && obj.Product != ""
-	targets, ok := awaitTargets(&k.wsServer, func() []*krakenConn {
+	return k.deliverTo(frame, func() []*krakenConn {
 		var out []*krakenConn
 		for c := range k.liveLocked() {
 			if (routed && c.trades[obj.Product]) || (!routed && len(c.trades) > 0) {
@@ -536,8 +536,4 @@ func (k *Kraken) deliver(frame []byte) (Delivered, bool) {
 		}
 		return out
 	}, nil)
-	if !ok {
-		return Delivered{}, false
-	}
-	return k.push(frame, targets), true
 }

@@ -1117,17 +1117,7 @@ func (o *OKX) Play(events []Event) []Delivered { return o.runScript(events) }
 func (o *OKX) deliver(frame []byte) (Delivered, bool) {
 	instType, orders, routed := okxOrdersOf(frame)
 	keep := func() { o.history = append(o.history, orders...) }
-	targets, ok := awaitTargets(&o.wsServer, func() []*okxConn {
-		t := o.targetsLocked(instType, routed)
-		if len(t) > 0 {
-			keep()
-		}
-		return t
-	}, keep)
-	if !ok {
-		return Delivered{}, false
-	}
-	return o.push(frame, targets), true
+	return o.deliverTo(frame, func() []*okxConn { return o.targetsLocked(instType, routed) }, keep)
 }
 
 // OKXSampleInstruments returns a small realistic instrument set: linear

@@ -325,10 +325,11 @@ func (s *wsServer[C]) push(frame []byte, targets []C) Delivered {
 
 // awaitTargets waits, up to the play timeout, for the connections a
 // scripted frame goes to: pick runs under the lock at once and on every
-// state change until it returns a target. When the timeout passes first,
-// timedOut (if not nil) runs under the lock and no target is returned. ok
-// is false when the fake closed first.
-func awaitTargets[C wsConnection, T any](s *wsServer[C], pick func() []T, timedOut func()) (targets []T, ok bool) {
+// state change until it returns a target, or the timeout passes (then no
+// target is returned). Either way settled (if not nil) then runs under the
+// same lock, for what the fake does with a frame as it goes out. ok is
+// false, and settled does not run, when the fake closed first.
+func awaitTargets[C wsConnection, T any](s *wsServer[C], pick func() []T, settled func()) (targets []T, ok bool) {
 	s.mu.Lock()
 	deadline := time.NewTimer(s.playTimeout)
 	s.mu.Unlock()
@@ -339,18 +340,21 @@ func awaitTargets[C wsConnection, T any](s *wsServer[C], pick func() []T, timedO
 			s.mu.Unlock()
 			return nil, false
 		}
-		targets = pick()
-		ch := s.changed
-		s.mu.Unlock()
-		if len(targets) > 0 {
+		if targets = pick(); len(targets) > 0 {
+			if settled != nil {
+				settled()
+			}
+			s.mu.Unlock()
 			return targets, true
 		}
+		ch := s.changed
+		s.mu.Unlock()
 		select {
 		case <-ch:
 		case <-deadline.C:
-			if timedOut != nil {
+			if settled != nil {
 				s.mu.Lock()
-				timedOut()
+				settled()
 				s.mu.Unlock()
 			}
 			return nil, true
@@ -358,6 +362,17 @@ func awaitTargets[C wsConnection, T any](s *wsServer[C], pick func() []T, timedO
 			return nil, false
 		}
 	}
+}
+
+// deliverTo is the scripted delivery of most fakes: it waits for the
+// connections frame goes to (awaitTargets with pick and settled) and
+// pushes the frame to them; false if the fake closed first.
+func (s *wsServer[C]) deliverTo(frame []byte, pick func() []C, settled func()) (Delivered, bool) {
+	targets, ok := awaitTargets(s, pick, settled)
+	if !ok {
+		return Delivered{}, false
+	}
+	return s.push(frame, targets), true
 }
 
 // watchIdle runs the idle disconnect of the fakes that have one until the
