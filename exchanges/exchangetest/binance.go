@@ -163,7 +163,7 @@ func (m *BinanceMarket) RESTURL() string { return m.url }
 // (mirroring wss://dstream.binance.com); clients append /ws, /ws/<stream>
 // or /stream?streams=....
 func (m *BinanceMarket) WSURL() string {
-	return "ws" + strings.TrimPrefix(m.url, "http") + m.wsBase
+	return m.wsURL(m.wsBase)
 }
 
 // SetSymbols replaces the instrument list (served in this order).

@@ -146,7 +146,7 @@ func NewBitget() *Bitget {
 func (g *Bitget) RESTURL() string { return g.url }
 
 // WSURL returns ws://127.0.0.1:port/v3/ws/public.
-func (g *Bitget) WSURL() string { return "ws" + strings.TrimPrefix(g.url, "http") + bitgetWSPath }
+func (g *Bitget) WSURL() string { return g.wsURL(bitgetWSPath) }
 
 // SetInstruments replaces the contract list.
 func (g *Bitget) SetInstruments(list []BitgetInstrument) {

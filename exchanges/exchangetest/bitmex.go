@@ -190,7 +190,7 @@ func NewBitMEX() *BitMEX {
 func (b *BitMEX) RESTURL() string { return b.url }
 
 // WSURL returns ws://127.0.0.1:port/realtime (as wss://ws.bitmex.com/realtime).
-func (b *BitMEX) WSURL() string { return "ws" + strings.TrimPrefix(b.url, "http") + bitmexWSPath }
+func (b *BitMEX) WSURL() string { return b.wsURL(bitmexWSPath) }
 
 // SetInstruments replaces the instrument list (served in this order).
 func (b *BitMEX) SetInstruments(list []BitMEXInstrument) {

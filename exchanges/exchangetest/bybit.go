@@ -174,7 +174,7 @@ func (b *Bybit) RESTURL() string { return b.url }
 // WSURL returns the full public WebSocket URL of a category, e.g.
 // ws://127.0.0.1:port/v5/public/linear (as wss://stream.bybit.com/v5/public/linear).
 func (b *Bybit) WSURL(category string) string {
-	return "ws" + strings.TrimPrefix(b.url, "http") + bybitWSPrefix + category
+	return b.wsURL(bybitWSPrefix + category)
 }
 
 // LinearWSURL returns WSURL(BybitLinear).

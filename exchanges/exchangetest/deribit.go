@@ -205,7 +205,7 @@ func NewDeribit() *Deribit {
 func (d *Deribit) RESTURL() string { return d.url }
 
 // WSURL returns ws://127.0.0.1:port/ws/api/v2 (as wss://www.deribit.com/ws/api/v2).
-func (d *Deribit) WSURL() string { return "ws" + strings.TrimPrefix(d.url, "http") + DeribitWSPath }
+func (d *Deribit) WSURL() string { return d.wsURL(DeribitWSPath) }
 
 // SetInstruments replaces the instrument list (served in this order).
 func (d *Deribit) SetInstruments(list []DeribitInstrument) {

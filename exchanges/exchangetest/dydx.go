@@ -153,7 +153,7 @@ func NewDydx() *Dydx {
 func (d *Dydx) RESTURL() string { return d.url }
 
 // WSURL returns ws://127.0.0.1:port/v4/ws.
-func (d *Dydx) WSURL() string { return "ws" + strings.TrimPrefix(d.url, "http") + DydxWSPath }
+func (d *Dydx) WSURL() string { return d.wsURL(DydxWSPath) }
 
 // SetMarkets replaces the market list.
 func (d *Dydx) SetMarkets(m []DydxMarket) {

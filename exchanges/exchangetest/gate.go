@@ -181,7 +181,7 @@ func (g *Gate) RESTURL() string { return g.url }
 // WSURL returns ws://127.0.0.1:port/v4/ws/{settle} (as
 // wss://fx-ws.gateio.ws/v4/ws/usdt and .../btc).
 func (g *Gate) WSURL(settle string) string {
-	return "ws" + strings.TrimPrefix(g.url, "http") + gateWSPrefix + settle
+	return g.wsURL(gateWSPrefix + settle)
 }
 
 // SetContracts replaces the contract list (served in this order).

@@ -166,7 +166,7 @@ func NewKraken() *Kraken {
 func (k *Kraken) RESTURL() string { return k.url }
 
 // WSURL returns ws://127.0.0.1:port/ws/v1.
-func (k *Kraken) WSURL() string { return "ws" + strings.TrimPrefix(k.url, "http") + KrakenWSPath }
+func (k *Kraken) WSURL() string { return k.wsURL(KrakenWSPath) }
 
 // SetProducts replaces the product list.
 func (k *Kraken) SetProducts(p []KrakenProduct) {

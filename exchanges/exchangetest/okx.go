@@ -271,7 +271,7 @@ func (o *OKX) RESTURL() string { return o.url }
 
 // WSURL returns ws://127.0.0.1:port/ws/v5/public (as
 // wss://ws.okx.com:8443/ws/v5/public).
-func (o *OKX) WSURL() string { return "ws" + strings.TrimPrefix(o.url, "http") + okxWSPath }
+func (o *OKX) WSURL() string { return o.wsURL(okxWSPath) }
 
 // SetInstruments replaces the instrument list (served in this order).
 func (o *OKX) SetInstruments(list []OKXInstrument) {

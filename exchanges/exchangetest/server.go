@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -60,6 +61,11 @@ func (s *fakeServer) start(name string, h http.Handler) {
 		h.ServeHTTP(w, r)
 	}), ReadHeaderTimeout: 10 * time.Second}
 	s.spawn(func() { _ = s.srv.Serve(ln) })
+}
+
+// wsURL returns the ws:// URL of path on the fake's server.
+func (s *fakeServer) wsURL(path string) string {
+	return "ws" + strings.TrimPrefix(s.url, "http") + path
 }
 
 // enter registers a handler; false once the fake is closed.
