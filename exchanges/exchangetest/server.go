@@ -139,6 +139,13 @@ func (s *fakeServer) waitFor(ctx context.Context, cond func() (bool, string)) er
 	}
 }
 
+// locked returns f's result, computed under the fake's lock.
+func locked[T any](s *fakeServer, f func() T) T {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return f()
+}
+
 // tickLoop runs tick on a ticker until done is closed. setting (read anew
 // whenever reset receives) is passed to tick and gives the ticker's period
 // through period; a setting <= 0 stops ticking until the next reset.

@@ -38,8 +38,9 @@ var wsOpenUpgrader = websocket.Upgrader{
 
 // wsConnection is what wsServer needs of a fake's connection type: a
 // pointer to a struct embedding wsConn, which provides every method but
-// serve; a connection type may replace wsConn's write, closeSent and
-// registeredLocked with its own.
+// serve. A connection type may replace wsConn's registeredLocked,
+// closeSent and write with its own (write together with writeLocked,
+// which wsConn's write calls).
 type wsConnection interface {
 	comparable
 	playConn
@@ -193,13 +194,6 @@ func (s *wsServer[C]) setAnswerAppPings(answer bool) {
 	s.ignorePings = !answer
 }
 
-// locked returns f's result, computed under the fake's lock.
-func locked[T any](s *fakeServer, f func() T) T {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return f()
-}
-
 // connections returns the number of open connections.
 func (s *wsServer[C]) connections() int {
 	return locked(&s.fakeServer, func() int { return len(s.conns) })
@@ -220,11 +214,6 @@ func (s *wsServer[C]) pingCount() int {
 	return locked(&s.fakeServer, func() int { return s.pings })
 }
 
-// connListLocked returns the open connections, in no order.
-func (s *wsServer[C]) connListLocked() []C {
-	return slices.Collect(maps.Keys(s.conns))
-}
-
 // subscriptionCount returns the subscribe events counted so far.
 func (s *wsServer[C]) subscriptionCount() int {
 	return locked(&s.fakeServer, func() int { return s.subscribed })
@@ -236,6 +225,11 @@ func (s *wsServer[C]) waitSubscriptions(ctx context.Context, n int, venue string
 	return s.waitFor(ctx, func() (bool, string) {
 		return s.subscribed >= n, fmt.Sprintf("%d of %d %s subscriptions", s.subscribed, n, venue)
 	})
+}
+
+// connListLocked returns the open connections, in no order.
+func (s *wsServer[C]) connListLocked() []C {
+	return slices.Collect(maps.Keys(s.conns))
 }
 
 // liveLocked yields the connections that are not dead, in no order: a
@@ -285,7 +279,8 @@ func (s *wsServer[C]) SetPlayTimeout(d time.Duration) {
 	s.playTimeout = d
 }
 
-// Deliveries returns every frame played so far, across Play calls.
+// Deliveries returns every frame delivered so far, across Play calls
+// (and, in the fakes that have them, Push and Liquidate).
 func (s *wsServer[C]) Deliveries() []Delivered {
 	return locked(&s.fakeServer, func() []Delivered { return slices.Clone(s.played) })
 }
