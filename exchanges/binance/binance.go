@@ -221,68 +221,40 @@ func (m *market) declare(sink exchanges.Sink) {
 
 func (m *market) run(ctx context.Context) {
 	interval := m.v.cfg.PollInterval
-	ready := make(chan struct{})
-	var once sync.Once
 	var wg sync.WaitGroup
-	start := func(f func()) {
-		wg.Add(1)
-		go func() { defer wg.Done(); f() }()
-	}
-	start(func() {
-		m.poller(epExchangeInfo, m.v.cfg.InstrumentsInterval, func(ctx context.Context) error {
-			err := m.discover(ctx)
-			if err == nil {
-				once.Do(func() { close(ready) })
-			}
-			return err
-		}, m.refresh).Run(ctx)
+	discovered := exchanges.NewLatch()
+	wg.Go(func() {
+		m.poller(epExchangeInfo, m.v.cfg.InstrumentsInterval, discovered.OnSuccess(m.discover), m.refresh).Run(ctx)
 	})
 	// Funding intervals come from fundingInfo; premiumIndex waits for its
 	// first answer so that no poll exports the default interval by mistake.
-	fundingTried := make(chan struct{})
-	var fundingOnce sync.Once
-	start(func() {
-		m.poller(epFundingInfo, m.v.cfg.InstrumentsInterval, func(ctx context.Context) error {
-			defer fundingOnce.Do(func() { close(fundingTried) })
-			return m.pollFundingInfo(ctx)
-		}, nil).Run(ctx)
+	fundingTried := exchanges.NewLatch()
+	wg.Go(func() {
+		m.poller(epFundingInfo, m.v.cfg.InstrumentsInterval, fundingTried.AfterTry(m.pollFundingInfo), nil).Run(ctx)
 	})
 
-	select {
-	case <-ctx.Done():
+	if !discovered.Wait(ctx) {
 		wg.Wait()
 		return
-	case <-ready:
+	}
+	wg.Go(func() { wsconn.Run(ctx, m.streamConfig()) })
+	if !fundingTried.Wait(ctx) {
+		wg.Wait()
+		return
 	}
 	// Open interest in USD (USDⓈ-M) and in coins (COIN-M) needs the mark
 	// price, so the first open interest round waits for the first
 	// premiumIndex poll, successful or not.
-	marksTried := make(chan struct{})
-	var marksOnce sync.Once
-	start(func() { wsconn.Run(ctx, m.streamConfig()) })
-	select {
-	case <-ctx.Done():
-		wg.Wait()
-		return
-	case <-fundingTried:
-	}
-	start(func() {
-		m.poller(epPremiumIndex, interval, func(ctx context.Context) error {
-			defer marksOnce.Do(func() { close(marksTried) })
-			return m.pollPremiumIndex(ctx)
-		}, nil).Run(ctx)
-	})
-	start(func() { m.poller(epTicker24h, interval, m.pollTicker24h, nil).Run(ctx) })
+	marksTried := exchanges.NewLatch()
+	wg.Go(func() { m.poller(epPremiumIndex, interval, marksTried.AfterTry(m.pollPremiumIndex), nil).Run(ctx) })
+	wg.Go(func() { m.poller(epTicker24h, interval, m.pollTicker24h, nil).Run(ctx) })
 	if m.longShort() {
-		start(func() { m.poller(epLongShort, max(interval, LongShortInterval), m.pollLongShort, nil).Run(ctx) })
+		wg.Go(func() { m.poller(epLongShort, max(interval, LongShortInterval), m.pollLongShort, nil).Run(ctx) })
 	}
-	start(func() {
-		select {
-		case <-ctx.Done():
-			return
-		case <-marksTried:
+	wg.Go(func() {
+		if marksTried.Wait(ctx) {
+			m.poller(epOpenInterest, interval, m.pollOpenInterest, nil).Run(ctx)
 		}
-		m.poller(epOpenInterest, interval, m.pollOpenInterest, nil).Run(ctx)
 	})
 	wg.Wait()
 }

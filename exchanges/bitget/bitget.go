@@ -135,8 +135,7 @@ type kind struct {
 
 	instruments atomic.Pointer[map[string]*instrument] // symbol -> instrument
 	refresh     chan struct{}
-	tried       chan struct{} // closed after the first discovery attempt
-	triedOnce   sync.Once
+	tried       *exchanges.Latch // open after the first discovery attempt
 }
 
 // New returns a Bitget venue.
@@ -168,7 +167,7 @@ func New(cfg Config) *Venue {
 			market: pt.market, defaultQuote: pt.quote,
 			log:     v.log.With("product_type", pt.name),
 			refresh: make(chan struct{}, 1),
-			tried:   make(chan struct{}),
+			tried:   exchanges.NewLatch(),
 		}
 		empty := map[string]*instrument{}
 		k.instruments.Store(&empty)
@@ -247,10 +246,8 @@ func (v *Venue) Run(ctx context.Context, sink exchanges.Sink) error {
 // discovery attempt (successful or not); false when ctx ended first.
 func (v *Venue) waitTried(ctx context.Context) bool {
 	for _, k := range v.kinds {
-		select {
-		case <-ctx.Done():
+		if !k.tried.Wait(ctx) {
 			return false
-		case <-k.tried:
 		}
 	}
 	return true
@@ -272,16 +269,11 @@ func (k *kind) run(ctx context.Context) {
 	v := k.v
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		v.poller(k.label+"_"+epContracts, k.contractsObs, v.cfg.InstrumentsInterval, func(ctx context.Context) error {
-			defer k.triedOnce.Do(func() { close(k.tried) })
-			return k.discover(ctx)
-		}, k.refresh).Run(ctx)
+		v.poller(k.label+"_"+epContracts, k.contractsObs, v.cfg.InstrumentsInterval, k.tried.AfterTry(k.discover), k.refresh).Run(ctx)
 	})
-	select {
-	case <-ctx.Done():
+	if !k.tried.Wait(ctx) {
 		wg.Wait()
 		return
-	case <-k.tried:
 	}
 	wg.Go(func() {
 		v.poller(k.label+"_"+epTickers, k.tickersObs, v.cfg.PollInterval, k.pollTickers, nil).Run(ctx)

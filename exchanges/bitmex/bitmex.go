@@ -126,8 +126,7 @@ type Venue struct {
 	declared    bool
 
 	refresh chan struct{}
-	ready   chan struct{}
-	once    sync.Once
+	ready   *exchanges.Latch // open after the first successful poll
 
 	// active holds the orderIDs of resting liquidation orders as 64-bit
 	// hashes (orderKey), so that recording one allocates nothing; only the
@@ -155,7 +154,7 @@ func New(cfg Config) *Venue {
 	}
 	v := &Venue{
 		cfg: cfg, coins: exchanges.NewCoinFilter(cfg.Coins), log: cfg.Logger,
-		refresh: make(chan struct{}, 1), ready: make(chan struct{}),
+		refresh: make(chan struct{}, 1), ready: exchanges.NewLatch(),
 		active: map[uint64]struct{}{}, seed: maphash.MakeSeed(),
 	}
 	empty := map[string]*instrument{}
@@ -184,20 +183,12 @@ func (v *Venue) Run(ctx context.Context, sink exchanges.Sink) error {
 			RetryInterval: min(v.cfg.PollInterval, 5*time.Second),
 			Observer:      v.poll,
 			Logger:        v.log.With("endpoint", EndpointInstrumentActive),
-			Poll: func(ctx context.Context) error {
-				err := v.pollOnce(ctx)
-				if err == nil {
-					v.once.Do(func() { close(v.ready) })
-				}
-				return err
-			},
-			Trigger:    v.refresh,
-			MinSpacing: v.cfg.RefreshSpacing,
+			Poll:          v.ready.OnSuccess(v.pollOnce),
+			Trigger:       v.refresh,
+			MinSpacing:    v.cfg.RefreshSpacing,
 		}.Run(ctx)
 	})
-	select {
-	case <-ctx.Done():
-	case <-v.ready:
+	if v.ready.Wait(ctx) {
 		wg.Go(func() { wsconn.Run(ctx, v.streamConfig()) })
 	}
 	wg.Wait()

@@ -217,26 +217,17 @@ func (m *market) declare(sink exchanges.Sink) {
 }
 
 func (m *market) run(ctx context.Context) {
-	ready := make(chan struct{})
-	var once sync.Once
 	var wg sync.WaitGroup
 	m.shards.set.Start = func(sh *shard) {
 		wg.Go(func() { wsconn.Run(ctx, sh.streamConfig()) })
 	}
+	discovered := exchanges.NewLatch()
 	wg.Go(func() {
-		m.poller(epInstruments, m.v.cfg.InstrumentsInterval, func(ctx context.Context) error {
-			err := m.discover(ctx)
-			if err == nil {
-				once.Do(func() { close(ready) })
-			}
-			return err
-		}, m.refresh).Run(ctx)
+		m.poller(epInstruments, m.v.cfg.InstrumentsInterval, discovered.OnSuccess(m.discover), m.refresh).Run(ctx)
 	})
-	select {
-	case <-ctx.Done():
+	if !discovered.Wait(ctx) {
 		wg.Wait()
 		return
-	case <-ready:
 	}
 	wg.Go(func() { m.poller(epTickers, m.v.cfg.PollInterval, m.pollTickers, nil).Run(ctx) })
 	m.startLongShort(ctx, wg.Go)

@@ -114,10 +114,8 @@ type currency struct {
 	name    string // BTC, ETH, USDC
 	label   string // btc, eth, usdc: the prefix of its endpoint labels
 	refresh chan struct{}
-	tried   chan struct{} // closed after the first discovery attempt
-	once    sync.Once
-	ready   chan struct{} // closed after the first successful discovery
-	okOnce  sync.Once
+	tried   *exchanges.Latch // open after the first discovery attempt
+	ready   *exchanges.Latch // open after the first successful discovery
 
 	instObs, summaryObs exchanges.PollObserver
 	list                []*exchanges.Instrument // guarded by Venue.listMu
@@ -154,7 +152,7 @@ func New(cfg Config) *Venue {
 		seen[c] = true
 		v.currencies = append(v.currencies, &currency{
 			name: c, label: strings.ToLower(c),
-			refresh: make(chan struct{}, 1), tried: make(chan struct{}), ready: make(chan struct{}),
+			refresh: make(chan struct{}, 1), tried: exchanges.NewLatch(), ready: exchanges.NewLatch(),
 		})
 	}
 	empty := map[string]*exchanges.Instrument{}
@@ -192,20 +190,12 @@ func (v *Venue) Run(ctx context.Context, sink exchanges.Sink) error {
 	var wg sync.WaitGroup
 	for _, c := range v.currencies {
 		wg.Go(func() {
-			v.poller(c.endpoint(epInstruments), c.instObs, v.cfg.InstrumentsInterval, func(ctx context.Context) error {
-				err := v.discover(ctx, c)
-				c.once.Do(func() { close(c.tried) })
-				if err == nil {
-					c.okOnce.Do(func() { close(c.ready) })
-				}
-				return err
-			}, c.refresh).Run(ctx)
+			discover := func(ctx context.Context) error { return v.discover(ctx, c) }
+			v.poller(c.endpoint(epInstruments), c.instObs, v.cfg.InstrumentsInterval, c.tried.AfterTry(c.ready.OnSuccess(discover)), c.refresh).Run(ctx)
 		})
 		wg.Go(func() {
-			select {
-			case <-ctx.Done():
+			if !c.ready.Wait(ctx) {
 				return
-			case <-c.ready:
 			}
 			v.poller(c.endpoint(epBookSummary), c.summaryObs, v.cfg.PollInterval, func(ctx context.Context) error {
 				return v.pollBookSummary(ctx, c)
@@ -217,10 +207,8 @@ func (v *Venue) Run(ctx context.Context, sink exchanges.Sink) error {
 	// discovery keeps failing does not hold the others back).
 	wg.Go(func() {
 		for _, c := range v.currencies {
-			select {
-			case <-ctx.Done():
+			if !c.tried.Wait(ctx) {
 				return
-			case <-c.tried:
 			}
 		}
 		wsconn.Run(ctx, v.stream.config())

@@ -283,10 +283,9 @@ type settle struct {
 	obs   exchanges.StreamObserver
 	polls map[string]exchanges.PollObserver
 
-	list    []*contract   // last discovery; guarded by v.listMu
-	refresh chan struct{} // asks discovery to run early
-	ready   chan struct{} // closed after the first discovery
-	once    sync.Once
+	list    []*contract      // last discovery; guarded by v.listMu
+	refresh chan struct{}    // asks discovery to run early
+	ready   *exchanges.Latch // open after the first successful discovery
 
 	// Stream state, touched by the connection's runner goroutine only.
 	subscribedOnce bool
@@ -302,7 +301,7 @@ func newSettle(v *Venue, name string) *settle {
 		v: v, name: name,
 		log:     v.log.With("settle", name),
 		refresh: make(chan struct{}, 1),
-		ready:   make(chan struct{}),
+		ready:   exchanges.NewLatch(),
 	}
 	s.backfill.init(s)
 	return s
@@ -340,19 +339,11 @@ func (s *settle) run(ctx context.Context) {
 	v := s.v
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		v.poller(s.endpoint(epContracts), s.polls[epContracts], v.cfg.InstrumentsInterval, func(ctx context.Context) error {
-			err := s.discover(ctx)
-			if err == nil {
-				s.once.Do(func() { close(s.ready) })
-			}
-			return err
-		}, s.refresh).Run(ctx)
+		v.poller(s.endpoint(epContracts), s.polls[epContracts], v.cfg.InstrumentsInterval, s.ready.OnSuccess(s.discover), s.refresh).Run(ctx)
 	})
-	select {
-	case <-ctx.Done():
+	if !s.ready.Wait(ctx) {
 		wg.Wait()
 		return
-	case <-s.ready:
 	}
 	wg.Go(func() { wsconn.Run(ctx, s.streamConfig()) })
 	if !v.cfg.DisableBackfill {

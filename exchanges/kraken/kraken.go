@@ -184,22 +184,13 @@ func (v *Venue) Run(ctx context.Context, sink exchanges.Sink) error {
 	v.trades.obs.SetUp(false)
 
 	var wg sync.WaitGroup
-	ready := make(chan struct{})
-	var once sync.Once
+	discovered := exchanges.NewLatch()
 	wg.Go(func() {
-		v.poller(EndpointInstruments, v.cfg.InstrumentsInterval, func(ctx context.Context) error {
-			err := v.discover(ctx)
-			if err == nil {
-				once.Do(func() { close(ready) })
-			}
-			return err
-		}, v.refresh).Run(ctx)
+		v.poller(EndpointInstruments, v.cfg.InstrumentsInterval, discovered.OnSuccess(v.discover), v.refresh).Run(ctx)
 	})
-	select {
-	case <-ctx.Done():
+	if !discovered.Wait(ctx) {
 		wg.Wait()
 		return nil
-	case <-ready:
 	}
 	wg.Go(func() { wsconn.Run(ctx, v.trades.streamConfig()) })
 	wg.Go(func() { v.poller(EndpointTickers, v.cfg.PollInterval, v.pollTickers, nil).Run(ctx) })

@@ -143,10 +143,8 @@ func (v *Venue) runLongShort(ctx context.Context, swap *kind) {
 	if !v.longShort(swap) {
 		return
 	}
-	select {
-	case <-ctx.Done():
+	if !swap.ready.Wait(ctx) {
 		return
-	case <-swap.ready:
 	}
 	v.poller(epLongShortRatio, v.ls.obs, v.longShortEvery(), v.pollLongShort, nil).Run(ctx)
 }

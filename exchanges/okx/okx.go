@@ -244,12 +244,9 @@ func (v *Venue) Run(ctx context.Context, sink exchanges.Sink) error {
 	}
 	if swap != nil {
 		wg.Go(func() {
-			select {
-			case <-ctx.Done():
-				return
-			case <-swap.ready:
+			if swap.ready.Wait(ctx) {
+				v.poller(epFundingRate, v.fundingObs, v.cfg.PollInterval, v.pollFunding, nil).Run(ctx)
 			}
-			v.poller(epFundingRate, v.fundingObs, v.cfg.PollInterval, v.pollFunding, nil).Run(ctx)
 		})
 	}
 	wg.Go(func() { v.runLongShort(ctx, swap) })
@@ -346,10 +343,9 @@ type kind struct {
 	obs   exchanges.StreamObserver
 	polls map[string]exchanges.PollObserver
 
-	list    []*instrument // last discovery; guarded by v.listMu
-	refresh chan struct{} // asks discovery to run early
-	ready   chan struct{} // closed after the first discovery
-	once    sync.Once
+	list    []*instrument    // last discovery; guarded by v.listMu
+	refresh chan struct{}    // asks discovery to run early
+	ready   *exchanges.Latch // open after the first successful discovery
 
 	// Stream state, touched by the connection's runner goroutine only
 	// (OnConnect and OnMessage).
@@ -368,7 +364,7 @@ func newKind(v *Venue, name string) *kind {
 		contractType: exchanges.Perpetual,
 		log:          v.log.With("inst_type", name),
 		refresh:      make(chan struct{}, 1),
-		ready:        make(chan struct{}),
+		ready:        exchanges.NewLatch(),
 	}
 	if name == Futures {
 		k.contractType = exchanges.Future
@@ -401,19 +397,11 @@ func (k *kind) run(ctx context.Context) {
 	v := k.v
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		v.poller(k.endpoint(epInstruments), k.polls[epInstruments], v.cfg.InstrumentsInterval, func(ctx context.Context) error {
-			err := k.discover(ctx)
-			if err == nil {
-				k.once.Do(func() { close(k.ready) })
-			}
-			return err
-		}, k.refresh).Run(ctx)
+		v.poller(k.endpoint(epInstruments), k.polls[epInstruments], v.cfg.InstrumentsInterval, k.ready.OnSuccess(k.discover), k.refresh).Run(ctx)
 	})
-	select {
-	case <-ctx.Done():
+	if !k.ready.Wait(ctx) {
 		wg.Wait()
 		return
-	case <-k.ready:
 	}
 	wg.Go(func() { wsconn.Run(ctx, k.streamConfig()) })
 	if !v.cfg.DisableBackfill {
@@ -421,24 +409,17 @@ func (k *kind) run(ctx context.Context) {
 	}
 	// Open interest falls back to the mark price for USD, so its first
 	// poll waits for the first mark-price poll, successful or not.
-	marksTried := make(chan struct{})
-	var marksOnce sync.Once
+	marksTried := exchanges.NewLatch()
 	wg.Go(func() {
-		v.poller(k.endpoint(epMarkPrice), k.polls[epMarkPrice], v.cfg.PollInterval, func(ctx context.Context) error {
-			defer marksOnce.Do(func() { close(marksTried) })
-			return k.pollMarkPrice(ctx)
-		}, nil).Run(ctx)
+		v.poller(k.endpoint(epMarkPrice), k.polls[epMarkPrice], v.cfg.PollInterval, marksTried.AfterTry(k.pollMarkPrice), nil).Run(ctx)
 	})
 	wg.Go(func() {
 		v.poller(k.endpoint(epTickers), k.polls[epTickers], v.cfg.PollInterval, k.pollTickers, nil).Run(ctx)
 	})
 	wg.Go(func() {
-		select {
-		case <-ctx.Done():
-			return
-		case <-marksTried:
+		if marksTried.Wait(ctx) {
+			v.poller(k.endpoint(epOpenInterest), k.polls[epOpenInterest], v.cfg.PollInterval, k.pollOpenInterest, nil).Run(ctx)
 		}
-		v.poller(k.endpoint(epOpenInterest), k.polls[epOpenInterest], v.cfg.PollInterval, k.pollOpenInterest, nil).Run(ctx)
 	})
 	wg.Wait()
 }
