@@ -28,13 +28,13 @@ func TestLatch(t *testing.T) {
 	if isOpen(ok) || isOpen(tried) {
 		t.Fatal("a new latch is open")
 	}
-	if err := onSuccess(context.Background()); err != fail {
+	if err := onSuccess(context.Background()); !errors.Is(err, fail) {
 		t.Errorf("OnSuccess returned %v, want the poll's error", err)
 	}
 	if isOpen(ok) {
 		t.Error("OnSuccess opened on a failed poll")
 	}
-	if err := afterTry(context.Background()); err != fail {
+	if err := afterTry(context.Background()); !errors.Is(err, fail) {
 		t.Errorf("AfterTry returned %v, want the poll's error", err)
 	}
 	if !isOpen(tried) {
