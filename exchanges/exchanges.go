@@ -6,6 +6,8 @@ package exchanges
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -148,4 +150,35 @@ type Sink interface {
 type Venue interface {
 	Name() string
 	Run(ctx context.Context, sink Sink) error
+}
+
+// Markets are the markets in the order venues declare them.
+var Markets = [2]Market{Linear, Inverse}
+
+// ByMarket splits instruments by market, in the order of Markets, each
+// list sorted by symbol; nil instruments (excluded by a coin allowlist)
+// are left out.
+func ByMarket(insts []*Instrument) [2][]*Instrument {
+	var lists [2][]*Instrument
+	for _, in := range insts {
+		if in == nil {
+			continue
+		}
+		i := 0
+		if in.Market == Inverse {
+			i = 1
+		}
+		lists[i] = append(lists[i], in)
+	}
+	for i := range lists {
+		slices.SortFunc(lists[i], func(a, b *Instrument) int { return strings.Compare(a.Symbol, b.Symbol) })
+	}
+	return lists
+}
+
+// SameInstruments reports whether two instrument lists hold equal
+// instruments in the same order (a venue declares a list again only when
+// it changed).
+func SameInstruments(a, b []*Instrument) bool {
+	return slices.EqualFunc(a, b, func(x, y *Instrument) bool { return *x == *y })
 }

@@ -31,7 +31,6 @@ package bitget
 import (
 	"context"
 	"log/slog"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -295,18 +294,15 @@ func (v *Venue) setList(k *kind, list map[string]*instrument) {
 	v.listMu.Lock()
 	defer v.listMu.Unlock()
 	k.instruments.Store(&list)
-	lists := map[exchanges.Market][]*exchanges.Instrument{exchanges.Linear: nil, exchanges.Inverse: nil}
+	var all []*exchanges.Instrument
 	for _, kk := range v.kinds {
 		for _, in := range *kk.instruments.Load() {
-			if in.inst != nil {
-				lists[in.inst.Market] = append(lists[in.inst.Market], in.inst)
-			}
+			all = append(all, in.inst)
 		}
 	}
-	for _, mk := range []exchanges.Market{exchanges.Linear, exchanges.Inverse} {
-		l := lists[mk]
-		sort.Slice(l, func(a, b int) bool { return l[a].Symbol < l[b].Symbol })
-		v.sink.SetInstruments(Name, mk, l)
+	lists := exchanges.ByMarket(all)
+	for i, mk := range exchanges.Markets {
+		v.sink.SetInstruments(Name, mk, lists[i])
 	}
 }
 

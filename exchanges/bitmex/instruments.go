@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"slices"
-	"sort"
 
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
 )
@@ -131,22 +129,16 @@ func (v *Venue) pollOnce(ctx context.Context) error {
 		return fmt.Errorf("instrument/active listed no usable perpetual or future (%d skipped)", skipped)
 	}
 	byID := make(map[string]*instrument, len(list))
-	var lists [2][]*exchanges.Instrument
+	all := make([]*exchanges.Instrument, 0, len(list))
 	for _, in := range list {
 		byID[in.symbol] = in
-		if in.inst != nil {
-			i := 0
-			if in.inst.Market == exchanges.Inverse {
-				i = 1
-			}
-			lists[i] = append(lists[i], in.inst)
-		}
+		all = append(all, in.inst)
 	}
 	v.instruments.Store(&byID)
 	changed := !v.declared
-	for i, mk := range []exchanges.Market{exchanges.Linear, exchanges.Inverse} {
-		sort.Slice(lists[i], func(a, b int) bool { return lists[i][a].Symbol < lists[i][b].Symbol })
-		if !v.declared || !sameInstruments(v.known[i], lists[i]) {
+	lists := exchanges.ByMarket(all)
+	for i, mk := range exchanges.Markets {
+		if !v.declared || !exchanges.SameInstruments(v.known[i], lists[i]) {
 			v.sink.SetInstruments(Name, mk, lists[i])
 			v.known[i] = lists[i]
 			changed = true
@@ -158,12 +150,6 @@ func (v *Venue) pollOnce(ctx context.Context) error {
 	v.declared = true
 	v.sink.SetMarketValues(v.marketValues(rows, byID))
 	return nil
-}
-
-// sameInstruments reports whether two lists declare the same instruments
-// with the same labels and sizes, in the same order.
-func sameInstruments(a, b []*exchanges.Instrument) bool {
-	return slices.EqualFunc(a, b, func(x, y *exchanges.Instrument) bool { return *x == *y })
 }
 
 // btcUSDFrom returns the mark price of the BTC/USD perpetual (XBTUSD), the

@@ -34,7 +34,6 @@ import (
 	"context"
 	"log/slog"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -248,22 +247,18 @@ func (v *Venue) setList(c *currency, list []*exchanges.Instrument, excluded []st
 		c.excluded[n] = true
 	}
 	byName := map[string]*exchanges.Instrument{}
-	var lists [2][]*exchanges.Instrument
+	var all []*exchanges.Instrument
 	for _, cc := range v.currencies {
 		for n := range cc.excluded {
 			byName[n] = nil
 		}
 		for _, in := range cc.list {
 			byName[in.Symbol] = in
-			i := 0
-			if in.Market == exchanges.Inverse {
-				i = 1
-			}
-			lists[i] = append(lists[i], in)
+			all = append(all, in)
 		}
 	}
-	for i, mk := range []exchanges.Market{exchanges.Linear, exchanges.Inverse} {
-		sort.Slice(lists[i], func(a, b int) bool { return lists[i][a].Symbol < lists[i][b].Symbol })
+	lists := exchanges.ByMarket(all)
+	for i, mk := range exchanges.Markets {
 		v.sink.SetInstruments(Name, mk, lists[i])
 	}
 	v.instruments.Store(&byName)

@@ -69,7 +69,7 @@ func (v *Venue) pollOnce(ctx context.Context) error {
 		list = append(list, a.inst)
 		byTicker[a.inst.Symbol] = a.inst
 	}
-	if !v.declared || !sameInstruments(v.known, list) {
+	if !v.declared || !exchanges.SameInstruments(v.known, list) {
 		v.sink.SetInstruments(Name, exchanges.Linear, list)
 		v.log.Info("instruments declared", "count", len(list), "markets", len(resp.Markets))
 		v.known, v.declared = list, true
@@ -132,11 +132,6 @@ func (v *Venue) instrumentsFrom(markets map[string]perpetualMarket) (out []asset
 		})
 	}
 	return out, active
-}
-
-// sameInstruments reports whether two lists declare the same instruments.
-func sameInstruments(a, b []*exchanges.Instrument) bool {
-	return slices.EqualFunc(a, b, func(x, y *exchanges.Instrument) bool { return *x == *y })
 }
 
 // marketValues turns the markets into gauges by the project's rules: mark

@@ -37,7 +37,6 @@ import (
 	"context"
 	"log/slog"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -253,21 +252,15 @@ func (v *Venue) setList(s *settle, list []*contract) {
 	defer v.listMu.Unlock()
 	s.list = list
 	byName := map[string]*contract{}
-	var lists [2][]*exchanges.Instrument
+	var all []*exchanges.Instrument
 	for _, ss := range v.settles {
 		for _, c := range ss.list {
 			byName[c.name] = c
-			if c.inst != nil {
-				i := 0
-				if c.inst.Market == exchanges.Inverse {
-					i = 1
-				}
-				lists[i] = append(lists[i], c.inst)
-			}
+			all = append(all, c.inst)
 		}
 	}
-	for i, mk := range []exchanges.Market{exchanges.Linear, exchanges.Inverse} {
-		sort.Slice(lists[i], func(a, b int) bool { return lists[i][a].Symbol < lists[i][b].Symbol })
+	lists := exchanges.ByMarket(all)
+	for i, mk := range exchanges.Markets {
 		v.sink.SetInstruments(Name, mk, lists[i])
 	}
 	v.contracts.Store(&byName)

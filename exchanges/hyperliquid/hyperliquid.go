@@ -27,7 +27,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
@@ -140,7 +139,7 @@ func (v *Venue) pollOnce(ctx context.Context) error {
 	for _, a := range assets {
 		list = append(list, a.inst)
 	}
-	if !v.declared || !sameInstruments(v.known, list) {
+	if !v.declared || !exchanges.SameInstruments(v.known, list) {
 		v.sink.SetInstruments(Name, exchanges.Linear, list)
 		v.cfg.Logger.Info("instruments declared", "count", len(list), "universe", len(resp.Universe), "skipped", skipped)
 		v.known, v.declared = list, true
@@ -169,8 +168,3 @@ func (v *Venue) fetch(ctx context.Context) (*metaAndAssetCtxs, error) {
 	return &resp, nil
 }
 
-// sameInstruments reports whether two lists declare the same instruments
-// with the same labels and multipliers, in the same order.
-func sameInstruments(a, b []*exchanges.Instrument) bool {
-	return slices.EqualFunc(a, b, func(x, y *exchanges.Instrument) bool { return *x == *y })
-}

@@ -66,7 +66,7 @@ func (v *Venue) discover(ctx context.Context) error {
 			byName[inst.Symbol] = inst
 			products = append(products, inst.Symbol)
 		}
-		if old, ok := v.declared[mk]; !ok || !sameInstruments(old, list) {
+		if old, ok := v.declared[mk]; !ok || !exchanges.SameInstruments(old, list) {
 			v.sink.SetInstruments(Name, mk, list)
 			v.declared[mk] = list
 			v.log.Info("instruments declared", "market", mk, "count", len(list))
@@ -170,7 +170,3 @@ func parseInstrument(r instrument) (*exchanges.Instrument, bool) {
 	}, true
 }
 
-// sameInstruments reports whether two lists declare the same instruments.
-func sameInstruments(a, b []*exchanges.Instrument) bool {
-	return slices.EqualFunc(a, b, func(x, y *exchanges.Instrument) bool { return *x == *y })
-}

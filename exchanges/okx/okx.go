@@ -294,21 +294,15 @@ func (v *Venue) setList(k *kind, list []*instrument) {
 	defer v.listMu.Unlock()
 	k.list = list
 	byID := map[string]*instrument{}
-	var lists [2][]*exchanges.Instrument
+	var all []*exchanges.Instrument
 	for _, kk := range v.kinds {
 		for _, in := range kk.list {
 			byID[in.id] = in
-			if in.inst != nil {
-				i := 0
-				if in.inst.Market == exchanges.Inverse {
-					i = 1
-				}
-				lists[i] = append(lists[i], in.inst)
-			}
+			all = append(all, in.inst)
 		}
 	}
-	for i, mk := range []exchanges.Market{exchanges.Linear, exchanges.Inverse} {
-		sort.Slice(lists[i], func(a, b int) bool { return lists[i][a].Symbol < lists[i][b].Symbol })
+	lists := exchanges.ByMarket(all)
+	for i, mk := range exchanges.Markets {
 		v.sink.SetInstruments(Name, mk, lists[i])
 	}
 	v.instruments.Store(&byID)
