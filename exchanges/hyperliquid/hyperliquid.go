@@ -167,4 +167,3 @@ func (v *Venue) fetch(ctx context.Context) (*metaAndAssetCtxs, error) {
 	}
 	return &resp, nil
 }
-

@@ -169,4 +169,3 @@ func parseInstrument(r instrument) (*exchanges.Instrument, bool) {
 		Multiplier:   mult,
 	}, true
 }
-
