@@ -140,18 +140,10 @@ type Venue struct {
 
 // New returns a BitMEX venue.
 func New(cfg Config) *Venue {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Client == nil {
-		cfg.Client = exchanges.NewClient(10*time.Second, "derivatives_exporter")
-	}
-	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = 30 * time.Second
-	}
-	if cfg.RefreshSpacing <= 0 {
-		cfg.RefreshSpacing = time.Minute
-	}
+	cfg.Logger = exchanges.OrDiscard(cfg.Logger)
+	cfg.Client = exchanges.OrNewClient(cfg.Client, exchanges.DefaultClientTimeout)
+	cfg.PollInterval = exchanges.Positive(cfg.PollInterval, exchanges.DefaultPollInterval)
+	cfg.RefreshSpacing = exchanges.Positive(cfg.RefreshSpacing, exchanges.DefaultRefreshSpacing)
 	v := &Venue{
 		cfg: cfg, coins: exchanges.NewCoinFilter(cfg.Coins), log: cfg.Logger,
 		refresh: make(chan struct{}, 1), ready: exchanges.NewLatch(),

@@ -109,24 +109,12 @@ type Venue struct {
 
 // New returns a Bybit venue.
 func New(cfg Config) *Venue {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Client == nil {
-		cfg.Client = exchanges.NewClient(10*time.Second, "derivatives_exporter")
-	}
-	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = 30 * time.Second
-	}
-	if cfg.InstrumentsInterval <= 0 {
-		cfg.InstrumentsInterval = 15 * time.Minute
-	}
-	if cfg.RefreshSpacing <= 0 {
-		cfg.RefreshSpacing = time.Minute
-	}
-	if cfg.TopicsPerConnection <= 0 {
-		cfg.TopicsPerConnection = DefaultTopicsPerConnection
-	}
+	cfg.Logger = exchanges.OrDiscard(cfg.Logger)
+	cfg.Client = exchanges.OrNewClient(cfg.Client, exchanges.DefaultClientTimeout)
+	cfg.PollInterval = exchanges.Positive(cfg.PollInterval, exchanges.DefaultPollInterval)
+	cfg.InstrumentsInterval = exchanges.Positive(cfg.InstrumentsInterval, exchanges.DefaultInstrumentsInterval)
+	cfg.RefreshSpacing = exchanges.Positive(cfg.RefreshSpacing, exchanges.DefaultRefreshSpacing)
+	cfg.TopicsPerConnection = exchanges.Positive(cfg.TopicsPerConnection, DefaultTopicsPerConnection)
 	v := &Venue{cfg: cfg}
 	want := func(kind string) bool {
 		return len(cfg.Markets) == 0 || slices.Contains(cfg.Markets, kind)

@@ -122,27 +122,13 @@ type Venue struct {
 
 // New returns a dYdX venue.
 func New(cfg Config) *Venue {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Client == nil {
-		cfg.Client = exchanges.NewClient(10*time.Second, "derivatives_exporter")
-	}
-	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = 30 * time.Second
-	}
-	if cfg.InstrumentsInterval <= 0 {
-		cfg.InstrumentsInterval = 15 * time.Minute
-	}
-	if cfg.RefreshSpacing <= 0 {
-		cfg.RefreshSpacing = time.Minute
-	}
-	if cfg.MarketsPerConnection <= 0 {
-		cfg.MarketsPerConnection = DefaultMarketsPerConnection
-	}
-	if cfg.SubscribeInterval <= 0 {
-		cfg.SubscribeInterval = DefaultSubscribeInterval
-	}
+	cfg.Logger = exchanges.OrDiscard(cfg.Logger)
+	cfg.Client = exchanges.OrNewClient(cfg.Client, exchanges.DefaultClientTimeout)
+	cfg.PollInterval = exchanges.Positive(cfg.PollInterval, exchanges.DefaultPollInterval)
+	cfg.InstrumentsInterval = exchanges.Positive(cfg.InstrumentsInterval, exchanges.DefaultInstrumentsInterval)
+	cfg.RefreshSpacing = exchanges.Positive(cfg.RefreshSpacing, exchanges.DefaultRefreshSpacing)
+	cfg.MarketsPerConnection = exchanges.Positive(cfg.MarketsPerConnection, DefaultMarketsPerConnection)
+	cfg.SubscribeInterval = exchanges.Positive(cfg.SubscribeInterval, DefaultSubscribeInterval)
 	v := &Venue{
 		cfg:      cfg,
 		interval: min(cfg.PollInterval, cfg.InstrumentsInterval),

@@ -250,15 +250,9 @@ func Run(ctx context.Context, cfg Config, sink exchanges.Sink) {
 	if cfg.URL == "" {
 		cfg.URL = DefaultURL
 	}
-	if cfg.Interval <= 0 {
-		cfg.Interval = DefaultInterval
-	}
-	if cfg.Client == nil {
-		cfg.Client = exchanges.NewClient(30*time.Second, "derivatives_exporter")
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
+	cfg.Interval = exchanges.Positive(cfg.Interval, DefaultInterval)
+	cfg.Client = exchanges.OrNewClient(cfg.Client, 30*time.Second)
+	cfg.Logger = exchanges.OrDiscard(cfg.Logger)
 	target, urlErr := pollURL(cfg.URL)
 	if urlErr != nil {
 		cfg.Logger.Error("cannot poll the Fear & Greed Index", "err", urlErr)

@@ -166,26 +166,15 @@ type contract struct {
 
 // New returns a Gate venue.
 func New(cfg Config) *Venue {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Client == nil {
-		cfg.Client = exchanges.NewClient(10*time.Second, "derivatives_exporter")
-	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	def(&cfg.PollInterval, 30*time.Second)
-	def(&cfg.InstrumentsInterval, 15*time.Minute)
-	def(&cfg.RefreshSpacing, time.Minute)
-	def(&cfg.DedupeWindow, DefaultDedupeWindow)
-	def(&cfg.BackfillSlack, DefaultBackfillSlack)
-	def(&cfg.BackfillRequestInterval, DefaultBackfillRequestInterval)
-	if cfg.DedupeMaxKeys <= 0 {
-		cfg.DedupeMaxKeys = DefaultDedupeMaxKeys
-	}
+	cfg.Logger = exchanges.OrDiscard(cfg.Logger)
+	cfg.Client = exchanges.OrNewClient(cfg.Client, exchanges.DefaultClientTimeout)
+	cfg.PollInterval = exchanges.Positive(cfg.PollInterval, exchanges.DefaultPollInterval)
+	cfg.InstrumentsInterval = exchanges.Positive(cfg.InstrumentsInterval, exchanges.DefaultInstrumentsInterval)
+	cfg.RefreshSpacing = exchanges.Positive(cfg.RefreshSpacing, exchanges.DefaultRefreshSpacing)
+	cfg.DedupeWindow = exchanges.Positive(cfg.DedupeWindow, DefaultDedupeWindow)
+	cfg.BackfillSlack = exchanges.Positive(cfg.BackfillSlack, DefaultBackfillSlack)
+	cfg.BackfillRequestInterval = exchanges.Positive(cfg.BackfillRequestInterval, DefaultBackfillRequestInterval)
+	cfg.DedupeMaxKeys = exchanges.Positive(cfg.DedupeMaxKeys, DefaultDedupeMaxKeys)
 	v := &Venue{cfg: cfg, coins: exchanges.NewCoinFilter(cfg.Coins), log: cfg.Logger, epoch: time.Now()}
 	for _, s := range []string{SettleUSDT, SettleBTC} {
 		if len(cfg.Settles) == 0 || slices.ContainsFunc(cfg.Settles, func(x string) bool { return strings.EqualFold(x, s) }) {

@@ -134,24 +134,12 @@ type Venue struct {
 
 // New returns a Kraken Futures venue.
 func New(cfg Config) *Venue {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Client == nil {
-		cfg.Client = exchanges.NewClient(10*time.Second, "derivatives_exporter")
-	}
-	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = 30 * time.Second
-	}
-	if cfg.InstrumentsInterval <= 0 {
-		cfg.InstrumentsInterval = 15 * time.Minute
-	}
-	if cfg.RefreshSpacing <= 0 {
-		cfg.RefreshSpacing = time.Minute
-	}
-	if cfg.ProductsPerMessage <= 0 {
-		cfg.ProductsPerMessage = DefaultProductsPerMessage
-	}
+	cfg.Logger = exchanges.OrDiscard(cfg.Logger)
+	cfg.Client = exchanges.OrNewClient(cfg.Client, exchanges.DefaultClientTimeout)
+	cfg.PollInterval = exchanges.Positive(cfg.PollInterval, exchanges.DefaultPollInterval)
+	cfg.InstrumentsInterval = exchanges.Positive(cfg.InstrumentsInterval, exchanges.DefaultInstrumentsInterval)
+	cfg.RefreshSpacing = exchanges.Positive(cfg.RefreshSpacing, exchanges.DefaultRefreshSpacing)
+	cfg.ProductsPerMessage = exchanges.Positive(cfg.ProductsPerMessage, DefaultProductsPerMessage)
 	v := &Venue{
 		cfg:      cfg,
 		log:      cfg.Logger,

@@ -179,29 +179,16 @@ type instrument struct {
 
 // New returns an OKX venue.
 func New(cfg Config) *Venue {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Client == nil {
-		cfg.Client = exchanges.NewClient(10*time.Second, "derivatives_exporter")
-	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	def(&cfg.PollInterval, 30*time.Second)
-	def(&cfg.InstrumentsInterval, 15*time.Minute)
-	def(&cfg.RefreshSpacing, time.Minute)
-	def(&cfg.DedupeWindow, DefaultDedupeWindow)
-	def(&cfg.BackfillSlack, DefaultBackfillSlack)
-	def(&cfg.BackfillRequestInterval, DefaultBackfillRequestInterval)
-	if cfg.DedupeMaxKeys <= 0 {
-		cfg.DedupeMaxKeys = DefaultDedupeMaxKeys
-	}
-	if cfg.BackfillMaxPages <= 0 {
-		cfg.BackfillMaxPages = DefaultBackfillMaxPages
-	}
+	cfg.Logger = exchanges.OrDiscard(cfg.Logger)
+	cfg.Client = exchanges.OrNewClient(cfg.Client, exchanges.DefaultClientTimeout)
+	cfg.PollInterval = exchanges.Positive(cfg.PollInterval, exchanges.DefaultPollInterval)
+	cfg.InstrumentsInterval = exchanges.Positive(cfg.InstrumentsInterval, exchanges.DefaultInstrumentsInterval)
+	cfg.RefreshSpacing = exchanges.Positive(cfg.RefreshSpacing, exchanges.DefaultRefreshSpacing)
+	cfg.DedupeWindow = exchanges.Positive(cfg.DedupeWindow, DefaultDedupeWindow)
+	cfg.BackfillSlack = exchanges.Positive(cfg.BackfillSlack, DefaultBackfillSlack)
+	cfg.BackfillRequestInterval = exchanges.Positive(cfg.BackfillRequestInterval, DefaultBackfillRequestInterval)
+	cfg.DedupeMaxKeys = exchanges.Positive(cfg.DedupeMaxKeys, DefaultDedupeMaxKeys)
+	cfg.BackfillMaxPages = exchanges.Positive(cfg.BackfillMaxPages, DefaultBackfillMaxPages)
 	v := &Venue{cfg: cfg, coins: exchanges.NewCoinFilter(cfg.Coins), log: cfg.Logger, epoch: time.Now()}
 	for _, t := range []string{Swap, Futures} {
 		if len(cfg.InstTypes) == 0 || slices.ContainsFunc(cfg.InstTypes, func(s string) bool { return strings.EqualFold(s, t) }) {
