@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -145,43 +144,11 @@ func marketValues(assets []asset, now time.Time, ttl time.Duration) (out []excha
 	out = make([]exchanges.MarketValue, 0, 7*len(assets))
 	next := exchanges.NextBoundary(now, FundingInterval)
 	for _, a := range assets {
-		add := func(f exchanges.Field, val float64) {
-			if math.IsInf(val, 0) || math.IsNaN(val) {
-				bad++
-				return
-			}
-			out = append(out, exchanges.MarketValue{Instrument: a.inst, Field: f, Value: val, TTL: ttl})
-		}
-		usable := func(n number, allowNegative bool) bool {
-			ok := n.Set && !math.IsNaN(n.Value) && !math.IsInf(n.Value, 0) && (allowNegative || n.Value >= 0)
-			if !ok && (n.Bad || n.Set) {
-				bad++
-			}
-			return ok
-		}
 		m := a.m
-		haveMark := usable(m.OraclePrice, false)
-		if haveMark && m.OraclePrice.Value == 0 {
-			haveMark = false
-			bad++
-		}
-		if haveMark {
-			add(exchanges.MarkPrice, m.OraclePrice.Value)
-		}
-		if usable(m.NextFundingRate, true) {
-			add(exchanges.FundingRate, m.NextFundingRate.Value)
-			add(exchanges.FundingIntervalSeconds, FundingInterval.Seconds())
-			add(exchanges.FundingNextTimestamp, next)
-		}
-		if usable(m.OpenInterest, false) {
-			add(exchanges.OpenInterestCoins, m.OpenInterest.Value*a.inst.Multiplier)
-			if haveMark {
-				add(exchanges.OpenInterestUSD, m.OpenInterest.Value*m.OraclePrice.Value)
-			}
-		}
-		if usable(m.Volume24H, false) {
-			add(exchanges.Volume24hUSD, m.Volume24H.Value)
-		}
+		var b int
+		out, b = exchanges.AppendPerpValues(out, exchanges.PerpValues{Inst: a.inst, Mark: m.OraclePrice, Funding: m.NextFundingRate,
+			OpenInterest: m.OpenInterest, Volume24hUSD: m.Volume24H}, FundingInterval, next, ttl)
+		bad += b
 	}
 	return out, bad
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -141,43 +140,11 @@ func marketValues(assets []asset, now time.Time, ttl time.Duration) (out []excha
 	out = make([]exchanges.MarketValue, 0, 7*len(assets))
 	next := exchanges.NextBoundary(now, FundingInterval)
 	for _, a := range assets {
-		add := func(f exchanges.Field, val float64) {
-			if math.IsInf(val, 0) { // a product of huge inputs
-				bad++
-				return
-			}
-			out = append(out, exchanges.MarketValue{Instrument: a.inst, Field: f, Value: val, TTL: ttl})
-		}
-		usable := func(n number, allowNegative bool) bool {
-			ok := n.Set && !math.IsNaN(n.Value) && !math.IsInf(n.Value, 0) && (allowNegative || n.Value >= 0)
-			if !ok && (n.Bad || n.Set) {
-				bad++
-			}
-			return ok
-		}
 		c := a.ctx
-		haveMark := usable(c.MarkPx, false)
-		if haveMark && c.MarkPx.Value == 0 {
-			haveMark = false
-			bad++
-		}
-		if haveMark {
-			add(exchanges.MarkPrice, c.MarkPx.Value)
-		}
-		if usable(c.Funding, true) {
-			add(exchanges.FundingRate, c.Funding.Value)
-			add(exchanges.FundingIntervalSeconds, FundingInterval.Seconds())
-			add(exchanges.FundingNextTimestamp, next)
-		}
-		if usable(c.OpenInterest, false) {
-			add(exchanges.OpenInterestCoins, c.OpenInterest.Value*a.inst.Multiplier)
-			if haveMark {
-				add(exchanges.OpenInterestUSD, c.OpenInterest.Value*c.MarkPx.Value)
-			}
-		}
-		if usable(c.DayNtlVlm, false) {
-			add(exchanges.Volume24hUSD, c.DayNtlVlm.Value)
-		}
+		var b int
+		out, b = exchanges.AppendPerpValues(out, exchanges.PerpValues{Inst: a.inst, Mark: c.MarkPx, Funding: c.Funding,
+			OpenInterest: c.OpenInterest, Volume24hUSD: c.DayNtlVlm}, FundingInterval, next, ttl)
+		bad += b
 	}
 	return out, bad
 }
