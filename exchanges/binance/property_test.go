@@ -2,7 +2,6 @@ package binance
 
 import (
 	"math"
-	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -18,14 +17,14 @@ import (
 // A failure prints its seed; replay it with -property.seed=N.
 func TestNoLossNoDoubleCount(t *testing.T) {
 	faultsuite.Property(t, "./exchanges/binance/", func(t *testing.T, s *faultsuite.Schedule) {
-		if !runSchedule(t, s.Seed) {
+		if !runSchedule(t, s) {
 			t.Error("the exported totals differ from what the fake delivered")
 		}
 	})
 }
 
-func runSchedule(t *testing.T, seed uint64) bool {
-	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+func runSchedule(t *testing.T, sch *faultsuite.Schedule) bool {
+	rng := sch.Rand
 	h := start(t, func(c *Config) { c.Markets = []string{usdm} })
 	waitSubscribed(t, h.usdm, 1)
 	symbols := []struct {
@@ -56,7 +55,7 @@ func runSchedule(t *testing.T, seed uint64) bool {
 			d := h.usdm.Play([]exchangetest.Event{{Frame: exchangetest.ForceOrderFrame(exchangetest.ForceOrder{
 				Symbol: sy.sym, Side: side, Qty: qty, Price: px, AvgPrice: px, FilledQty: qty, LastFilledQty: qty})}})
 			if len(d) != 1 || d[0].Conns != 1 {
-				t.Logf("seed %d: frame not delivered: %+v", seed, d)
+				t.Logf("seed %d: frame not delivered: %+v", sch.Seed, d)
 				return false
 			}
 			k := key{sy.sym, sideOf(side)}
@@ -104,13 +103,13 @@ func runSchedule(t *testing.T, seed uint64) bool {
 			w := want[key{sy.sym, side}]
 			c, n := val(s, "crypto_liquidations_total", l...), val(s, "crypto_liquidation_notional_usd_total", l...)
 			if c != w[0] || !collectortest.Close(n, w[1]) {
-				t.Logf("seed %d: %s %s: count %v notional %v, delivered %v %v", seed, sy.sym, side, c, n, w[0], w[1])
+				t.Logf("seed %d: %s %s: count %v notional %v, delivered %v %v", sch.Seed, sy.sym, side, c, n, w[0], w[1])
 				ok = false
 			}
 		}
 	}
 	if got := val(s, "crypto_exporter_stream_decode_errors_total", "exchange", "binance", "stream", "usdm_force_order"); got != float64(bad) {
-		t.Logf("seed %d: decode errors %v, want %d", seed, got, bad)
+		t.Logf("seed %d: decode errors %v, want %d", sch.Seed, got, bad)
 		ok = false
 	}
 	return ok

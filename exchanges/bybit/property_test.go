@@ -3,7 +3,6 @@ package bybit
 import (
 	"bytes"
 	"math"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -45,7 +44,6 @@ type propEvent struct {
 type propRun struct {
 	t *testing.T
 	*faultsuite.Schedule
-	rng   *rand.Rand
 	h     *harness
 	syms  []exchangetest.BybitSymbol // trading symbols
 	want  map[propKey]propWant       // what the delivered frames hold
@@ -61,22 +59,22 @@ func (p *propRun) await(cond func(s collectortest.Samples) bool) {
 // frame returns a push of k good events of a random symbol, with the bad
 // events given after them, and the good events.
 func (p *propRun) frame(k int, bad ...string) ([]byte, []propEvent) {
-	sym := p.syms[p.rng.IntN(len(p.syms))]
+	sym := p.syms[p.Rand.IntN(len(p.syms))]
 	coin, _ := NormalizeCoin(sym.BaseCoin)
 	var liqs []exchangetest.BybitLiquidation
 	var evs []propEvent
 	for range k {
 		side, label := "Buy", "long" // S is the position's side
-		if p.rng.IntN(2) == 0 {
+		if p.Rand.IntN(2) == 0 {
 			side, label = "Sell", "short"
 		}
-		px := sym.MarkPrice * (0.9 + 0.2*p.rng.Float64())
+		px := sym.MarkPrice * (0.9 + 0.2*p.Rand.Float64())
 		var size, n float64
 		if sym.Category == exchangetest.BybitInverse {
-			size = float64(1 + p.rng.IntN(20000)) // USD contracts
+			size = float64(1 + p.Rand.IntN(20000)) // USD contracts
 			n = size
 		} else {
-			size = math.Round((0.001+p.rng.Float64()*5)*1000) / 1000
+			size = math.Round((0.001+p.Rand.Float64()*5)*1000) / 1000
 			n = size * px
 		}
 		liqs = append(liqs, exchangetest.BybitLiquidation{Side: side, Size: size, Price: px})
@@ -143,8 +141,7 @@ func (p *propRun) afterFault(before map[string]float64, streams []string) {
 
 func (p *propRun) run() {
 	t := p.t
-	p.rng = rand.New(rand.NewPCG(p.Seed, p.Seed^0x9e3779b97f4a7c15))
-	rng := p.rng
+	rng := p.Rand
 	p.h = newHarness(t)
 	h := p.h
 	for _, s := range fakeSymbols() {

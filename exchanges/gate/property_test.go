@@ -3,7 +3,6 @@ package gate
 import (
 	"bytes"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -35,12 +34,12 @@ func TestNoLossNoDoubleCount(t *testing.T) {
 type propRun struct {
 	t *testing.T
 	*faultsuite.Schedule
-	rng  *rand.Rand
-	h    *harness
-	live []exchangetest.GateContract
-	n    int     // orders made; each gets the size n, so no two share a key
-	good int     // well-formed orders handed to the fake
-	bad  float64 // decode errors the exporter must count
+	h       *harness
+	streams *faultsuite.Streams
+	live    []exchangetest.GateContract
+	n       int     // orders made; each gets the size n, so no two share a key
+	good    int     // well-formed orders handed to the fake
+	bad     float64 // decode errors the exporter must count
 }
 
 // await waits until cond holds, for at most 10 s.
@@ -52,16 +51,16 @@ func (p *propRun) await(cond func(s collectortest.Samples) bool) {
 // result elements given after them (the fake routes a push by its first
 // element's contract).
 func (p *propRun) frame(k int, bad ...string) []byte {
-	c := p.live[p.rng.IntN(len(p.live))]
+	c := p.live[p.Rand.IntN(len(p.live))]
 	var ls []exchangetest.GateLiquidation
 	for range k {
 		p.n++
 		p.good++
 		size := float64(p.n)
-		if p.rng.IntN(2) == 0 {
+		if p.Rand.IntN(2) == 0 {
 			size = -size // a sell order: a long liquidated
 		}
-		ls = append(ls, exchangetest.GateLiquidation{Contract: c.Name, Size: size, Price: c.MarkPrice * (0.9 + 0.2*p.rng.Float64())})
+		ls = append(ls, exchangetest.GateLiquidation{Contract: c.Name, Size: size, Price: c.MarkPrice * (0.9 + 0.2*p.Rand.Float64())})
 	}
 	f := exchangetest.GateLiquidationFrame(ls...)
 	for _, b := range bad {
@@ -71,65 +70,12 @@ func (p *propRun) frame(k int, bad ...string) []byte {
 	return f
 }
 
-func (p *propRun) connects() map[string]float64 {
-	s := p.h.Samples(p.t)
-	out := map[string]float64{}
-	for _, st := range allStreams {
-		out[st] = val(s, "crypto_exporter_stream_connects_total", stream(st)...)
-	}
-	return out
-}
-
-// afterFault waits until both streams have reconnected and subscribed and
-// the fake holds no connection but theirs, so that the next frame is not
-// written to a connection that is going away.
-func (p *propRun) afterFault(before map[string]float64) {
-	p.h.Eventually(p.t, "reconnect after a fault", func(s collectortest.Samples) bool {
-		for _, st := range allStreams {
-			if val(s, "crypto_exporter_stream_connects_total", stream(st)...) <= before[st] ||
-				val(s, "crypto_exporter_stream_up", stream(st)...) != 1 {
-				return false
-			}
-		}
-		return p.h.fake.Connections() == len(allStreams)
-	})
-}
-
-// gap drops every connection, refuses new ones while orders happen, and
-// lets the streams reconnect: only the backfill can bring those orders.
-// With racy the connections are not refused, and the orders race the
-// reconnect (each reaches the new connection or falls in the gap).
-func (p *propRun) gap(frames [][]byte, racy bool) {
-	h := p.h
-	before := p.connects()
-	if !racy {
-		h.fake.SetRefuseConnections(true)
-	}
-	h.fake.Disconnect()
-	if !racy {
-		h.Eventually(p.t, "streams down", func(s collectortest.Samples) bool {
-			return val(s, "crypto_exporter_stream_up", stream("usdt_liquidations")...) == 0 &&
-				val(s, "crypto_exporter_stream_up", stream("btc_liquidations")...) == 0
-		})
-	}
-	for _, f := range frames {
-		if racy {
-			time.Sleep(time.Duration(p.rng.IntN(3)) * time.Millisecond)
-		}
-		if d := h.fake.Liquidate(f); !racy && d.Conns != 0 {
-			p.t.Errorf("seed %d: gap frame delivered to %d connections", p.Seed, d.Conns)
-		}
-	}
-	h.fake.SetRefuseConnections(false)
-	p.afterFault(before)
-}
-
 func (p *propRun) run() {
 	t := p.t
-	p.rng = rand.New(rand.NewPCG(p.Seed, p.Seed^0x9e3779b97f4a7c15))
-	rng := p.rng
+	rng := p.Rand
 	p.h = newHarness(t)
 	h := p.h
+	p.streams = &faultsuite.Streams{Samples: h.Samples, Exchange: "gate", Names: allStreams, Fake: h.fake}
 	for _, c := range h.fake.Contracts() {
 		if !c.InDelisting {
 			p.live = append(p.live, c)
@@ -195,22 +141,22 @@ func (p *propRun) run() {
 			p.Step("other-channel")
 			h.fake.Play([]exchangetest.Event{{Frame: []byte(`{"time":1,"time_ms":1,"channel":"futures.tickers","event":"update","result":[]}`)}})
 		case r < 72: // abrupt disconnect
-			before := p.connects()
+			before := p.streams.Connects(t)
 			p.Step("disconnect")
 			h.fake.Play([]exchangetest.Event{{Delay: 100 * time.Millisecond, Disconnect: true}})
-			p.afterFault(before)
+			p.streams.AfterFault(t, before)
 		case r < 76: // close frame with a random code
-			before := p.connects()
+			before := p.streams.Connects(t)
 			code := []int{1000, 1001, 1011, 4000}[rng.IntN(4)]
 			p.Step("close(%d)", code)
 			h.fake.Play([]exchangetest.Event{{Delay: 100 * time.Millisecond, CloseCode: code}})
-			p.afterFault(before)
+			p.streams.AfterFault(t, before)
 		case r < 79: // a disconnect whose first resubscribe is rejected
-			before := p.connects()
+			before := p.streams.Connects(t)
 			p.Step("rejected-resubscribe")
 			h.fake.RejectNextSubscribe(1)
 			h.fake.Play([]exchangetest.Event{{Delay: 100 * time.Millisecond, Disconnect: true}})
-			p.afterFault(before)
+			p.streams.AfterFault(t, before)
 			p.bad++
 		case r < 88: // a gap: orders while connections are refused
 			if i == forced { // after a live order, which the backfill re-serves
@@ -234,14 +180,14 @@ func (p *propRun) run() {
 				}
 			}
 			p.Step("gap(%d)", len(frames))
-			p.gap(frames, false)
+			p.Gap(t, p.streams, frames, false)
 		case r < 92: // orders racing a reconnect
 			var frames [][]byte
 			for range 1 + rng.IntN(6) {
 				frames = append(frames, p.frame(1+rng.IntN(2)))
 			}
 			p.Step("racy-gap(%d)", len(frames))
-			p.gap(frames, true)
+			p.Gap(t, p.streams, frames, true)
 		case r < 96: // server ping
 			p.Step("ping")
 			h.fake.Play([]exchangetest.Event{{Ping: []byte("p")}})

@@ -2,7 +2,6 @@ package okx
 
 import (
 	"math"
-	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -34,12 +33,12 @@ func TestNoLossNoDoubleCount(t *testing.T) {
 type propRun struct {
 	t *testing.T
 	*faultsuite.Schedule
-	rng  *rand.Rand
-	h    *harness
-	live []exchangetest.OKXInstrument
-	n    int     // orders made; each gets the size n, so no two share a key
-	good int     // well-formed orders handed to the fake
-	bad  float64 // decode errors the exporter must count
+	h       *harness
+	streams *faultsuite.Streams
+	live    []exchangetest.OKXInstrument
+	n       int     // orders made; each gets the size n, so no two share a key
+	good    int     // well-formed orders handed to the fake
+	bad     float64 // decode errors the exporter must count
 }
 
 // await waits until cond holds, for at most 10 s.
@@ -53,7 +52,7 @@ func (p *propRun) await(cond func(s collectortest.Samples) bool) {
 func (p *propRun) frame(instType string, k int, bad ...exchangetest.OKXDetail) []byte {
 	var in exchangetest.OKXInstrument
 	for {
-		in = p.live[p.rng.IntN(len(p.live))]
+		in = p.live[p.Rand.IntN(len(p.live))]
 		if instType == "" || in.InstType == instType {
 			break
 		}
@@ -63,80 +62,27 @@ func (p *propRun) frame(instType string, k int, bad ...exchangetest.OKXDetail) [
 		p.n++
 		p.good++
 		side, posSide := "sell", "long"
-		if p.rng.IntN(2) == 0 {
+		if p.Rand.IntN(2) == 0 {
 			side, posSide = "buy", "short"
 		}
-		if p.rng.IntN(3) == 0 {
+		if p.Rand.IntN(3) == 0 {
 			posSide = "net"
 		}
-		ds = append(ds, exchangetest.OKXDetail{Side: side, PosSide: posSide, Sz: float64(p.n), BkPx: in.MarkPx * (0.9 + 0.2*p.rng.Float64())})
+		ds = append(ds, exchangetest.OKXDetail{Side: side, PosSide: posSide, Sz: float64(p.n), BkPx: in.MarkPx * (0.9 + 0.2*p.Rand.Float64())})
 	}
 	for _, b := range bad {
-		i := p.rng.IntN(len(ds) + 1)
+		i := p.Rand.IntN(len(ds) + 1)
 		ds = append(ds[:i], append([]exchangetest.OKXDetail{b}, ds[i:]...)...)
 	}
 	return exchangetest.OKXLiquidationFrame(in.InstType, in.InstID, "", ds...)
 }
 
-func (p *propRun) connects() map[string]float64 {
-	s := p.h.Samples(p.t)
-	out := map[string]float64{}
-	for _, st := range allStreams {
-		out[st] = val(s, "crypto_exporter_stream_connects_total", stream(st)...)
-	}
-	return out
-}
-
-// afterFault waits until both streams have reconnected and subscribed and
-// the fake holds no connection but theirs, so that the next frame is not
-// written to a connection that is going away.
-func (p *propRun) afterFault(before map[string]float64) {
-	p.h.Eventually(p.t, "reconnect after a fault", func(s collectortest.Samples) bool {
-		for _, st := range allStreams {
-			if val(s, "crypto_exporter_stream_connects_total", stream(st)...) <= before[st] ||
-				val(s, "crypto_exporter_stream_up", stream(st)...) != 1 {
-				return false
-			}
-		}
-		return p.h.fake.Connections() == len(allStreams)
-	})
-}
-
-// gap drops every connection, refuses new ones while orders happen, and
-// lets the streams reconnect: only the replay and the backfill can bring
-// those orders. With racy the connections are not refused, and the orders
-// race the reconnect (each reaches the new connection or falls in the gap).
-func (p *propRun) gap(frames [][]byte, racy bool) {
-	h := p.h
-	before := p.connects()
-	if !racy {
-		h.fake.SetRefuseConnections(true)
-	}
-	h.fake.Disconnect()
-	if !racy {
-		h.Eventually(p.t, "streams down", func(s collectortest.Samples) bool {
-			return val(s, "crypto_exporter_stream_up", stream("swap_liquidations")...) == 0 &&
-				val(s, "crypto_exporter_stream_up", stream("futures_liquidations")...) == 0
-		})
-	}
-	for _, f := range frames {
-		if racy {
-			time.Sleep(time.Duration(p.rng.IntN(3)) * time.Millisecond)
-		}
-		if d := h.fake.Liquidate(f); !racy && d.Conns != 0 {
-			p.t.Errorf("seed %d: gap frame delivered to %d connections", p.Seed, d.Conns)
-		}
-	}
-	h.fake.SetRefuseConnections(false)
-	p.afterFault(before)
-}
-
 func (p *propRun) run() {
 	t := p.t
-	p.rng = rand.New(rand.NewPCG(p.Seed, p.Seed^0x9e3779b97f4a7c15))
-	rng := p.rng
+	rng := p.Rand
 	p.h = newHarness(t)
 	h := p.h
+	p.streams = &faultsuite.Streams{Samples: h.Samples, Exchange: "okx", Names: allStreams, Fake: h.fake}
 	for _, in := range fakeInstruments() {
 		if in.State == "live" {
 			p.live = append(p.live, in)
@@ -182,7 +128,7 @@ func (p *propRun) run() {
 				frames = append(frames, p.frame(Swap, 1))
 			}
 			p.Step("big-gap(%d)", len(frames))
-			p.gap(frames, false)
+			p.Gap(t, p.streams, frames, false)
 		case r < 50: // good orders
 			k := 1 + rng.IntN(3)
 			p.Step("good(%d)", k)
@@ -209,30 +155,30 @@ func (p *propRun) run() {
 			p.Step("notice")
 			h.fake.Play([]exchangetest.Event{{Frame: []byte(`{"event":"notice","code":"64008","msg":"The connection will soon be closed for a service upgrade.","connId":"a4d3ae55"}`)}})
 		case r < 72: // abrupt disconnect
-			before := p.connects()
+			before := p.streams.Connects(t)
 			p.Step("disconnect")
 			h.fake.Play([]exchangetest.Event{{Delay: 100 * time.Millisecond, Disconnect: true}})
-			p.afterFault(before)
+			p.streams.AfterFault(t, before)
 		case r < 76: // close frame with a random code
-			before := p.connects()
+			before := p.streams.Connects(t)
 			code := []int{1000, 1001, 1011, 4000}[rng.IntN(4)]
 			p.Step("close(%d)", code)
 			h.fake.Play([]exchangetest.Event{{Delay: 100 * time.Millisecond, CloseCode: code}})
-			p.afterFault(before)
+			p.streams.AfterFault(t, before)
 		case r < 79: // an error event: counted, and every connection reconnects
-			before := p.connects()
+			before := p.streams.Connects(t)
 			p.Step("error-event")
 			d := h.fake.Play([]exchangetest.Event{{Delay: 100 * time.Millisecond, Frame: []byte(`{"event":"error","code":"60012","msg":"Invalid request","connId":"x"}`)}})
 			for _, x := range d {
 				p.bad += float64(x.Conns)
 			}
-			p.afterFault(before)
+			p.streams.AfterFault(t, before)
 		case r < 82: // a disconnect whose first resubscribe is rejected
-			before := p.connects()
+			before := p.streams.Connects(t)
 			p.Step("rejected-resubscribe")
 			h.fake.RejectNextSubscribe(1)
 			h.fake.Play([]exchangetest.Event{{Delay: 100 * time.Millisecond, Disconnect: true}})
-			p.afterFault(before)
+			p.streams.AfterFault(t, before)
 			p.bad++
 		case r < 88: // a gap: orders while connections are refused
 			var frames [][]byte
@@ -244,14 +190,14 @@ func (p *propRun) run() {
 				h.fake.FailNext("/api/v5/public/liquidation-orders", 1+rng.IntN(2), 503, 0, "")
 			}
 			p.Step("gap(%d)", len(frames))
-			p.gap(frames, false)
+			p.Gap(t, p.streams, frames, false)
 		case r < 92: // orders racing a reconnect
 			var frames [][]byte
 			for range 1 + rng.IntN(6) {
 				frames = append(frames, p.frame("", 1+rng.IntN(2)))
 			}
 			p.Step("racy-gap(%d)", len(frames))
-			p.gap(frames, true)
+			p.Gap(t, p.streams, frames, true)
 		case r < 96: // server ping
 			p.Step("ping")
 			h.fake.Play([]exchangetest.Event{{Ping: []byte("p")}})
