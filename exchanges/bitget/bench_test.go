@@ -13,6 +13,7 @@ import (
 	"github.com/derivatives-exporter/derivatives_exporter/collector"
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/venuetest"
 )
 
 const (
@@ -156,13 +157,9 @@ func BenchmarkLiquidation(b *testing.B) {
 	if n := v.dedupe.Len(); n != dedupeMaxKeys {
 		b.Fatalf("dedupe holds %d keys after the warm-up, want %d", n, dedupeMaxKeys)
 	}
-	b.ReportAllocs()
-	b.SetBytes(int64(len(frames[0].data)))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	venuetest.Bench(b, len(frames[0].data), func(i int) {
 		handler(feed.next())
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	})
 	b.StopTimer()
 	if got := v.counted.Load(); got != int64(feed.sent) {
 		b.Fatalf("counted %d of %d messages (history or repeats %d)", got, feed.sent, v.history.Load())
@@ -201,10 +198,7 @@ func BenchmarkLiquidationBaseline(b *testing.B) {
 		}
 	}
 	feed := benchFeed{frames: frames, ms: v.epoch.UnixMilli()}
-	b.ReportAllocs()
-	b.SetBytes(int64(len(frames[0].data)))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	venuetest.Bench(b, len(frames[0].data), func(i int) {
 		var push baselinePush
 		if err := json.Unmarshal(feed.next(), &push); err != nil {
 			b.Fatal(err)
@@ -220,8 +214,7 @@ func BenchmarkLiquidationBaseline(b *testing.B) {
 			count.WithLabelValues("bitget", in.market, d.Symbol, in.coin, side).Inc()
 			notional.WithLabelValues("bitget", in.market, d.Symbol, in.coin, side).Add(amount * price)
 		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	})
 }
 
 // BenchmarkDecodeFrame isolates the decoder.
@@ -229,13 +222,9 @@ func BenchmarkDecodeFrame(b *testing.B) {
 	_, _, _, _, frames := benchStream(b, benchInstruments)
 	var sink float64
 	emit := func(e event) { sink += e.Amount }
-	b.ReportAllocs()
-	b.SetBytes(int64(len(frames[0].data)))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	venuetest.Bench(b, len(frames[0].data), func(i int) {
 		_, _ = decodeFrame(frames[i&(benchFrames-1)].data, emit)
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	})
 	_ = sink
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/derivatives-exporter/derivatives_exporter/collector"
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/venuetest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/wsconn"
 )
 
@@ -134,16 +135,12 @@ func BenchmarkLiquidationInsert(b *testing.B) {
 	cfg, v, _, _, frames := benchStream(b, benchInstruments)
 	handler := cfg.OnMessage
 	var seq uint64
-	b.ReportAllocs()
-	b.SetBytes(int64(len(frames[0].data)))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	venuetest.Bench(b, len(frames[0].data), func(i int) {
 		f := &frames[i&(benchFrames-1)]
 		seq++
 		f.stamp(seq)
 		handler(nil, f.data)
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	})
 	b.StopTimer()
 	if got := v.counted.Load(); got != int64(b.N) {
 		b.Fatalf("counted %d of %d messages", got, b.N)
@@ -181,10 +178,7 @@ func BenchmarkLiquidationInsertBaseline(b *testing.B) {
 		insts[sym] = meta{string(in.inst.Market), in.inst.Coin, in.size}
 	}
 	var seq uint64
-	b.ReportAllocs()
-	b.SetBytes(int64(len(frames[0].data)))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	venuetest.Bench(b, len(frames[0].data), func(i int) {
 		f := &frames[i&(benchFrames-1)]
 		seq++
 		f.stamp(seq)
@@ -193,7 +187,7 @@ func BenchmarkLiquidationInsertBaseline(b *testing.B) {
 			b.Fatal(err)
 		}
 		if fr.Table != "liquidation" || fr.Action != "insert" {
-			continue
+			return
 		}
 		for _, o := range fr.Data {
 			in := insts[o.Symbol]
@@ -204,8 +198,7 @@ func BenchmarkLiquidationInsertBaseline(b *testing.B) {
 			count.WithLabelValues("bitmex", in.market, o.Symbol, in.coin, side).Inc()
 			notional.WithLabelValues("bitmex", in.market, o.Symbol, in.coin, side).Add(o.LeavesQty * in.size)
 		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	})
 }
 
 // BenchmarkDecodeFrame isolates the decoder: the envelope (decodeFrame)

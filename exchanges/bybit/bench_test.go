@@ -12,6 +12,7 @@ import (
 	"github.com/derivatives-exporter/derivatives_exporter/collector"
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/venuetest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/wsconn"
 )
 
@@ -90,13 +91,9 @@ func benchStream(tb testing.TB, n int) (func(*wsconn.Session, []byte), *collecto
 // collector sink: the exporter's per-message hot path for Bybit.
 func BenchmarkAllLiquidation(b *testing.B) {
 	handler, _, _, frames := benchStream(b, benchInstruments)
-	b.ReportAllocs()
-	b.SetBytes(int64(len(frames[0])))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	venuetest.Bench(b, len(frames[0]), func(i int) {
 		handler(nil, frames[i&(benchFrames-1)])
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	})
 }
 
 // baselineFrame is what a straightforward implementation decodes into. It
@@ -126,10 +123,7 @@ func BenchmarkAllLiquidationBaseline(b *testing.B) {
 	for i := range benchInstruments {
 		coins[fmt.Sprintf("C%dUSDT", i)] = fmt.Sprintf("C%d", i)
 	}
-	b.ReportAllocs()
-	b.SetBytes(int64(len(frames[0])))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	venuetest.Bench(b, len(frames[0]), func(i int) {
 		var fr baselineFrame
 		if err := json.Unmarshal(frames[i&(benchFrames-1)], &fr); err != nil {
 			b.Fatal(err)
@@ -145,8 +139,7 @@ func BenchmarkAllLiquidationBaseline(b *testing.B) {
 			count.WithLabelValues("bybit", "linear", ev.Symbol, coin, side).Inc()
 			notional.WithLabelValues("bybit", "linear", ev.Symbol, coin, side).Add(v * p)
 		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	})
 }
 
 // BenchmarkDecodeFrame isolates the decoder.

@@ -13,6 +13,7 @@ import (
 	"github.com/derivatives-exporter/derivatives_exporter/collector"
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/venuetest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/wsconn"
 )
 
@@ -158,16 +159,12 @@ func BenchmarkTradesLiquidation(b *testing.B) {
 	cfg, _, _, _, frames := benchStream(b, benchInstruments)
 	handler := cfg.OnMessage
 	var seq uint64
-	b.ReportAllocs()
-	b.SetBytes(int64(len(frames[0].data)))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	venuetest.Bench(b, len(frames[0].data), func(i int) {
 		f := &frames[i&(benchFrames-1)]
 		seq++
 		f.stamp(seq)
 		handler(nil, f.data)
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	})
 }
 
 // baselineNotification is what a straightforward implementation decodes
@@ -208,10 +205,7 @@ func BenchmarkTradesLiquidationBaseline(b *testing.B) {
 		insts[name] = in
 	}
 	var seq uint64
-	b.ReportAllocs()
-	b.SetBytes(int64(len(frames[0].data)))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	venuetest.Bench(b, len(frames[0].data), func(i int) {
 		f := &frames[i&(benchFrames-1)]
 		seq++
 		f.stamp(seq)
@@ -220,7 +214,7 @@ func BenchmarkTradesLiquidationBaseline(b *testing.B) {
 			b.Fatal(err)
 		}
 		if msg.Method != "subscription" {
-			continue
+			return
 		}
 		for _, tr := range msg.Params.Data {
 			if tr.Liquidation == "" {
@@ -249,8 +243,7 @@ func BenchmarkTradesLiquidationBaseline(b *testing.B) {
 				notional.WithLabelValues("deribit", string(in.Market), tr.InstrumentName, in.Coin, side).Add(n)
 			}
 		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	})
 }
 
 // BenchmarkDecodeFrame isolates the decoder.

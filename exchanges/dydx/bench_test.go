@@ -13,6 +13,7 @@ import (
 	"github.com/derivatives-exporter/derivatives_exporter/collector"
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/venuetest"
 )
 
 const (
@@ -101,13 +102,9 @@ func benchStream(tb testing.TB, n int) (func([]byte), *collector.Collector, []be
 // path for dYdX.
 func BenchmarkTradesLiquidation(b *testing.B) {
 	handler, _, _, frames := benchStream(b, benchInstruments)
-	b.ReportAllocs()
-	b.SetBytes(int64(len(frames[0])))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	venuetest.Bench(b, len(frames[0]), func(i int) {
 		handler(frames[i&(benchFrames-1)])
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	})
 }
 
 // baselineFrame is what a straightforward implementation decodes into.
@@ -143,16 +140,13 @@ func BenchmarkTradesLiquidationBaseline(b *testing.B) {
 	for i := range benchInstruments {
 		coins[fmt.Sprintf("C%d-USD", i)] = fmt.Sprintf("C%d", i)
 	}
-	b.ReportAllocs()
-	b.SetBytes(int64(len(frames[0])))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	venuetest.Bench(b, len(frames[0]), func(i int) {
 		var fr baselineFrame
 		if err := json.Unmarshal(frames[i&(benchFrames-1)], &fr); err != nil {
 			b.Fatal(err)
 		}
 		if fr.Type != "channel_data" || fr.Channel != "v4_trades" {
-			continue
+			return
 		}
 		coin := coins[fr.ID]
 		for _, tr := range fr.Contents.Trades {
@@ -168,8 +162,7 @@ func BenchmarkTradesLiquidationBaseline(b *testing.B) {
 			count.WithLabelValues("dydx", "linear", fr.ID, coin, side).Inc()
 			notional.WithLabelValues("dydx", "linear", fr.ID, coin, side).Add(size * price)
 		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	})
 }
 
 // BenchmarkDecodeFrame isolates the decoder.
@@ -177,13 +170,9 @@ func BenchmarkDecodeFrame(b *testing.B) {
 	_, _, _, frames := benchStream(b, benchInstruments)
 	var sink float64
 	emit := func(ev liquidation) { sink += ev.Size }
-	b.ReportAllocs()
-	b.SetBytes(int64(len(frames[0])))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	venuetest.Bench(b, len(frames[0]), func(i int) {
 		_, _ = decodeFrame(frames[i&(benchFrames-1)], emit)
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	})
 	_ = sink
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/venuetest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/wsconn"
 )
 
@@ -194,13 +195,9 @@ func BenchmarkPublicLiquidates(b *testing.B) {
 	if n := v.dedupe.Len(); n != DefaultDedupeMaxKeys {
 		b.Fatalf("dedupe holds %d keys after the warm-up, want %d", n, DefaultDedupeMaxKeys)
 	}
-	b.ReportAllocs()
-	b.SetBytes(int64(len(frames[0].data)))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	venuetest.Bench(b, len(frames[0].data), func(i int) {
 		handler(feed.next())
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	})
 	b.StopTimer()
 	if got := v.stats.counted.Load(); got != int64(feed.sent) {
 		b.Fatalf("counted %d of %d messages (duplicates %d, history %d)", got, feed.sent, v.stats.duplicates.Load(), v.stats.history.Load())
@@ -239,10 +236,7 @@ func BenchmarkPublicLiquidatesBaseline(b *testing.B) {
 		contracts[name] = meta{c.inst.Coin, c.size}
 	}
 	feed := benchFeed{frames: frames, ms: v.epoch.UnixMilli()}
-	b.ReportAllocs()
-	b.SetBytes(int64(len(frames[0].data)))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	venuetest.Bench(b, len(frames[0].data), func(i int) {
 		var push baselinePush
 		if err := json.Unmarshal(feed.next(), &push); err != nil {
 			b.Fatal(err)
@@ -256,8 +250,7 @@ func BenchmarkPublicLiquidatesBaseline(b *testing.B) {
 			count.WithLabelValues("gate", "linear", o.Contract, c.coin, side).Inc()
 			notional.WithLabelValues("gate", "linear", o.Contract, c.coin, side).Add(math.Abs(o.Size) * c.size * o.Price)
 		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	})
 }
 
 // BenchmarkDecodeFrame isolates the decoder.
@@ -265,13 +258,9 @@ func BenchmarkDecodeFrame(b *testing.B) {
 	_, _, _, _, frames := benchStream(b, benchInstruments)
 	var sink float64
 	emit := func(l liq) { sink += l.Size }
-	b.ReportAllocs()
-	b.SetBytes(int64(len(frames[0].data)))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	venuetest.Bench(b, len(frames[0].data), func(i int) {
 		_, _ = decodeFrame(frames[i&(benchFrames-1)].data, emit)
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	})
 	_ = sink
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/exchangetest"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/venuetest"
 )
 
 const (
@@ -114,13 +115,9 @@ func benchStream(tb testing.TB, n int) (func([]byte), *collector.Collector, []be
 // and the collector sink: the exporter's per-message hot path for Kraken.
 func BenchmarkTradeLiquidation(b *testing.B) {
 	handler, _, _, frames := benchStream(b, benchInstruments)
-	b.ReportAllocs()
-	b.SetBytes(int64(len(frames[0])))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	venuetest.Bench(b, len(frames[0]), func(i int) {
 		handler(frames[i&(benchFrames-1)])
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	})
 }
 
 // baselineTrade is what a straightforward implementation decodes into.
@@ -153,16 +150,13 @@ func BenchmarkTradeLiquidationBaseline(b *testing.B) {
 			products[fmt.Sprintf("PF_C%dUSD", i)] = product{fmt.Sprintf("C%d", i), "linear"}
 		}
 	}
-	b.ReportAllocs()
-	b.SetBytes(int64(len(frames[0])))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	venuetest.Bench(b, len(frames[0]), func(i int) {
 		var tr baselineTrade
 		if err := json.Unmarshal(frames[i&(benchFrames-1)], &tr); err != nil {
 			b.Fatal(err)
 		}
 		if tr.Feed != "trade" || tr.Type != "liquidation" {
-			continue
+			return
 		}
 		side := "short"
 		if tr.Side == "sell" {
@@ -175,22 +169,17 @@ func BenchmarkTradeLiquidationBaseline(b *testing.B) {
 		}
 		count.WithLabelValues("kraken", p.market, tr.Product, p.coin, side).Inc()
 		notional.WithLabelValues("kraken", p.market, tr.Product, p.coin, side).Add(n)
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	})
 }
 
 // BenchmarkDecodeFrame isolates the decoder.
 func BenchmarkDecodeFrame(b *testing.B) {
 	_, _, _, frames := benchStream(b, benchInstruments)
 	var sink float64
-	b.ReportAllocs()
-	b.SetBytes(int64(len(frames[0])))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	venuetest.Bench(b, len(frames[0]), func(i int) {
 		_, ev, _ := decodeFrame(frames[i&(benchFrames-1)])
 		sink += ev.Qty
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	})
 	_ = sink
 }
 

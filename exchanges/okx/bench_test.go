@@ -13,6 +13,7 @@ import (
 	"github.com/derivatives-exporter/derivatives_exporter/collector"
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
+	"github.com/derivatives-exporter/derivatives_exporter/exchanges/venuetest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges/wsconn"
 )
 
@@ -141,13 +142,9 @@ func BenchmarkLiquidationOrders(b *testing.B) {
 	for i := range warm {
 		send(i)
 	}
-	b.ReportAllocs()
-	b.SetBytes(int64(len(frames[0].data)))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	venuetest.Bench(b, len(frames[0].data), func(i int) {
 		send(i)
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	})
 	b.StopTimer()
 	if got := v.stats.counted.Load(); got != int64(warm+b.N) {
 		b.Fatalf("counted %d of %d messages (duplicates %d, history %d)", got, warm+b.N, v.stats.duplicates.Load(), v.stats.history.Load())
@@ -195,10 +192,7 @@ func BenchmarkLiquidationOrdersBaseline(b *testing.B) {
 		insts[id] = meta{string(in.inst.Market), in.inst.Coin, in.size}
 	}
 	ts := v.epoch.UnixMilli()
-	b.ReportAllocs()
-	b.SetBytes(int64(len(frames[0].data)))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	venuetest.Bench(b, len(frames[0].data), func(i int) {
 		f := &frames[i&(benchFrames-1)]
 		ts++
 		f.stamp(ts)
@@ -223,8 +217,7 @@ func BenchmarkLiquidationOrdersBaseline(b *testing.B) {
 				notional.WithLabelValues("okx", in.market, item.InstID, in.coin, side).Add(n)
 			}
 		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	})
 }
 
 // BenchmarkDecodeFrame isolates the decoder.

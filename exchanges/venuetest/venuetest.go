@@ -249,3 +249,16 @@ func FastStream(c *wsconn.Config) {
 	c.BackoffMax = 100 * time.Millisecond
 	c.PingInterval = time.Second
 }
+
+// Bench runs fn(i) for i from 0 to b.N-1, each call one message of size
+// bytes, and reports allocations, bytes and messages per second; what comes
+// before it (building the venue, warming it up) is not timed.
+func Bench(b *testing.B, size int, fn func(i int)) {
+	b.ReportAllocs()
+	b.SetBytes(int64(size))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		fn(i)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
