@@ -179,6 +179,58 @@ func Members(b []byte, fn func(key, rest []byte) int) (end int, err error) {
 	}
 }
 
+// Elements walks the JSON array at the start of b (after optional
+// whitespace) in place, as Members walks an object: fn gets the input from
+// the first byte of each element and returns the element's length, or 0
+// to stop. Elements returns the index just past the closing bracket, or 0
+// when the array is malformed or fn stopped.
+func Elements(b []byte, fn func(rest []byte) int) int {
+	i := skipWS(b, 0)
+	if i >= len(b) || b[i] != '[' {
+		return 0
+	}
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return i + 1
+	}
+	for {
+		if i >= len(b) {
+			return 0
+		}
+		n := fn(b[i:])
+		if n <= 0 {
+			return 0
+		}
+		i = skipWS(b, i+n)
+		if i >= len(b) {
+			return 0
+		}
+		switch b[i] {
+		case ',':
+			i = skipWS(b, i+1)
+		case ']':
+			return i + 1
+		default:
+			return 0
+		}
+	}
+}
+
+// Scalar returns the length of the string, number or literal at the start
+// of rest, or -1 when rest starts with an object, an array or invalid
+// JSON (a Members or Elements callback returns it to take a scalar and
+// decline anything nested).
+func Scalar(rest []byte) int {
+	if len(rest) == 0 || rest[0] == '{' || rest[0] == '[' {
+		return -1
+	}
+	n, err := Skip(rest)
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
 // Skip returns the length of the JSON value at the start of b.
 func Skip(b []byte) (int, error) { return skipValue(b, 0, 0) }
 

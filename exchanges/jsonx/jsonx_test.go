@@ -2,6 +2,7 @@ package jsonx
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -119,6 +120,50 @@ func TestUnquote(t *testing.T) {
 	for in, want := range map[string]string{`"abc"`: "abc", `7`: "7", `""`: "", `"`: `"`, `"a\"b"`: `a\"b`} {
 		if got := string(Unquote([]byte(in))); got != want {
 			t.Errorf("Unquote(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+func TestElements(t *testing.T) {
+	for _, tc := range []struct {
+		in    string
+		end   int
+		elems []string
+	}{
+		{`[]`, 2, nil},
+		{` [ 1 , "a" ,{"b":[2]}] tail`, 22, []string{"1", `"a"`, `{"b":[2]}`}},
+		{`[1,]`, 0, []string{"1"}},
+		{`[1 2]`, 0, []string{"1"}},
+		{`[1`, 0, []string{"1"}},
+		{`{"a":1}`, 0, nil},
+		{``, 0, nil},
+	} {
+		var got []string
+		end := Elements([]byte(tc.in), func(rest []byte) int {
+			n, err := Skip(rest)
+			if err != nil {
+				return 0
+			}
+			got = append(got, string(rest[:n]))
+			return n
+		})
+		if end != tc.end || strings.Join(got, "|") != strings.Join(tc.elems, "|") {
+			t.Errorf("Elements(%q) = %d %q, want %d %q", tc.in, end, got, tc.end, tc.elems)
+		}
+	}
+	stops := 0
+	if end := Elements([]byte(`[1,2,3]`), func([]byte) int { stops++; return 0 }); end != 0 || stops != 1 {
+		t.Errorf("a callback returning 0 did not stop the walk: end %d after %d calls", end, stops)
+	}
+}
+
+func TestScalar(t *testing.T) {
+	for in, want := range map[string]int{
+		`"ab",`: 4, `12.5}`: 4, `true]`: 4, `null`: 4,
+		`{"a":1}`: -1, `[1]`: -1, ``: -1, `"unterminated`: -1, `nul`: -1,
+	} {
+		if got := Scalar([]byte(in)); got != want {
+			t.Errorf("Scalar(%q) = %d, want %d", in, got, want)
 		}
 	}
 }

@@ -130,7 +130,7 @@ func decodePush(data []byte, emit func(detail)) (f frame, ok bool) {
 			}
 			sc.haveArg = true
 			n, err := jsonx.Members(rest, func(k, v []byte) int {
-				n := scalar(v)
+				n := jsonx.Scalar(v)
 				switch string(k) {
 				case "channel":
 					sc.channel, sc.channelOK = jsonx.String(v[:max(n, 0)])
@@ -273,7 +273,7 @@ func (l *layout) str() []byte {
 // data parses the data array at the start of rest and returns its length,
 // or 0 to decline.
 func (sc *pushScan) data(rest []byte) int {
-	return elements(rest, func(v []byte) int {
+	return jsonx.Elements(rest, func(v []byte) int {
 		if sc.items == maxPushOrders {
 			return 0
 		}
@@ -288,7 +288,7 @@ func (sc *pushScan) data(rest []byte) int {
 				it.haveDetails = true
 				return sc.details(rest)
 			}
-			n := scalar(rest)
+			n := jsonx.Scalar(rest)
 			switch string(k) {
 			case "instId":
 				it.instID, it.idOK = jsonx.String(rest[:max(n, 0)])
@@ -308,7 +308,7 @@ func (sc *pushScan) data(rest []byte) int {
 // details parses a details array at the start of rest into sc.raw and
 // returns its length, or -1 to decline.
 func (sc *pushScan) details(rest []byte) int {
-	n := elements(rest, func(v []byte) int {
+	n := jsonx.Elements(rest, func(v []byte) int {
 		if sc.orders == maxPushOrders {
 			return 0
 		}
@@ -316,7 +316,7 @@ func (sc *pushScan) details(rest []byte) int {
 		sc.orders++
 		*f = detailFields{}
 		n, err := jsonx.Members(v, func(k, rest []byte) int {
-			n := scalar(rest)
+			n := jsonx.Scalar(rest)
 			if n > 0 {
 				f.set(k, rest[:n])
 			}
@@ -328,21 +328,6 @@ func (sc *pushScan) details(rest []byte) int {
 		return n
 	})
 	if n <= 0 {
-		return -1
-	}
-	return n
-}
-
-// scalar returns the length of the string, number or literal at the start
-// of rest, or -1 for anything else. decodePush declines nested values
-// inside items and orders: decodeGeneric bounds their depth from further
-// up, so it alone decides about them.
-func scalar(rest []byte) int {
-	if len(rest) == 0 || rest[0] == '{' || rest[0] == '[' {
-		return -1
-	}
-	n, err := jsonx.Skip(rest)
-	if err != nil {
 		return -1
 	}
 	return n
@@ -380,51 +365,6 @@ func stringStops(x uint64) uint64 {
 	q := x ^ (ones * '"')
 	e := x ^ (ones * '\\')
 	return ((q-ones)&^q | (e-ones)&^e | (x-ones*0x20)&^x) & highs
-}
-
-// elements walks the JSON array at the start of b in place: fn gets the
-// input from the first byte of each element and returns the element's
-// length, or 0 to stop. elements returns the length of the array, or 0
-// when it is malformed or fn stopped.
-func elements(b []byte, fn func(rest []byte) int) int {
-	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '[' {
-		return 0
-	}
-	i = skipSpace(b, i+1)
-	if i < len(b) && b[i] == ']' {
-		return i + 1
-	}
-	for {
-		if i >= len(b) {
-			return 0
-		}
-		n := fn(b[i:])
-		if n <= 0 {
-			return 0
-		}
-		i = skipSpace(b, i+n)
-		if i >= len(b) {
-			return 0
-		}
-		switch b[i] {
-		case ',':
-			i = skipSpace(b, i+1)
-		case ']':
-			return i + 1
-		default:
-			return 0
-		}
-	}
-}
-
-// skipSpace returns the index of the first byte at or after i that is not
-// JSON whitespace.
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
 }
 
 // decodeGeneric is decodeFrame for any frame, each nested value skipped
