@@ -247,16 +247,19 @@ func BenchmarkTradesLiquidationBaseline(b *testing.B) {
 }
 
 // BenchmarkDecodeFrame isolates the decoder.
-func BenchmarkDecodeFrame(b *testing.B) {
+func BenchmarkDecodeFrame(b *testing.B) { benchDecoder(b, decodeFrame) }
+
+// BenchmarkDecodeFrameGeneric is the decoder that skips every nested value
+// before walking it, which decodeFrame falls back to.
+func BenchmarkDecodeFrameGeneric(b *testing.B) { benchDecoder(b, decodeGeneric) }
+
+func benchDecoder(b *testing.B, decode func([]byte, func(trade)) (frame, error)) {
 	_, _, _, _, frames := benchStream(b, benchInstruments)
 	var sink float64
 	emit := func(t trade) { sink += t.Amount }
-	b.ReportAllocs()
-	b.SetBytes(int64(len(frames[0].data)))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		_, _ = decodeFrame(frames[i&(benchFrames-1)].data, emit)
-	}
+	venuetest.Bench(b, len(frames[0].data), func(i int) {
+		_, _ = decode(frames[i&(benchFrames-1)].data, emit)
+	})
 	_ = sink
 }
 

@@ -79,7 +79,133 @@ var (
 // Keys are matched exactly. Liquidation trades go to emit; trades without a
 // liquidation member are ignored without error. Each invalid trade or
 // unusable frame adds one to bad and, with its reason, to lastErr.
+//
+// A well-formed notification of up to maxFastTrades valid trades, the
+// frame nearly every message is, is decoded by decodeNotification in one
+// pass; anything else, and every frame with something wrong in it, by
+// decodeGeneric, which defines the results (decodeNotification gives the
+// same ones or declines; FuzzDecodeNotification checks it).
 func decodeFrame(data []byte, emit func(trade)) (f frame, lastErr error) {
+	if f, ok := decodeNotification(data, emit); ok {
+		return f, nil
+	}
+	return decodeGeneric(data, emit)
+}
+
+// maxFastTrades is the number of liquidation trades decodeNotification
+// holds back until the whole frame has been read.
+const maxFastTrades = 8
+
+// decodeNotification decodes a trades notification walking every byte
+// once: nested values are parsed where they stand instead of being skipped
+// first and walked again, and trades are emitted only after the whole
+// frame has proved well-formed, so that nothing is emitted from a frame
+// decodeGeneric would reject. It declines (ok false, nothing emitted)
+// anything else: replies, heartbeats, repeated keys, unknown members that
+// are not scalars (decodeGeneric alone bounds their depth), invalid trades,
+// and frames of more than maxFastTrades liquidation trades.
+func decodeNotification(data []byte, emit func(trade)) (f frame, ok bool) {
+	var (
+		method, channel            []byte
+		haveMethod, haveParams     bool
+		haveChannel, haveData, bad bool
+		trades                     [maxFastTrades]trade
+		n                          int
+	)
+	parseTrade := func(rest []byte) int {
+		var tf tradeFields
+		end, err := jsonx.Members(rest, func(k, v []byte) int {
+			l := jsonx.Scalar(v)
+			if l > 0 {
+				tf.set(k, v[:l])
+			}
+			return l
+		})
+		if err != nil {
+			return 0
+		}
+		t, liq, err := tf.trade()
+		switch {
+		case err != nil, liq && n == maxFastTrades:
+			return 0
+		case liq:
+			trades[n] = t
+			n++
+		}
+		return end
+	}
+	parseParams := func(rest []byte) int {
+		end, err := jsonx.Members(rest, func(k, v []byte) int {
+			switch string(k) {
+			case "channel":
+				if haveChannel {
+					return -1
+				}
+				haveChannel = true
+				l := jsonx.Scalar(v)
+				if l > 0 {
+					channel = v[:l]
+				}
+				return l
+			case "data":
+				if haveData {
+					return -1
+				}
+				haveData = true
+				if l := jsonx.Elements(v, parseTrade); l > 0 {
+					return l
+				}
+				return -1
+			}
+			return jsonx.Scalar(v)
+		})
+		if err != nil {
+			return -1
+		}
+		return end
+	}
+	end, err := jsonx.Members(data, func(k, rest []byte) int {
+		switch string(k) {
+		case "method":
+			if haveMethod {
+				return -1
+			}
+			haveMethod = true
+			l := jsonx.Scalar(rest)
+			if l > 0 {
+				method = rest[:l]
+			}
+			return l
+		case "params":
+			if haveParams {
+				return -1
+			}
+			haveParams = true
+			return parseParams(rest)
+		case "id", "result", "error":
+			bad = true // a reply, or a notification carrying reply members
+			return -1
+		}
+		return jsonx.Scalar(rest)
+	})
+	if err != nil || bad || len(jsonx.TrimSpace(data[end:])) != 0 || string(method) != `"subscription"` ||
+		!haveParams || !haveData {
+		return frame{}, false
+	}
+	ch, chOK := jsonx.String(channel)
+	cur, curOK := channelCurrency(ch)
+	if !chOK || !curOK {
+		return frame{}, false
+	}
+	for _, t := range trades[:n] {
+		emit(t)
+	}
+	return frame{kind: kindSubscription, events: n, currency: cur}, true
+}
+
+// decodeGeneric is decodeFrame for any frame, each nested value skipped
+// first and then walked.
+func decodeGeneric(data []byte, emit func(trade)) (f frame, lastErr error) {
 	var id, result, rpcErr, method, params []byte
 	err := jsonx.ObjectEach(data, func(k, v []byte) bool {
 		switch string(k) {
@@ -217,60 +343,77 @@ func decodeError(v []byte, f *frame) error {
 	return nil
 }
 
+// tradeFields are the raw values of one trade's members, as decodeTrade
+// and decodeNotification collect them (the last of repeated keys counts).
+type tradeFields struct {
+	name, liq, dir, amt, px, ts, id []byte
+	haveName, nameOK, hasLiq        bool
+}
+
+// set records one member of a trade.
+func (tf *tradeFields) set(k, val []byte) {
+	switch string(k) {
+	case "instrument_name":
+		tf.name, tf.nameOK = jsonx.String(val)
+		tf.haveName = true
+	case "liquidation":
+		tf.liq, tf.hasLiq = val, true
+	case "direction":
+		tf.dir = val
+	case "amount":
+		tf.amt = val
+	case "price":
+		tf.px = val
+	case "timestamp":
+		tf.ts = val
+	case "trade_id":
+		tf.id = val
+	}
+}
+
 // decodeTrade decodes one trade; it reports whether the trade was a
 // liquidation that went to emit.
 func decodeTrade(v []byte, emit func(trade)) (bool, error) {
-	var (
-		t                        trade
-		name, liq, dir, amt, px  []byte
-		ts, id                   []byte
-		haveName, nameOK, hasLiq bool
-	)
+	var tf tradeFields
 	if err := jsonx.ObjectEach(v, func(k, val []byte) bool {
-		switch string(k) {
-		case "instrument_name":
-			name, nameOK = jsonx.String(val)
-			haveName = true
-		case "liquidation":
-			liq, hasLiq = val, true
-		case "direction":
-			dir = val
-		case "amount":
-			amt = val
-		case "price":
-			px = val
-		case "timestamp":
-			ts = val
-		case "trade_id":
-			id = val
-		}
+		tf.set(k, val)
 		return true
 	}); err != nil {
 		return false, err
 	}
-	if !hasLiq || string(liq) == "null" {
-		return false, nil // an ordinary trade
+	t, liq, err := tf.trade()
+	if liq && err == nil {
+		emit(t)
 	}
-	if !haveName || !nameOK || len(name) == 0 {
-		return false, errBadInstrument
+	return liq && err == nil, err
+}
+
+// trade validates the fields: a liquidation trade (liq true), an ordinary
+// trade (false, nil), or an invalid one (an error).
+func (tf *tradeFields) trade() (t trade, liq bool, err error) {
+	if !tf.hasLiq || string(tf.liq) == "null" {
+		return t, false, nil // an ordinary trade
 	}
-	t.Instrument = name
+	if !tf.haveName || !tf.nameOK || len(tf.name) == 0 {
+		return t, false, errBadInstrument
+	}
+	t.Instrument = tf.name
 	// direction is the taker's side (documented). T: the taker was
 	// liquidated, so a sell closed a long. M: the maker took the other
 	// side, so a taker buy closed a maker's long. MT: both.
 	var buy bool
-	switch string(dir) {
+	switch string(tf.dir) {
 	case `"buy"`:
 		buy = true
 	case `"sell"`:
 	default:
-		return false, errBadDirection
+		return t, false, errBadDirection
 	}
 	takerSide, makerSide := exchanges.Short, exchanges.Long // taker buys: taker was short, maker long
 	if !buy {
 		takerSide, makerSide = exchanges.Long, exchanges.Short
 	}
-	switch string(liq) {
+	switch string(tf.liq) {
 	case `"T"`:
 		t.Sides[0], t.NSides = takerSide, 1
 	case `"M"`:
@@ -278,25 +421,23 @@ func decodeTrade(v []byte, emit func(trade)) (bool, error) {
 	case `"MT"`:
 		t.Sides, t.NSides = [2]exchanges.Side{exchanges.Long, exchanges.Short}, 2
 	default:
-		return false, errBadLiquidation
+		return t, false, errBadLiquidation
 	}
-	var err error
-	if t.Amount, err = jsonx.Float(amt); err != nil || !(t.Amount > 0) {
-		return false, errBadAmount
+	if t.Amount, err = jsonx.Float(tf.amt); err != nil || !(t.Amount > 0) {
+		return t, false, errBadAmount
 	}
-	if t.Price, err = jsonx.Float(px); err != nil || !(t.Price > 0) {
-		return false, errBadPrice
+	if t.Price, err = jsonx.Float(tf.px); err != nil || !(t.Price > 0) {
+		return t, false, errBadPrice
 	}
-	if t.Timestamp, err = jsonx.Int(ts); err != nil || jsonx.KindOf(ts) != jsonx.KindNumber {
-		return false, errBadTimestamp
+	if t.Timestamp, err = jsonx.Int(tf.ts); err != nil || jsonx.KindOf(tf.ts) != jsonx.KindNumber {
+		return t, false, errBadTimestamp
 	}
-	if s, ok := jsonx.String(id); ok {
+	if s, ok := jsonx.String(tf.id); ok {
 		t.TradeID = s
-	} else if jsonx.KindOf(id) == jsonx.KindNumber {
-		t.TradeID = id
+	} else if jsonx.KindOf(tf.id) == jsonx.KindNumber {
+		t.TradeID = tf.id
 	}
-	emit(t)
-	return true, nil
+	return t, true, nil
 }
 
 // notional returns the USD notional of one liquidated side per the

@@ -2,6 +2,7 @@ package deribit
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -290,6 +291,74 @@ func FuzzDecodeFrame(f *testing.F) {
 		}
 		if fr.kind == kindReply && (fr.events != 0 || fr.bad != 0) {
 			t.Fatalf("a reply with events: %+v", fr)
+		}
+	})
+}
+
+// TestDecodeNotificationTakesNotifications checks that the one-pass
+// decoder takes the documented notifications (it may decline anything,
+// so a decoder that always declined would pass every equivalence check)
+// and declines what is not a plain notification.
+func TestDecodeNotificationTakesNotifications(t *testing.T) {
+	for _, name := range []string{"trades_doc.json", "trades_liquidations.json", "trades_mt_linear.json"} {
+		if _, ok := decodeNotification(readTestdata(t, name), func(trade) {}); !ok {
+			t.Errorf("%s declined", name)
+		}
+	}
+	for _, liq := range []string{"", "T", "M", "MT"} {
+		if _, ok := decodeNotification([]byte(liqFrame(liq, "buy")), func(trade) {}); !ok {
+			t.Errorf("a notification with liquidation %q declined", liq)
+		}
+	}
+	for name, data := range map[string]string{
+		"reply":           string(readTestdata(t, "subscribe_result.json")),
+		"heartbeat":       string(readTestdata(t, "test_request.json")),
+		"invalid trade":   liqFrame("X", "buy"),
+		"trailing bytes":  liqFrame("T", "buy") + "x",
+		"nested unknown":  strings.Replace(liqFrame("T", "buy"), `"amount":100`, `"amount":100,"x":{"y":1}`, 1),
+		"repeated method": strings.Replace(liqFrame("T", "buy"), `"method":"subscription"`, `"method":"subscription","method":"subscription"`, 1),
+	} {
+		emitted := 0
+		if _, ok := decodeNotification([]byte(data), func(trade) { emitted++ }); ok || emitted != 0 {
+			t.Errorf("%s: taken %v, %d trades emitted", name, ok, emitted)
+		}
+	}
+}
+
+// FuzzDecodeNotification checks that the one-pass decoder, where it takes
+// a frame, gives exactly what decodeGeneric gives, and that it emits
+// nothing from a frame it declines.
+func FuzzDecodeNotification(f *testing.F) {
+	for _, name := range []string{"trades_doc.json", "trades_liquidations.json", "trades_mt_linear.json",
+		"subscribe_result.json", "test_request.json"} {
+		f.Add(readTestdata(f, name))
+	}
+	for _, liq := range []string{"", "T", "M", "MT", "X"} {
+		f.Add([]byte(liqFrame(liq, "sell")))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var fast, generic []string
+		record := func(out *[]string) func(trade) {
+			return func(tr trade) {
+				*out = append(*out, fmt.Sprintf("%s|%s|%v|%d|%v|%v|%d", tr.Instrument, tr.TradeID, tr.Sides, tr.NSides, tr.Amount, tr.Price, tr.Timestamp))
+			}
+		}
+		ff, ok := decodeNotification(data, record(&fast))
+		if !ok {
+			if len(fast) != 0 {
+				t.Fatalf("declined after emitting %d trades", len(fast))
+			}
+			return
+		}
+		gf, err := decodeGeneric(data, record(&generic))
+		if err != nil || gf.bad != 0 {
+			t.Fatalf("taken, but decodeGeneric finds it bad: %v (%+v)", err, gf)
+		}
+		if ff.kind != gf.kind || ff.events != gf.events || ff.bad != gf.bad || string(ff.currency) != string(gf.currency) {
+			t.Fatalf("frame %+v, decodeGeneric %+v", ff, gf)
+		}
+		if strings.Join(fast, "\n") != strings.Join(generic, "\n") {
+			t.Fatalf("trades\n%s\ndecodeGeneric\n%s", strings.Join(fast, "\n"), strings.Join(generic, "\n"))
 		}
 	})
 }
