@@ -14,14 +14,11 @@ type Latch struct {
 	ch   chan struct{}
 }
 
-// NewLatch returns a closed latch.
+// NewLatch returns a latch that is not open yet.
 func NewLatch() *Latch { return &Latch{ch: make(chan struct{})} }
 
 // Open opens the latch; later calls do nothing.
 func (l *Latch) Open() { l.once.Do(func() { close(l.ch) }) }
-
-// Opened returns a channel that is closed once the latch is open.
-func (l *Latch) Opened() <-chan struct{} { return l.ch }
 
 // Wait blocks until the latch is open (true) or ctx ends (false).
 func (l *Latch) Wait(ctx context.Context) bool {

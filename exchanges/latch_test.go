@@ -9,7 +9,7 @@ import (
 
 func isOpen(l *Latch) bool {
 	select {
-	case <-l.Opened():
+	case <-l.ch:
 		return true
 	default:
 		return false
