@@ -34,7 +34,7 @@ func faultVenue(t *testing.T) *faultsuite.Venue {
 		c.Stream = faultsuite.Stream
 	})
 	return &faultsuite.Venue{
-		Samples: h.SamplesT, Fake: h.usdm, Logs: logs,
+		Samples: h.Samples, Fake: h.usdm, Logs: logs,
 		WaitUp:   func(t *testing.T) { h.WaitStreamsUp(t, Name, "usdm_force_order") },
 		Exchange: Name, Stream: streamLabels("usdm_force_order"),
 		Series: append(inst(Name, "linear", "BTCUSDT", "BTC"), "side", "long"),

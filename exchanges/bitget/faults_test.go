@@ -29,7 +29,7 @@ func startFaults(t *testing.T, mod func(*Config)) (*harness, *exchangetest.LogRe
 func faultVenue(t *testing.T) *faultsuite.Venue {
 	h, logs := startFaults(t, nil)
 	return &faultsuite.Venue{
-		Samples: h.SamplesT, WaitUp: func(t *testing.T) { h.waitUp(t) }, Fake: h.fake, Logs: logs,
+		Samples: h.Samples, WaitUp: func(t *testing.T) { h.waitUp(t) }, Fake: h.fake, Logs: logs,
 		Exchange: Name, Stream: streamLabels, Series: withSide(inst("linear", "BTCUSDT", "BTC"), "long"),
 		// 0.5 x 60000 = 30000 USD, a second apart so that every one is new.
 		Liquidation: func(k int) []byte {
@@ -48,7 +48,7 @@ func TestFaultsRESTRetryAfterOn403And418(t *testing.T) {
 	t.Parallel()
 	faultsuite.RetryAfterOn403And418(t, func(t *testing.T) *faultsuite.REST {
 		h, logs := startFaults(t, func(c *Config) { c.PollInterval = 200 * time.Millisecond; c.Liquidations = false })
-		return &faultsuite.REST{Samples: h.SamplesT, Fake: h.fake, Logs: logs, Path: "/api/v2/mix/market/tickers?productType=USDT-FUTURES",
+		return &faultsuite.REST{Samples: h.Samples, Fake: h.fake, Logs: logs, Path: "/api/v2/mix/market/tickers?productType=USDT-FUTURES",
 			Endpoint: endpoint("usdt_futures_tickers"), Mark: inst("linear", "BTCUSDT", "BTC"), MarkValue: 60000}
 	})
 }

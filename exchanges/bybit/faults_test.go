@@ -37,7 +37,7 @@ func faultVenue(t *testing.T) *faultsuite.Venue {
 	})
 	const st = "linear_liquidations_0"
 	return &faultsuite.Venue{
-		Samples: h.SamplesT, Fake: h.fake, Logs: logs,
+		Samples: h.Samples, Fake: h.fake, Logs: logs,
 		WaitUp: func(t *testing.T) {
 			h.waitTopics(t, linearTrading...)
 			h.WaitStreamsUp(t, "bybit", st)

@@ -35,7 +35,7 @@ func decodeErrors(s collectortest.Samples) float64 {
 func faultVenue(t *testing.T) *faultsuite.Venue {
 	h, logs := startFaults(t, nil)
 	return &faultsuite.Venue{
-		Samples: h.SamplesT, WaitUp: func(t *testing.T) { h.waitUp(t) }, Fake: h.fake, Logs: logs,
+		Samples: h.Samples, WaitUp: func(t *testing.T) { h.waitUp(t) }, Fake: h.fake, Logs: logs,
 		Exchange: Name, Stream: streamLabels(), Series: append(inst("inverse", "BTC-PERPETUAL", "BTC"), "side", "long"),
 		Liquidation: func(k int) []byte {
 			return exchangetest.DeribitTradesFrame(Channel("BTC"), exchangetest.DeribitTrade{InstrumentName: "BTC-PERPETUAL",
@@ -62,7 +62,7 @@ func TestFaultsRESTRetryAfterOn403And418(t *testing.T) {
 	t.Parallel()
 	faultsuite.RetryAfterOn403And418(t, func(t *testing.T) *faultsuite.REST {
 		h, logs := startFaults(t, func(c *Config) { c.PollInterval = 200 * time.Millisecond })
-		return &faultsuite.REST{Samples: h.SamplesT, Fake: h.fake, Logs: logs, Path: exchangetest.DeribitBookSummaryPath + "?currency=BTC",
+		return &faultsuite.REST{Samples: h.Samples, Fake: h.fake, Logs: logs, Path: exchangetest.DeribitBookSummaryPath + "?currency=BTC",
 			Endpoint: endpointLabels("btc_book_summary"), Mark: inst("inverse", "BTC-PERPETUAL", "BTC"), MarkValue: 60000.5}
 	})
 }

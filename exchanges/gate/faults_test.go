@@ -37,7 +37,7 @@ func (h *harness) waitUpFaults(t *testing.T) {
 func faultVenue(t *testing.T) *faultsuite.Venue {
 	h, logs := startFaults(t, nil)
 	return &faultsuite.Venue{
-		Samples: h.SamplesT, WaitUp: func(t *testing.T) { h.waitUpFaults(t) }, Fake: h.fake, Logs: logs,
+		Samples: h.Samples, WaitUp: func(t *testing.T) { h.waitUpFaults(t) }, Fake: h.fake, Logs: logs,
 		Exchange: Name, Stream: stream("usdt_liquidations"), Series: append(instLabels("linear", "BTC_USDT", "BTC"), "side", "long"),
 		// 5000 contracts of 0.0001 BTC at 60000 = 30000 USD; Gate pushes at
 		// most one order per contract and second, so they are a second apart.
@@ -57,7 +57,7 @@ func TestFaultsRESTRetryAfterOn403And418(t *testing.T) {
 	t.Parallel()
 	faultsuite.RetryAfterOn403And418(t, func(t *testing.T) *faultsuite.REST {
 		h, logs := startFaults(t, func(c *Config) { c.PollInterval = 200 * time.Millisecond })
-		return &faultsuite.REST{Samples: h.SamplesT, Fake: h.fake, Logs: logs, Path: usdtTickers,
+		return &faultsuite.REST{Samples: h.Samples, Fake: h.fake, Logs: logs, Path: usdtTickers,
 			Endpoint: endpoint("usdt_tickers"), Mark: instLabels("linear", "BTC_USDT", "BTC"), MarkValue: 60000.5}
 	})
 }

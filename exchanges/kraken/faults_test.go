@@ -37,7 +37,7 @@ func (h *harness) waitUp(t *testing.T) {
 func faultVenue(t *testing.T) *faultsuite.Venue {
 	h, logs := startFaults(t, nil)
 	return &faultsuite.Venue{
-		Samples: h.SamplesT, WaitUp: func(t *testing.T) { h.waitUp(t) }, Fake: h.fake, Logs: logs,
+		Samples: h.Samples, WaitUp: func(t *testing.T) { h.waitUp(t) }, Fake: h.fake, Logs: logs,
 		Exchange: Name, Stream: streamLabels, Series: side("PF_XBTUSD", "BTC", "long"),
 		// 0.5 x 60000 = 30000 USD.
 		Liquidation: func(k int) []byte {
@@ -65,7 +65,7 @@ func TestFaultsRESTRetryAfterOn403And418(t *testing.T) {
 	t.Parallel()
 	faultsuite.RetryAfterOn403And418(t, func(t *testing.T) *faultsuite.REST {
 		h, logs := startFaults(t, nil)
-		return &faultsuite.REST{Samples: h.SamplesT, Fake: h.fake, Logs: logs, Path: exchangetest.KrakenTickersPath,
+		return &faultsuite.REST{Samples: h.Samples, Fake: h.fake, Logs: logs, Path: exchangetest.KrakenTickersPath,
 			Endpoint: endpointLabels(EndpointTickers), Mark: inst("PF_XBTUSD", "BTC"), MarkValue: 65000.5}
 	})
 }

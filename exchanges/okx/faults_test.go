@@ -40,7 +40,7 @@ func faultVenue(t *testing.T) *faultsuite.Venue {
 	const st = "swap_liquidations"
 	var base int64
 	return &faultsuite.Venue{
-		Samples: h.SamplesT, Fake: h.fake, Logs: logs,
+		Samples: h.Samples, Fake: h.fake, Logs: logs,
 		WaitUp:   func(t *testing.T) { h.waitUp(t, st) },
 		Exchange: "okx", Stream: stream(st),
 		Series: append(instLabels("linear", "BTC-USDT-SWAP", "BTC"), "side", "long"),

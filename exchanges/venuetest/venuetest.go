@@ -123,14 +123,6 @@ func (h *Harness) Samples(t testing.TB) collectortest.Samples {
 	return s
 }
 
-// SamplesT is Samples for fields of type func(*testing.T)
-// collectortest.Samples, such as those of faultsuite.Venue and
-// faultsuite.REST.
-func (h *Harness) SamplesT(t *testing.T) collectortest.Samples {
-	t.Helper()
-	return h.Samples(t)
-}
-
 // Await scrapes the collector every PollEvery until cond holds on two
 // scrapes in a row or within has passed; see the function Await.
 func (h *Harness) Await(t testing.TB, within time.Duration, cond func(s collectortest.Samples) bool) (collectortest.Samples, bool) {

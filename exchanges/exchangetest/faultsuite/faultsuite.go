@@ -28,8 +28,8 @@ type Fake interface {
 // whose stream uses Stream's timers, its fake, and one liquidation series
 // the scenarios count on.
 type Venue struct {
-	Samples func(t *testing.T) collectortest.Samples // the collector's series now
-	WaitUp  func(t *testing.T)                       // until the stream is up and subscribed
+	Samples func(testing.TB) collectortest.Samples // the collector's series now
+	WaitUp  func(t *testing.T)                     // until the stream is up and subscribed
 	Fake    Fake
 	Logs    *exchangetest.LogRecorder // the venue's log
 
@@ -86,8 +86,7 @@ func (v *Venue) count(s collectortest.Samples) float64 {
 // (venuetest.Eventually).
 func (v *Venue) eventually(t *testing.T, what string, cond func(collectortest.Samples) bool) collectortest.Samples {
 	t.Helper()
-	samples := func(testing.TB) collectortest.Samples { return v.Samples(t) }
-	return venuetest.Eventually(t, samples, 15*time.Second, what, cond)
+	return venuetest.Eventually(t, v.Samples, 15*time.Second, what, cond)
 }
 
 // checkCount checks that exactly n liquidations were counted, all on

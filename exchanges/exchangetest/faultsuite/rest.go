@@ -20,7 +20,7 @@ type RESTFake interface {
 // REST describes one polled endpoint of a running venue whose polls run
 // every 200 ms.
 type REST struct {
-	Samples func(t *testing.T) collectortest.Samples
+	Samples func(testing.TB) collectortest.Samples
 	Fake    RESTFake
 	Logs    *exchangetest.LogRecorder
 
@@ -41,8 +41,7 @@ func (r *REST) val(s collectortest.Samples, name string, labels ...string) float
 // (venuetest.Eventually).
 func (r *REST) eventually(t *testing.T, what string, cond func(collectortest.Samples) bool) collectortest.Samples {
 	t.Helper()
-	samples := func(testing.TB) collectortest.Samples { return r.Samples(t) }
-	return venuetest.Eventually(t, samples, 15*time.Second, what, cond)
+	return venuetest.Eventually(t, r.Samples, 15*time.Second, what, cond)
 }
 
 func (r *REST) polled(s collectortest.Samples) bool {
