@@ -114,13 +114,7 @@ func decodeNotification(data []byte, emit func(trade)) (f frame, ok bool) {
 	)
 	parseTrade := func(rest []byte) int {
 		var tf tradeFields
-		end, err := jsonx.Members(rest, func(k, v []byte) int {
-			l := jsonx.Scalar(v)
-			if l > 0 {
-				tf.set(k, v[:l])
-			}
-			return l
-		})
+		end, err := jsonx.ScalarMembers(rest, tf.set)
 		if err != nil {
 			return 0
 		}
@@ -138,15 +132,7 @@ func decodeNotification(data []byte, emit func(trade)) (f frame, ok bool) {
 		end, err := jsonx.Members(rest, func(k, v []byte) int {
 			switch string(k) {
 			case "channel":
-				if haveChannel {
-					return -1
-				}
-				haveChannel = true
-				l := jsonx.Scalar(v)
-				if l > 0 {
-					channel = v[:l]
-				}
-				return l
+				return takeOnce(&channel, &haveChannel, v)
 			case "data":
 				if haveData {
 					return -1
@@ -167,15 +153,7 @@ func decodeNotification(data []byte, emit func(trade)) (f frame, ok bool) {
 	end, err := jsonx.Members(data, func(k, rest []byte) int {
 		switch string(k) {
 		case "method":
-			if haveMethod {
-				return -1
-			}
-			haveMethod = true
-			l := jsonx.Scalar(rest)
-			if l > 0 {
-				method = rest[:l]
-			}
-			return l
+			return takeOnce(&method, &haveMethod, rest)
 		case "params":
 			if haveParams {
 				return -1
@@ -201,6 +179,21 @@ func decodeNotification(data []byte, emit func(trade)) (f frame, ok bool) {
 		emit(t)
 	}
 	return frame{kind: kindSubscription, events: n, currency: cur}, true
+}
+
+// takeOnce takes the scalar at the start of rest into *dst and returns its
+// length; -1 (decline) for a nested value or when the member came before
+// (decodeGeneric lets the last one count).
+func takeOnce(dst *[]byte, seen *bool, rest []byte) int {
+	if *seen {
+		return -1
+	}
+	*seen = true
+	n := jsonx.Scalar(rest)
+	if n > 0 {
+		*dst = rest[:n]
+	}
+	return n
 }
 
 // decodeGeneric is decodeFrame for any frame, each nested value skipped

@@ -231,6 +231,21 @@ func Scalar(rest []byte) int {
 	return n
 }
 
+// ScalarMembers walks the JSON object at the start of b, as Members does,
+// when every member is a string, number or literal: set gets each key with
+// its raw value. A nested value stops it (ErrStopped): a one-pass decoder
+// declines such objects and leaves them to a decoder that bounds their
+// depth from further up.
+func ScalarMembers(b []byte, set func(key, value []byte)) (end int, err error) {
+	return Members(b, func(key, rest []byte) int {
+		n := Scalar(rest)
+		if n > 0 {
+			set(key, rest[:n])
+		}
+		return n
+	})
+}
+
 // Skip returns the length of the JSON value at the start of b.
 func Skip(b []byte) (int, error) { return skipValue(b, 0, 0) }
 

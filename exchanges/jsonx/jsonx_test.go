@@ -2,6 +2,7 @@ package jsonx
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 )
@@ -165,5 +166,17 @@ func TestScalar(t *testing.T) {
 		if got := Scalar([]byte(in)); got != want {
 			t.Errorf("Scalar(%q) = %d, want %d", in, got, want)
 		}
+	}
+}
+
+func TestScalarMembers(t *testing.T) {
+	var got []string
+	end, err := ScalarMembers([]byte(`{"a":1,"b":"x","c":null} tail`), func(k, v []byte) { got = append(got, string(k)+"="+string(v)) })
+	if err != nil || end != 24 || strings.Join(got, ",") != `a=1,b="x",c=null` {
+		t.Errorf("got %v, end %d, err %v", got, end, err)
+	}
+	got = nil
+	if _, err := ScalarMembers([]byte(`{"a":1,"b":{"c":2},"d":3}`), func(k, v []byte) { got = append(got, string(k)) }); !errors.Is(err, ErrStopped) || len(got) != 1 {
+		t.Errorf("a nested member: err %v after %v, want ErrStopped after [a]", err, got)
 	}
 }

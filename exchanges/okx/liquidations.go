@@ -315,13 +315,7 @@ func (sc *pushScan) details(rest []byte) int {
 		f := &sc.raw[sc.orders]
 		sc.orders++
 		*f = detailFields{}
-		n, err := jsonx.Members(v, func(k, rest []byte) int {
-			n := jsonx.Scalar(rest)
-			if n > 0 {
-				f.set(k, rest[:n])
-			}
-			return n
-		})
+		n, err := jsonx.ScalarMembers(v, func(k, v []byte) { f.set(k, v) })
 		if err != nil {
 			return 0
 		}
