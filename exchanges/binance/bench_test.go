@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/derivatives-exporter/derivatives_exporter/collector"
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
@@ -98,8 +96,7 @@ type baselineEvent struct {
 // CounterVec.WithLabelValues(...).Add per message.
 func BenchmarkForceOrderBaseline(b *testing.B) {
 	_, frames := benchMarket(b, 500)
-	count := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "c_total", Help: "h"}, []string{"exchange", "market", "symbol", "coin", "side"})
-	notional := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "n_total", Help: "h"}, []string{"exchange", "market", "symbol", "coin", "side"})
+	counters := collectortest.NewBaseline()
 	coins := map[string]string{}
 	for i := range 500 {
 		coins[fmt.Sprintf("C%dUSDT", i)] = fmt.Sprintf("C%d", i)
@@ -119,8 +116,7 @@ func BenchmarkForceOrderBaseline(b *testing.B) {
 			side = "long"
 		}
 		coin := coins[ev.O.Symbol]
-		count.WithLabelValues("binance", "linear", ev.O.Symbol, coin, side).Inc()
-		notional.WithLabelValues("binance", "linear", ev.O.Symbol, coin, side).Add(z * ap)
+		counters.Add("binance", "linear", ev.O.Symbol, coin, side, z*ap)
 	}
 }
 
@@ -168,14 +164,5 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 		want.Add(o.FilledQty*o.AvgPrice, "exchange", Name, "market", "linear", "symbol", o.Symbol,
 			"coin", strings.TrimSuffix(o.Symbol, "USDT"), "side", side) // z x ap
 	}
-	s, err := collectortest.FromCollector(coll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range want.Diff(s) {
-		t.Error(d)
-	}
-	if got := s.Sum("crypto_exporter_stream_decode_errors_total"); got != 0 {
-		t.Errorf("%v decode errors, want 0", got)
-	}
+	want.Check(t, coll)
 }

@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/derivatives-exporter/derivatives_exporter/collector"
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
@@ -187,9 +185,7 @@ type baselinePush struct {
 // so it does less work than the hot path.
 func BenchmarkLiquidationBaseline(b *testing.B) {
 	_, v, _, _, frames := benchStream(b, benchInstruments)
-	labels := []string{"exchange", "market", "symbol", "coin", "side"}
-	count := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "c_total", Help: "h"}, labels)
-	notional := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "n_total", Help: "h"}, labels)
+	counters := collectortest.NewBaseline()
 	type meta struct{ market, coin string }
 	insts := map[string]meta{} // instType/symbol -> meta
 	for _, k := range v.kinds {
@@ -211,8 +207,7 @@ func BenchmarkLiquidationBaseline(b *testing.B) {
 			if d.Side == "sell" {
 				side = "long"
 			}
-			count.WithLabelValues("bitget", in.market, d.Symbol, in.coin, side).Inc()
-			notional.WithLabelValues("bitget", in.market, d.Symbol, in.coin, side).Add(amount * price)
+			counters.Add("bitget", in.market, d.Symbol, in.coin, side, amount*price)
 		}
 	})
 }
@@ -268,14 +263,5 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 		l := liqs[j%benchFrames]
 		want.Add(l.amount*l.price, "exchange", Name, "market", string(l.market), "symbol", l.symbol, "coin", l.coin, "side", l.pos.String())
 	}
-	s, err := collectortest.FromCollector(coll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range want.Diff(s) {
-		t.Error(d)
-	}
-	if got := s.Sum("crypto_exporter_stream_decode_errors_total"); got != 0 {
-		t.Errorf("%v decode errors, want 0", got)
-	}
+	want.Check(t, coll)
 }

@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/derivatives-exporter/derivatives_exporter/collector"
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
@@ -166,9 +164,7 @@ type baselineFrame struct {
 // resting orders, so it does less work than the hot path.
 func BenchmarkLiquidationInsertBaseline(b *testing.B) {
 	_, v, _, _, frames := benchStream(b, benchInstruments)
-	labels := []string{"exchange", "market", "symbol", "coin", "side"}
-	count := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "c_total", Help: "h"}, labels)
-	notional := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "n_total", Help: "h"}, labels)
+	counters := collectortest.NewBaseline()
 	type meta struct {
 		market, coin string
 		size         float64
@@ -195,8 +191,7 @@ func BenchmarkLiquidationInsertBaseline(b *testing.B) {
 			if o.Side == "Sell" {
 				side = "long"
 			}
-			count.WithLabelValues("bitmex", in.market, o.Symbol, in.coin, side).Inc()
-			notional.WithLabelValues("bitmex", in.market, o.Symbol, in.coin, side).Add(o.LeavesQty * in.size)
+			counters.Add("bitmex", in.market, o.Symbol, in.coin, side, o.LeavesQty*in.size)
 		}
 	})
 }
@@ -267,14 +262,5 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 		// inverse: 1 USD per contract
 		want.Add(o.qty, "exchange", Name, "market", "inverse", "symbol", o.symbol, "coin", o.coin, "side", o.side.String())
 	}
-	s, err := collectortest.FromCollector(coll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range want.Diff(s) {
-		t.Error(d)
-	}
-	if got := s.Sum("crypto_exporter_stream_decode_errors_total"); got != 0 {
-		t.Errorf("%v decode errors, want 0", got)
-	}
+	want.Check(t, coll)
 }

@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/derivatives-exporter/derivatives_exporter/collector"
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
@@ -116,9 +114,7 @@ type baselineFrame struct {
 // CounterVec.WithLabelValues(...).Add per event.
 func BenchmarkAllLiquidationBaseline(b *testing.B) {
 	_, _, _, frames := benchStream(b, benchInstruments)
-	labels := []string{"exchange", "market", "symbol", "coin", "side"}
-	count := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "c_total", Help: "h"}, labels)
-	notional := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "n_total", Help: "h"}, labels)
+	counters := collectortest.NewBaseline()
 	coins := map[string]string{}
 	for i := range benchInstruments {
 		coins[fmt.Sprintf("C%dUSDT", i)] = fmt.Sprintf("C%d", i)
@@ -136,8 +132,7 @@ func BenchmarkAllLiquidationBaseline(b *testing.B) {
 				side = "long"
 			}
 			coin := coins[ev.Symbol]
-			count.WithLabelValues("bybit", "linear", ev.Symbol, coin, side).Inc()
-			notional.WithLabelValues("bybit", "linear", ev.Symbol, coin, side).Add(v * p)
+			counters.Add("bybit", "linear", ev.Symbol, coin, side, v*p)
 		}
 	})
 }
@@ -181,14 +176,5 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 		ev := events[j%benchFrames]
 		want.Add(ev.size*ev.price, "exchange", Name, "market", "linear", "symbol", ev.symbol, "coin", ev.coin, "side", ev.side.String())
 	}
-	s, err := collectortest.FromCollector(coll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range want.Diff(s) {
-		t.Error(d)
-	}
-	if got := s.Sum("crypto_exporter_stream_decode_errors_total"); got != 0 {
-		t.Errorf("%v decode errors, want 0", got)
-	}
+	want.Check(t, coll)
 }

@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/derivatives-exporter/derivatives_exporter/collector"
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
@@ -197,9 +195,7 @@ type baselineNotification struct {
 // of seen trade ids, so it does less work than the hot path.
 func BenchmarkTradesLiquidationBaseline(b *testing.B) {
 	_, v, _, _, frames := benchStream(b, benchInstruments)
-	labels := []string{"exchange", "market", "symbol", "coin", "side"}
-	count := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "c_total", Help: "h"}, labels)
-	notional := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "n_total", Help: "h"}, labels)
+	counters := collectortest.NewBaseline()
 	insts := map[string]*exchanges.Instrument{}
 	for name, in := range *v.instruments.Load() {
 		insts[name] = in
@@ -239,8 +235,7 @@ func BenchmarkTradesLiquidationBaseline(b *testing.B) {
 				sides = []string{"long", "short"}
 			}
 			for _, side := range sides {
-				count.WithLabelValues("deribit", string(in.Market), tr.InstrumentName, in.Coin, side).Inc()
-				notional.WithLabelValues("deribit", string(in.Market), tr.InstrumentName, in.Coin, side).Add(n)
+				counters.Add("deribit", string(in.Market), tr.InstrumentName, in.Coin, side, n)
 			}
 		}
 	})
@@ -306,14 +301,5 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 			want.Add(tr.notional, "exchange", Name, "market", string(tr.market), "symbol", tr.instrument, "coin", tr.coin, "side", side.String())
 		}
 	}
-	s, err := collectortest.FromCollector(coll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range want.Diff(s) {
-		t.Error(d)
-	}
-	if got := s.Sum("crypto_exporter_stream_decode_errors_total"); got != 0 {
-		t.Errorf("%v decode errors, want 0", got)
-	}
+	want.Check(t, coll)
 }

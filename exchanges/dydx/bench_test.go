@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/derivatives-exporter/derivatives_exporter/collector"
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
@@ -133,9 +131,7 @@ type baselineFrame struct {
 // CounterVec.WithLabelValues(...).Add per liquidation.
 func BenchmarkTradesLiquidationBaseline(b *testing.B) {
 	_, _, _, frames := benchStream(b, benchInstruments)
-	labels := []string{"exchange", "market", "symbol", "coin", "side"}
-	count := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "c_total", Help: "h"}, labels)
-	notional := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "n_total", Help: "h"}, labels)
+	counters := collectortest.NewBaseline()
 	coins := map[string]string{}
 	for i := range benchInstruments {
 		coins[fmt.Sprintf("C%d-USD", i)] = fmt.Sprintf("C%d", i)
@@ -159,8 +155,7 @@ func BenchmarkTradesLiquidationBaseline(b *testing.B) {
 			if tr.Side == "SELL" {
 				side = "long"
 			}
-			count.WithLabelValues("dydx", "linear", fr.ID, coin, side).Inc()
-			notional.WithLabelValues("dydx", "linear", fr.ID, coin, side).Add(size * price)
+			counters.Add("dydx", "linear", fr.ID, coin, side, size*price)
 		}
 	})
 }
@@ -202,14 +197,5 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 		ev := events[j%benchFrames]
 		want.Add(ev.size*ev.price, "exchange", Name, "market", "linear", "symbol", ev.market, "coin", ev.coin, "side", ev.side.String())
 	}
-	s, err := collectortest.FromCollector(coll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range want.Diff(s) {
-		t.Error(d)
-	}
-	if got := s.Sum("crypto_exporter_stream_decode_errors_total"); got != 0 {
-		t.Errorf("%v decode errors, want 0", got)
-	}
+	want.Check(t, coll)
 }

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/derivatives-exporter/derivatives_exporter/collector"
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
@@ -224,9 +222,7 @@ type baselinePush struct {
 // does less work than the hot path.
 func BenchmarkPublicLiquidatesBaseline(b *testing.B) {
 	_, v, _, _, frames := benchStream(b, benchInstruments)
-	labels := []string{"exchange", "market", "symbol", "coin", "side"}
-	count := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "c_total", Help: "h"}, labels)
-	notional := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "n_total", Help: "h"}, labels)
+	counters := collectortest.NewBaseline()
 	type meta struct {
 		coin string
 		size float64
@@ -247,8 +243,7 @@ func BenchmarkPublicLiquidatesBaseline(b *testing.B) {
 			if o.Size < 0 {
 				side = "long"
 			}
-			count.WithLabelValues("gate", "linear", o.Contract, c.coin, side).Inc()
-			notional.WithLabelValues("gate", "linear", o.Contract, c.coin, side).Add(math.Abs(o.Size) * c.size * o.Price)
+			counters.Add("gate", "linear", o.Contract, c.coin, side, math.Abs(o.Size)*c.size*o.Price)
 		}
 	})
 }
@@ -308,14 +303,5 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 		o := orders[j%benchFrames]
 		want.Add(o.notional, "exchange", Name, "market", "linear", "symbol", o.contract, "coin", o.coin, "side", o.side.String())
 	}
-	s, err := collectortest.FromCollector(coll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range want.Diff(s) {
-		t.Error(d)
-	}
-	if got := s.Sum("crypto_exporter_stream_decode_errors_total"); got != 0 {
-		t.Errorf("%v decode errors, want 0", got)
-	}
+	want.Check(t, coll)
 }

@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/derivatives-exporter/derivatives_exporter/collector"
 	"github.com/derivatives-exporter/derivatives_exporter/collector/collectortest"
 	"github.com/derivatives-exporter/derivatives_exporter/exchanges"
@@ -138,9 +136,7 @@ type baselineTrade struct {
 // CounterVec.WithLabelValues(...).Add per liquidation.
 func BenchmarkTradeLiquidationBaseline(b *testing.B) {
 	_, _, _, frames := benchStream(b, benchInstruments)
-	labels := []string{"exchange", "market", "symbol", "coin", "side"}
-	count := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "c_total", Help: "h"}, labels)
-	notional := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "n_total", Help: "h"}, labels)
+	counters := collectortest.NewBaseline()
 	type product struct{ coin, market string }
 	products := map[string]product{}
 	for i := range benchInstruments {
@@ -167,8 +163,7 @@ func BenchmarkTradeLiquidationBaseline(b *testing.B) {
 		if p.market == "inverse" {
 			n = tr.Qty
 		}
-		count.WithLabelValues("kraken", p.market, tr.Product, p.coin, side).Inc()
-		notional.WithLabelValues("kraken", p.market, tr.Product, p.coin, side).Add(n)
+		counters.Add("kraken", p.market, tr.Product, p.coin, side, n)
 	})
 }
 
