@@ -1,7 +1,9 @@
 // Package exchanges holds the venue side of the exporter: the normalised
 // types every venue produces and the interfaces through which they hand them
-// to the collector. Nothing under exchanges/ imports Prometheus; the collector
-// never knows about a venue's wire format.
+// to the collector. Nothing under exchanges/ depends on Prometheus or the
+// collector except the test support that runs venues against a collector
+// (venuetest, exchangetest/faultsuite); the collector never knows about a
+// venue's wire format (TestVenueSideDoesNotImportPrometheus).
 package exchanges
 
 import (
