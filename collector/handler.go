@@ -94,7 +94,7 @@ func Handler(c *Collector, g prometheus.Gatherer, opts HandlerOpts) http.Handler
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	rg := &renderGroup{c: c, g: g, logger: logger}
+	rg := newRenderGroup(c, g, logger)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if inFlight != nil {
 			select {
@@ -145,6 +145,26 @@ type renderGroup struct {
 	mu   sync.Mutex
 	cur  *rendering // being rendered; nil when none is
 	last int        // plain size of the last render, to size the next one
+
+	// One spare of each kind of buffer between renders, aged by the count
+	// of renders.
+	renders     atomic.Uint64
+	plainBufs   spare[[]byte]
+	scratchBufs spare[[]byte]
+	gzBufs      spare[bytes.Buffer]
+	gzipWriters spare[gzip.Writer]
+}
+
+func newRenderGroup(c *Collector, g prometheus.Gatherer, logger *slog.Logger) *renderGroup {
+	rg := &renderGroup{c: c, g: g, logger: logger}
+	rg.plainBufs.make = func() *[]byte { return new([]byte) }
+	rg.scratchBufs.make = func() *[]byte { return new([]byte) }
+	rg.gzBufs.make = func() *bytes.Buffer { return new(bytes.Buffer) }
+	rg.gzipWriters.make = func() *gzip.Writer {
+		zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
+		return zw
+	}
+	return rg
 }
 
 // rendering is one render, shared by the scrapes that asked for it.
@@ -173,9 +193,6 @@ type spare[T any] struct {
 	make func() *T
 }
 
-// renders counts renders, to age the spares.
-var renders atomic.Uint64
-
 func (s *spare[T]) get() *T {
 	s.mu.Lock()
 	v := s.v
@@ -187,10 +204,11 @@ func (s *spare[T]) get() *T {
 	return v
 }
 
-func (s *spare[T]) put(v *T) {
+// put keeps v as the spare, unless there is one, at render now.
+func (s *spare[T]) put(v *T, now uint64) {
 	s.mu.Lock()
 	if s.v == nil {
-		s.v, s.at = v, renders.Load()
+		s.v, s.at = v, now
 	}
 	s.mu.Unlock()
 }
@@ -203,16 +221,6 @@ func (s *spare[T]) age(now uint64) {
 	}
 	s.mu.Unlock()
 }
-
-var (
-	plainBufs   = &spare[[]byte]{make: func() *[]byte { return new([]byte) }}
-	scratchBufs = &spare[[]byte]{make: func() *[]byte { return new([]byte) }}
-	gzBufs      = &spare[bytes.Buffer]{make: func() *bytes.Buffer { return new(bytes.Buffer) }}
-	gzipWriters = &spare[gzip.Writer]{make: func() *gzip.Writer {
-		zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
-		return zw
-	}}
-)
 
 // get returns the render in progress, or starts a new one and makes its
 // body in the form asked for (compressed if gz). Every get must be
@@ -228,11 +236,11 @@ func (rg *renderGroup) get(gz bool) *rendering {
 	rd := &rendering{rg: rg, ready: make(chan struct{}), refs: 1, last: rg.last}
 	rg.cur = rd
 	rg.mu.Unlock()
-	n := renders.Add(1)
-	plainBufs.age(n)
-	scratchBufs.age(n)
-	gzBufs.age(n)
-	gzipWriters.age(n)
+	n := rg.renders.Add(1)
+	rg.plainBufs.age(n)
+	rg.scratchBufs.age(n)
+	rg.gzBufs.age(n)
+	rg.gzipWriters.age(n)
 
 	var err error
 	rd.mfs, err = rg.g.Gather()
@@ -263,11 +271,12 @@ func (rg *renderGroup) release(rd *rendering) {
 	if !last {
 		return
 	}
+	now := rg.renders.Load()
 	if rd.plain != nil {
-		plainBufs.put(rd.plain)
+		rg.plainBufs.put(rd.plain, now)
 	}
 	if rd.gz != nil {
-		gzBufs.put(rd.gz)
+		rg.gzBufs.put(rd.gz, now)
 	}
 }
 
@@ -277,7 +286,7 @@ func (rd *rendering) plainBody() []byte {
 	rd.mu.Lock()
 	defer rd.mu.Unlock()
 	if rd.plain == nil {
-		rd.plain = plainBufs.get()
+		rd.plain = rd.rg.plainBufs.get()
 		b := (*rd.plain)[:0]
 		if cap(b) < rd.last {
 			// Room for the last body and some growth, allocated once
@@ -306,15 +315,16 @@ func (rd *rendering) gzipped() []byte {
 	if rd.gz != nil {
 		return rd.gz.Bytes()
 	}
-	rd.gz = gzBufs.get()
+	rg := rd.rg
+	rd.gz = rg.gzBufs.get()
 	rd.gz.Reset()
-	zw := gzipWriters.get()
+	zw := rg.gzipWriters.get()
 	zw.Reset(rd.gz)
 	if rd.plain != nil {
 		_, _ = zw.Write(*rd.plain)
 	} else {
-		scratch := scratchBufs.get()
-		c := rd.rg.c
+		scratch := rg.scratchBufs.get()
+		c := rg.c
 		now := c.now()
 		size := 0
 		for _, f := range instrumentFamilies() {
@@ -326,15 +336,15 @@ func (rd *rendering) gzipped() []byte {
 			size += len(*scratch)
 			_, _ = zw.Write(*scratch)
 		}
-		*scratch = rd.rg.appendGathered((*scratch)[:0], rd.mfs)
+		*scratch = rg.appendGathered((*scratch)[:0], rd.mfs)
 		size += len(*scratch)
 		_, _ = zw.Write(*scratch)
-		scratchBufs.put(scratch)
+		rg.scratchBufs.put(scratch, rg.renders.Load())
 		rd.size = size
 	}
 	_ = zw.Close()
 	zw.Reset(io.Discard) // drop the reference to the body buffer
-	gzipWriters.put(zw)
+	rg.gzipWriters.put(zw, rg.renders.Load())
 	return rd.gz.Bytes()
 }
 

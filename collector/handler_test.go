@@ -143,7 +143,7 @@ func TestConcurrentScrapesShareOneRender(t *testing.T) {
 				}
 				return nil, nil
 			})
-			rg := &renderGroup{c: c, g: g, logger: slog.New(slog.DiscardHandler)}
+			rg := newRenderGroup(c, g, slog.New(slog.DiscardHandler))
 			const n = 8
 			type body struct {
 				gz   bool
@@ -257,21 +257,21 @@ func TestSpare(t *testing.T) {
 	if made != 2 {
 		t.Fatalf("made %d", made)
 	}
-	s.put(a)
-	s.put(b) // one is kept, the other left to the GC
+	s.put(a, 0)
+	s.put(b, 0) // one is kept, the other left to the GC
 	if got := s.get(); got != a {
 		t.Error("the spare kept is not the first put")
 	}
 	if s.get(); made != 3 {
 		t.Errorf("made %d after the spare was taken, want 3", made)
 	}
-	s.put(a)
-	base := renders.Load()
+	const base = 100
+	s.put(a, base)
 	s.age(base + 64)
 	if s.get() != a {
 		t.Error("a spare unused for 64 renders was dropped")
 	}
-	s.put(a)
+	s.put(a, base)
 	s.age(base + 65)
 	if s.get() == a || made != 4 {
 		t.Errorf("a spare unused for 65 renders was kept (made %d)", made)
@@ -288,8 +288,7 @@ func TestRenderBuffers(t *testing.T) {
 			Coin: fmt.Sprintf("C%d", i), Quote: "USDT", ContractType: exchanges.Perpetual, ContractSize: 1, Multiplier: 1})
 	}
 	c.SetInstruments("binance", exchanges.Linear, list)
-	rg := &renderGroup{c: c, g: prometheus.NewRegistry(), logger: slog.New(slog.DiscardHandler)}
-	plainBufs.get() // no spare left by another test's larger body
+	rg := newRenderGroup(c, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
 
 	rd := rg.get(true)
 	if rd.plain != nil || rd.gz == nil || rd.size == 0 {
